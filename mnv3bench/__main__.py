@@ -1,0 +1,3 @@
+from mnv3bench.cli import main
+
+main()

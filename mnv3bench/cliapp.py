@@ -1,0 +1,63 @@
+"""The Typer app and the options shared by its commands.
+
+Each command lives in `mnv3bench/commands/<noun>.py` and registers itself on `app` (or on a
+sub-app for nouns with several verbs). `mnv3bench/cli.py` imports them all and runs `main`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+HELP = """Measure how MobileNetV3's design choices change its latency on a phone.
+
+Builds model variants, converts them to TFLite, runs TFLite's benchmark_model on one big
+core of an Android phone over ADB (or on the host emulator), stores every trial in SQLite
+and renders the paper's ablation tables beside the paper's own numbers.
+"""
+
+app = typer.Typer(
+    name="mnv3bench",
+    help=HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+# stdout carries results (tables, --json); stderr carries progress, warnings and errors.
+stdout = Console()
+stderr = Console(stderr=True)
+
+
+def plain_output() -> bool:
+    """True when progress displays should be off: not a terminal, or running in CI."""
+    return bool(os.environ.get("CI")) or not sys.stderr.isatty()
+
+
+# Shared option aliases (fastapi-cloud-cli style): one definition, used by every command.
+DeviceOpt = Annotated[
+    str,
+    typer.Option("--device", "-d", help="Device profile name from devices/*.toml (e.g. pixel3, emulator)."),
+]
+AdbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--adb",
+        envvar="MNV3BENCH_ADB",
+        help="Reach the device over TCP at HOST:PORT (e.g. 192.168.1.20:5555). Env: MNV3BENCH_ADB.",
+    ),
+]
+SerialOpt = Annotated[
+    str | None,
+    typer.Option("--serial", help="Reach the device over USB by its serial (needs the usb extra, libusb)."),
+]
+DbOpt = Annotated[
+    str | None,
+    typer.Option("--db", help="Results database (default: reports/results.db)."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
