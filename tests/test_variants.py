@@ -1,0 +1,98 @@
+"""The variant name grammar: canonical names round-trip, bad names say what is wrong."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mnv3bench.errors import UsageError
+from mnv3bench.variants import BOTTLENECK_OUT_CHANNELS, Variant, catalog, parse_variant
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "large-hswish-fused",
+        "large-hswish-naive",
+        "large-relu",
+        "large-hswish@16-naive",
+        "large-0.85-hswish-fused",
+        "large-hswish-fused-original",
+        "small-hswish-fused-int8",
+        "large-hswish-fused-r192",
+        "large-swish-int8",
+        "v2-1.0",
+        "v2-0.35-int8",
+    ],
+)
+def test_canonical_names_round_trip(name: str) -> None:
+    assert parse_variant(name).name == name
+
+
+def test_issue_examples_parse_to_the_intended_fields() -> None:
+    assert parse_variant("large-hswish@16-naive") == Variant("large", nonlinearity="hswish@16", hswish_impl="naive")
+    assert parse_variant("large-0.85-hswish-fused").width == 0.85
+    assert parse_variant("large-hswish-fused-original").last_stage == "original"
+    assert parse_variant("small-hswish-fused-int8").precision == "int8"
+    assert parse_variant("large-hswish-fused-r192").resolution == 192
+    # The stem example omits the nonlinearity: it means the default, fused.
+    assert parse_variant("large-stem32relu") == Variant("large", stem="32-relu")
+    assert parse_variant("large-stem32relu").name == "large-hswish-fused-stem32relu"
+    assert parse_variant("large-relu").hswish_impl == ""
+
+
+def test_catalog_is_canonical_and_unique() -> None:
+    names = [v.name for v in catalog()]
+    assert len(names) == len(set(names))
+    assert all(parse_variant(n).name == n for n in names)
+
+
+@st.composite
+def variants(draw: st.DrawFn) -> Variant:
+    family = draw(st.sampled_from(["large", "small", "v2"]))
+    width = draw(st.floats(min_value=0.01, max_value=4.0, allow_nan=False))
+    resolution = draw(st.integers(min_value=32, max_value=512))
+    precision = draw(st.sampled_from(["fp32", "int8"]))
+    if family == "v2":
+        return Variant(family, width=width, resolution=resolution, precision=precision)
+    n = draw(st.sampled_from(BOTTLENECK_OUT_CHANNELS[family]))
+    nonlinearity = draw(st.sampled_from(["hswish", "relu", "swish", f"hswish@{n}"]))
+    return Variant(
+        family,
+        width=width,
+        nonlinearity=nonlinearity,
+        hswish_impl=draw(st.sampled_from(["fused", "naive"])),
+        last_stage=draw(st.sampled_from(["efficient", "original"])) if family == "large" else "efficient",
+        stem=draw(st.sampled_from(["16-hswish", "32-relu"])),
+        resolution=resolution,
+        precision=precision,
+    )
+
+
+@given(variants())
+def test_every_variant_round_trips(v: Variant) -> None:
+    assert parse_variant(v.name) == v
+    assert parse_variant(v.name).name == v.name
+
+
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        ("large-relu-naive", "'naive' is an h-swish implementation, but 'relu' has no h-swish"),
+        ("medium", "unknown model family 'medium'"),
+        ("large-0", "width '0' must be a number greater than 0"),
+        ("large-hswish@17", "Valid N for large: 16, 24, 40, 80, 112, 160"),
+        ("large-fsued", "Did you mean 'fused'"),
+        ("lrage-relu", "Did you mean 'large'"),
+        ("small-hswish-fused-original", "defined for large only"),
+        ("v2-1.0-relu", "v2 baselines take only"),
+        ("large-relu-swish", "both set the nonlinearity"),
+        ("large-r8", "below the minimum"),
+    ],
+)
+def test_bad_names_say_which_part_is_wrong(name: str, says: str) -> None:
+    with pytest.raises(UsageError) as err:
+        parse_variant(name)
+    assert says in str(err.value)
+    assert err.value.exit_code == 2
