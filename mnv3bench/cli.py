@@ -9,10 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
-
 from mnv3bench.cliapp import app, stderr
-from mnv3bench.errors import EXIT_USAGE, MnvError
+from mnv3bench.errors import MnvError
 
 # Each module registers its commands on `app` when imported. A module that is not written
 # yet is skipped, so the CLI works while the project grows.
@@ -43,7 +41,9 @@ def main(argv: list[str] | None = None) -> None:
         args.remove("--debug")
     _register_commands()
     try:
-        app(args=args, prog_name="mnv3bench", standalone_mode=False)
+        # Typer handles its own usage errors (exit 2) and --help; everything we raise
+        # for the user is an MnvError, printed here as one paragraph.
+        app(args=args, prog_name="mnv3bench")
     except MnvError as err:
         if debug:
             raise
@@ -51,11 +51,3 @@ def main(argv: list[str] | None = None) -> None:
         if err.hint:
             stderr.print(err.hint, highlight=False, soft_wrap=True)
         sys.exit(err.exit_code)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
-    except (click.exceptions.Abort, KeyboardInterrupt):
-        stderr.print("interrupted: every finished trial is stored; run again with --resume to finish.")
-        sys.exit(130)

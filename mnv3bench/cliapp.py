@@ -15,9 +15,7 @@ from rich.console import Console
 
 HELP = """Measure how MobileNetV3's design choices change its latency on a phone.
 
-Builds model variants, converts them to TFLite, runs TFLite's benchmark_model on one big
-core of an Android phone over ADB (or on the host emulator), stores every trial in SQLite
-and renders the paper's ablation tables beside the paper's own numbers.
+Builds model variants, converts them to TFLite, runs TFLite's benchmark_model on one big core of an Android phone over ADB (or on the host emulator), stores every trial in SQLite and renders the paper's ablation tables beside the paper's own numbers.
 """
 
 app = typer.Typer(
@@ -28,6 +26,15 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
 )
+
+
+
+@app.callback()
+def _global_options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors (accepted anywhere on the line).")] = False,
+) -> None:
+    """Options that apply to every command. (--debug itself is read by cli.main.)"""
+
 
 # stdout carries results (tables, --json); stderr carries progress, warnings and errors.
 stdout = Console()
