@@ -1,0 +1,240 @@
+"""Statistics over trials: a summary with its uncertainty, warnings with advice, comparisons.
+
+One trial is one benchmark_model invocation; its number is the mean latency of its regular
+runs. The summary is over those trial means. The confidence interval is a bootstrap
+percentile interval of the median (fixed seed, so the same data gives the same interval):
+the median is what we report, and the bootstrap assumes no normality of a handful of trials.
+Comparisons use the ratio of medians (bootstrap CI) and a two-sided Mann-Whitney U test.
+Warnings follow pyperf: each says what was seen and what to do about it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy import stats as sps
+
+CI_LEVEL = 0.95
+CI_METHOD = "bootstrap percentile 95% CI of the median"
+COMPARE_TEST = "two-sided Mann-Whitney U"
+BOOTSTRAP_RESAMPLES = 4999
+BOOTSTRAP_SEED = 20190506  # MobileNetV3 arXiv v1 date; any fixed seed keeps CIs reproducible
+CV_THRESHOLD = 0.05
+SLOW_FIRST_RATIO = 1.10
+MIN_TRIALS = 3
+SIGNIFICANCE = 0.05
+
+
+@dataclass
+class Summary:
+    """Trial means summarised, in milliseconds. ci_* are None with fewer than 2 trials."""
+
+    n: int
+    median: float
+    mean: float
+    std: float
+    min: float
+    ci_low: float | None
+    ci_high: float | None
+    cv: float  # std / mean (sample std, ddof=1; 0 for a single trial)
+    ci_method: str = CI_METHOD
+
+    def to_json(self) -> dict:
+        data = asdict(self)
+        del data["n"]
+        return data
+
+
+@dataclass(frozen=True)
+class StatWarning:
+    """Something in the trials that makes the number less trustworthy, and the fix."""
+
+    code: str
+    message: str
+    advice: str
+
+    def __str__(self) -> str:
+        return f"{self.message} {self.advice}"
+
+
+@dataclass
+class Comparison:
+    """a versus b: ratio = median(a) / median(b); < 1 means a is faster."""
+
+    ratio: float
+    ratio_ci_low: float | None
+    ratio_ci_high: float | None
+    p_value: float | None
+    significant: bool
+    n_a: int
+    n_b: int
+    test: str = COMPARE_TEST
+    ci_method: str = "bootstrap percentile 95% CI of the ratio of medians"
+
+
+def _clean(values: Sequence[float]) -> np.ndarray:
+    data = np.asarray([float(v) for v in values], dtype=float)
+    if data.size == 0:
+        raise ValueError("no trials to summarise")
+    if not np.all(np.isfinite(data)):
+        raise ValueError("trial means must be finite numbers")
+    return data
+
+
+def summarize(trial_means_ms: Sequence[float]) -> Summary:
+    """Median, mean, std, min, CV and a bootstrap CI of the median of the trial means."""
+    data = _clean(trial_means_ms)
+    mean = float(np.mean(data))
+    std = float(np.std(data, ddof=1)) if data.size > 1 else 0.0
+    ci_low = ci_high = None
+    if data.size > 1:
+        if np.ptp(data) == 0:
+            ci_low = ci_high = float(data[0])
+        else:
+            res = sps.bootstrap(
+                (data,),
+                np.median,
+                confidence_level=CI_LEVEL,
+                n_resamples=BOOTSTRAP_RESAMPLES,
+                method="percentile",
+                rng=np.random.default_rng(BOOTSTRAP_SEED),
+            )
+            ci_low = float(res.confidence_interval.low)
+            ci_high = float(res.confidence_interval.high)
+    return Summary(
+        n=int(data.size),
+        median=float(np.median(data)),
+        mean=mean,
+        std=std,
+        min=float(np.min(data)),
+        ci_low=ci_low,
+        ci_high=ci_high,
+        cv=std / mean if mean > 0 else math.nan,
+    )
+
+
+def diagnose(
+    latencies_ms: Sequence[float],
+    *,
+    throttled: Sequence[bool] = (),
+    freqs_before_khz: Sequence[int | None] = (),
+    freqs_after_khz: Sequence[int | None] = (),
+    failed_trials: int = 0,
+    cv_threshold: float = CV_THRESHOLD,
+) -> list[StatWarning]:
+    """pyperf-style checks on one variant's ok trials, in the order they ran."""
+    found: list[StatWarning] = []
+    data = np.asarray([float(v) for v in latencies_ms], dtype=float)
+    if data.size < MIN_TRIALS:
+        found.append(
+            StatWarning(
+                "few-trials",
+                f"Only {data.size} successful trial(s); the confidence interval needs at least {MIN_TRIALS}.",
+                "Run more trials (--trials 5 or more).",
+            )
+        )
+    if failed_trials:
+        found.append(
+            StatWarning(
+                "failed-trials",
+                f"{failed_trials} trial(s) failed and are not in the numbers.",
+                "Look at the raw output stored with them (mnv3bench keeps it in the results database).",
+            )
+        )
+    if data.size > 1:
+        mean = float(np.mean(data))
+        cv = float(np.std(data, ddof=1)) / mean if mean > 0 else 0.0
+        if cv > cv_threshold:
+            found.append(
+                StatWarning(
+                    "high-cv",
+                    f"Trials vary a lot: CV {cv:.1%} is above {cv_threshold:.0%}.",
+                    "Let the phone cool down (--cooldown 30 or --thermal-gate 40), close other apps, "
+                    "keep the screen off and run more trials.",
+                )
+            )
+    if data.size >= MIN_TRIALS:
+        rest = float(np.median(data[1:]))
+        if rest > 0 and data[0] > SLOW_FIRST_RATIO * rest:
+            found.append(
+                StatWarning(
+                    "slow-first-trial",
+                    f"The first trial ({data[0]:.2f} ms) is {data[0] / rest - 1:.0%} slower than the rest "
+                    f"(median {rest:.2f} ms).",
+                    "Increase --warmup-runs, or add a throw-away trial; caches and clocks were still warming up.",
+                )
+            )
+    n_throttled = sum(1 for t in throttled if t)
+    if n_throttled:
+        found.append(
+            StatWarning(
+                "throttled",
+                f"Thermal throttling seen in {n_throttled} trial(s) (CPU clock dropped or the CPU was above "
+                "the thermal gate).",
+                "Use --cooldown and --thermal-gate, take the phone out of its case, keep it off the charger.",
+            )
+        )
+    seen = {f for f in list(freqs_before_khz) + list(freqs_after_khz) if f}
+    if len(seen) > 1:
+        found.append(
+            StatWarning(
+                "freq-changed",
+                f"The pinned core's clock changed during the run ({min(seen) / 1000:.0f}-{max(seen) / 1000:.0f} MHz).",
+                "Set the governor to performance (root) or cool down between trials; see `mnv3bench doctor`.",
+            )
+        )
+    return found
+
+
+def _ratio_of_medians(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.median(a, axis=axis) / np.median(b, axis=axis)
+
+
+def compare(a_ms: Sequence[float], b_ms: Sequence[float]) -> Comparison:
+    """Ratio of medians a/b with a bootstrap CI, and a Mann-Whitney U p-value.
+
+    Significant only when p < 0.05 and the CI excludes 1, so a lucky test on a wide
+    interval (or the other way round) does not count as a difference.
+    """
+    a, b = _clean(a_ms), _clean(b_ms)
+    ratio = float(np.median(a) / np.median(b))
+    lo = hi = p_value = None
+    if a.size > 1 and b.size > 1:
+        if np.ptp(a) == 0 and np.ptp(b) == 0:
+            lo = hi = ratio
+        else:
+            res = sps.bootstrap(
+                (a, b),
+                _ratio_of_medians,
+                confidence_level=CI_LEVEL,
+                n_resamples=BOOTSTRAP_RESAMPLES,
+                method="percentile",
+                paired=False,
+                rng=np.random.default_rng(BOOTSTRAP_SEED),
+            )
+            lo = float(res.confidence_interval.low)
+            hi = float(res.confidence_interval.high)
+        p_value = float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    significant = (
+        p_value is not None and lo is not None and hi is not None and p_value < SIGNIFICANCE and not (lo <= 1.0 <= hi)
+    )
+    return Comparison(ratio, lo, hi, p_value, significant, int(a.size), int(b.size))
+
+
+def describe(comparison: Comparison, name_a: str, name_b: str) -> str:
+    """One sentence a reader can act on."""
+    c = comparison
+    if c.p_value is None:
+        return f"Cannot tell whether {name_a} and {name_b} differ: each needs at least 2 successful trials."
+    pct = abs(c.ratio - 1.0)
+    faster = "faster" if c.ratio < 1 else "slower"
+    ci = f"ratio {c.ratio:.3f}, 95% CI [{c.ratio_ci_low:.3f}, {c.ratio_ci_high:.3f}], p={c.p_value:.3g}"
+    if c.significant:
+        return f"{name_a} is {pct:.1%} {faster} than {name_b} ({ci}): the difference is significant."
+    return (
+        f"No significant difference between {name_a} and {name_b} ({ci}); "
+        "run more trials to resolve a smaller difference."
+    )

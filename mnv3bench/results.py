@@ -1,0 +1,442 @@
+"""The results store: every trial as one SQLite row, written when it ends, never rewritten.
+
+Results are facts, tables are views. A trial row is inserted in its own transaction the
+moment the trial ends, so a crash, a pulled cable or Ctrl-C loses at most the trial in
+flight. Triggers refuse UPDATE and DELETE on trials: the store is append-only by
+construction, not by convention. WAL and a busy timeout let two mnv3bench processes share
+one database. A schema version table is checked on open so an older mnv3bench never
+misreads a newer database.
+
+Also here: the device lock, so two processes never benchmark on one phone at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import sqlite3
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mnv3bench.errors import MnvError, UsageError
+
+SCHEMA_VERSION = 1
+DEFAULT_DB = Path("reports/results.db")
+BUSY_TIMEOUT_MS = 30_000
+
+# BenchmarkOutput's fields (bench/parser.py), one column each; the op profiles as JSON text.
+PARSED_NUMBER_FIELDS = (
+    "init_us",
+    "first_inference_us",
+    "warmup_avg_us",
+    "inference_avg_us",
+    "inference_count",
+    "inference_min_us",
+    "inference_max_us",
+    "inference_std_us",
+    "inference_median_us",
+    "memory_init_mb",
+    "memory_overall_mb",
+    "peak_memory_mb",
+    "num_threads",
+)
+PARSED_JSON_FIELDS = ("op_profile_top", "op_profile_by_type")
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class TrialRecord:
+    """One finished trial, ok or failed. latency_ms is None for every failed trial."""
+
+    session_id: int | None
+    variant: str
+    model_sha256: str
+    device_profile: str
+    device_serial: str
+    device_model: str | None
+    device_fingerprint: str | None
+    flags: dict[str, str]
+    trial_index: int
+    started_at: str
+    ended_at: str
+    ok: bool
+    error_message: str | None = None
+    latency_ms: float | None = None
+    parsed: dict[str, Any] = field(default_factory=dict)  # BenchmarkOutput.to_json()-like
+    temp_before_c: float | None = None
+    temp_after_c: float | None = None
+    freq_before_khz: int | None = None
+    freq_after_khz: int | None = None
+    throttled: bool = False
+    exit_code: int | None = None
+    timed_out: bool = False
+    raw_output: str = ""
+    tool_version: str = ""
+    tf_version: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.ok and self.latency_ms is None:
+            raise ValueError("an ok trial needs a latency")
+        if not self.ok and self.latency_ms is not None:
+            raise ValueError("a failed trial never carries a latency")
+
+
+@dataclass
+class SessionRecord:
+    command: str
+    device_profile: str
+    device_serial: str
+    device_model: str | None
+    device_fingerprint: str | None
+    flags: dict[str, str]
+    variants: list[str]
+    tool_version: str
+    tf_version: str | None = None
+    device_info: dict[str, Any] = field(default_factory=dict)
+    started_at: str = field(default_factory=utc_now)
+
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    id INTEGER PRIMARY KEY,
+    command TEXT NOT NULL,
+    device_profile TEXT NOT NULL,
+    device_serial TEXT NOT NULL,
+    device_model TEXT,
+    device_fingerprint TEXT,
+    flags TEXT NOT NULL,
+    variants TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    tool_version TEXT NOT NULL,
+    tf_version TEXT,
+    device_info TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS trials (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER REFERENCES sessions(id),
+    variant TEXT NOT NULL,
+    model_sha256 TEXT NOT NULL,
+    device_profile TEXT NOT NULL,
+    device_serial TEXT NOT NULL,
+    device_model TEXT,
+    device_fingerprint TEXT,
+    flags TEXT NOT NULL,
+    trial_index INTEGER NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at TEXT NOT NULL,
+    ok INTEGER NOT NULL CHECK (ok IN (0, 1)),
+    error_message TEXT,
+    latency_ms REAL CHECK (ok = 1 OR latency_ms IS NULL),
+    {", ".join(f"{name} REAL" for name in PARSED_NUMBER_FIELDS)},
+    graph TEXT,
+    {", ".join(f"{name} TEXT" for name in PARSED_JSON_FIELDS)},
+    error INTEGER,
+    temp_before_c REAL,
+    temp_after_c REAL,
+    freq_before_khz INTEGER,
+    freq_after_khz INTEGER,
+    throttled INTEGER NOT NULL,
+    exit_code INTEGER,
+    timed_out INTEGER NOT NULL,
+    raw_output TEXT NOT NULL,
+    tool_version TEXT NOT NULL,
+    tf_version TEXT
+);
+CREATE INDEX IF NOT EXISTS trials_lookup ON trials (device_profile, variant, model_sha256);
+CREATE TRIGGER IF NOT EXISTS trials_no_update BEFORE UPDATE ON trials
+    BEGIN SELECT RAISE(ABORT, 'trials are append-only'); END;
+CREATE TRIGGER IF NOT EXISTS trials_no_delete BEFORE DELETE ON trials
+    BEGIN SELECT RAISE(ABORT, 'trials are append-only'); END;
+"""
+
+_TRIAL_COLUMNS = (
+    ["session_id", "variant", "model_sha256", "device_profile", "device_serial", "device_model"]
+    + ["device_fingerprint", "flags", "trial_index", "started_at", "ended_at", "ok", "error_message"]
+    + ["latency_ms", *PARSED_NUMBER_FIELDS, "graph", *PARSED_JSON_FIELDS, "error"]
+    + ["temp_before_c", "temp_after_c", "freq_before_khz", "freq_after_khz", "throttled"]
+    + ["exit_code", "timed_out", "raw_output", "tool_version", "tf_version"]
+)
+_INTEGER_COLUMNS = ("inference_count", "num_threads")
+
+
+def flags_json(flags: dict[str, str]) -> str:
+    """Canonical JSON (sorted keys) so equal flags compare equal as text in SQL."""
+    return json.dumps(flags, sort_keys=True, separators=(",", ":"))
+
+
+class ResultStore:
+    """Append-only SQLite store of sessions and trials."""
+
+    def __init__(self, path: Path | str = DEFAULT_DB) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except (OSError, sqlite3.Error) as exc:
+            raise UsageError(
+                f"Cannot open the results database {self.path}: {exc}.",
+                "Pass a writable path with --db, or fix the folder's permissions.",
+            ) from exc
+        try:
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA foreign_keys = ON")
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise UsageError(
+                f"{self.path} is not a usable mnv3bench results database ({exc}).",
+                "Use another file with --db (the default is reports/results.db).",
+            ) from exc
+        except MnvError:
+            self._conn.close()
+            raise
+
+    def _init_schema(self) -> None:
+        with self._transaction():
+            has_table = self._conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type='table' AND name='schema_version'"
+            ).fetchone()
+            version = None
+            if has_table:
+                row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+                version = row[0] if row else None
+            if version is not None and version > SCHEMA_VERSION:
+                raise UsageError(
+                    f"{self.path} was written by a newer mnv3bench (schema {version}; this one reads up to "
+                    f"{SCHEMA_VERSION}).",
+                    "Upgrade mnv3bench (pip install -U mnv3bench), or use another database with --db.",
+                )
+            for statement in _split_sql(_SCHEMA):
+                self._conn.execute(statement)
+            if version is None:
+                self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[None]:
+        # BEGIN IMMEDIATE takes the write lock up front, so the busy timeout applies
+        # here instead of failing half-way through.
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK")
+            raise
+        else:
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        self._conn.close()
+
+    def __enter__(self) -> ResultStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def journal_mode(self) -> str:
+        return str(self._conn.execute("PRAGMA journal_mode").fetchone()[0])
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def start_session(self, session: SessionRecord) -> int:
+        with self._transaction():
+            cursor = self._conn.execute(
+                "INSERT INTO sessions (command, device_profile, device_serial, device_model, device_fingerprint,"
+                " flags, variants, started_at, tool_version, tf_version, device_info)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    session.command,
+                    session.device_profile,
+                    session.device_serial,
+                    session.device_model,
+                    session.device_fingerprint,
+                    flags_json(session.flags),
+                    json.dumps(session.variants),
+                    session.started_at,
+                    session.tool_version,
+                    session.tf_version,
+                    json.dumps(session.device_info, default=str),
+                ),
+            )
+            return int(cursor.lastrowid)
+
+    def record_trial(self, trial: TrialRecord) -> int:
+        """Insert one finished trial in its own transaction; returns its id."""
+        parsed = trial.parsed or {}
+        values: dict[str, Any] = {
+            name: getattr(trial, name)
+            for name in (
+                "session_id variant model_sha256 device_profile device_serial device_model device_fingerprint"
+                " trial_index started_at ended_at error_message latency_ms temp_before_c temp_after_c"
+                " freq_before_khz freq_after_khz exit_code raw_output tool_version tf_version"
+            ).split()
+        }
+        values["flags"] = flags_json(trial.flags)
+        values["ok"] = int(trial.ok)
+        values["throttled"] = int(trial.throttled)
+        values["timed_out"] = int(trial.timed_out)
+        for name in PARSED_NUMBER_FIELDS:
+            values[name] = parsed.get(name)
+        values["graph"] = parsed.get("graph")
+        for name in PARSED_JSON_FIELDS:
+            values[name] = json.dumps(parsed[name]) if parsed.get(name) is not None else None
+        values["error"] = None if "error" not in parsed else int(bool(parsed["error"]))
+        placeholders = ", ".join("?" for _ in _TRIAL_COLUMNS)
+        with self._transaction():
+            cursor = self._conn.execute(
+                f"INSERT INTO trials ({', '.join(_TRIAL_COLUMNS)}) VALUES ({placeholders})",
+                [values[name] for name in _TRIAL_COLUMNS],
+            )
+            return int(cursor.lastrowid)
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def trials(
+        self,
+        *,
+        device: str | None = None,
+        variants: Sequence[str] | None = None,
+        session: int | None = None,
+        ok_only: bool = False,
+    ) -> pd.DataFrame:
+        """Trials as a DataFrame, oldest first (columns as in docs/CONTRACTS.md)."""
+        where, params = [], []
+        if device is not None:
+            where.append("device_profile = ?")
+            params.append(device)
+        if variants is not None:
+            variants = list(variants)
+            where.append(f"variant IN ({', '.join('?' for _ in variants)})" if variants else "0")
+            params += variants
+        if session is not None:
+            where.append("session_id = ?")
+            params.append(session)
+        if ok_only:
+            where.append("ok = 1")
+        sql = "SELECT * FROM trials" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
+        frame = pd.read_sql_query(sql, self._conn, params=params)
+        for name in ("ok", "throttled", "timed_out"):
+            frame[name] = frame[name].astype(bool)
+        for name in _INTEGER_COLUMNS:
+            frame[name] = frame[name].astype("Int64")
+        return frame
+
+    def sessions(self) -> pd.DataFrame:
+        return pd.read_sql_query("SELECT * FROM sessions ORDER BY id", self._conn)
+
+    def matching_ok_trials(
+        self,
+        *,
+        variant: str,
+        model_sha256: str,
+        device_profile: str,
+        device_fingerprint: str | None,
+        device_serial: str | None,
+        flags: dict[str, str],
+        latest_session_only: bool,
+    ) -> list[int]:
+        """trial_index of ok trials of these exact bytes, device and flags.
+
+        latest_session_only: only the newest session that has any such trial (--resume);
+        otherwise every session (reuse for tables). device_serial None matches any serial
+        (the emulator gets a new address each start; its fingerprint identifies it).
+        """
+        where = "variant = ? AND model_sha256 = ? AND device_profile = ? AND flags = ? AND ok = 1"
+        params: list[Any] = [variant, model_sha256, device_profile, flags_json(flags)]
+        where += " AND device_fingerprint IS ?"
+        params.append(device_fingerprint)
+        if device_serial is not None:
+            where += " AND device_serial = ?"
+            params.append(device_serial)
+        if latest_session_only:
+            row = self._conn.execute(f"SELECT MAX(session_id) FROM trials WHERE {where}", params).fetchone()
+            if row is None or row[0] is None:
+                return []
+            where += " AND session_id = ?"
+            params.append(row[0])
+        rows = self._conn.execute(f"SELECT trial_index FROM trials WHERE {where} ORDER BY id", params).fetchall()
+        return [int(r[0]) for r in rows]
+
+
+def _split_sql(script: str) -> list[str]:
+    """Statements of the schema script; trigger bodies keep their inner semicolons."""
+    statements, current = [], ""
+    for line in script.strip().splitlines():
+        current += line + "\n"
+        stripped = current.strip()
+        if stripped.endswith(";") and (not stripped.upper().startswith("CREATE TRIGGER") or stripped.endswith("END;")):
+            statements.append(stripped)
+            current = ""
+    return statements
+
+
+# -- device lock ------------------------------------------------------------------------------
+
+
+class DeviceLock:
+    """An advisory lock per device, so two mnv3bench processes never benchmark one phone.
+
+    fcntl.flock dies with its process, so a lock left by a killed run is taken over
+    automatically; the file only records who holds it, for the error message.
+    """
+
+    def __init__(self, lock_dir: Path, device_key: str) -> None:
+        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", device_key)
+        self.path = Path(lock_dir) / f"device-{safe}.lock"
+        self.device_key = device_key
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        import fcntl
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise MnvError(
+                f"Device {self.device_key} is in use by another mnv3bench process (pid {holder}).",
+                "Wait for it to finish (or stop it), then run again; two runs on one phone disturb each other's "
+                "numbers.",
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+    def __enter__(self) -> DeviceLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+__all__ = [
+    "DEFAULT_DB",
+    "SCHEMA_VERSION",
+    "DeviceLock",
+    "ResultStore",
+    "SessionRecord",
+    "TrialRecord",
+    "utc_now",
+]
