@@ -1,0 +1,522 @@
+"""Read the numbers out of TFLite's `benchmark_model` output.
+
+One function, `parse_benchmark_output(text)`, that understands every output format seen from
+TFLite 1.12 to LiteRT (see ../shared/reference/benchmark_model.md): bare lines, `INFO:`-style
+prefixes, logcat and absl prefixes, old and new summary lines, per-phase stats lines (with
+or without `first=`, `(all same)`, `count=0`, p5/median/p95, scientific notation), memory
+lines and op-profiling tables (with or without the `[start]` column).
+
+Rules that keep a wrong number out of the results:
+- Latency comes from the regular runs' stats line: the stats line that follows the second
+  "Running benchmark for ..." marker (the first marker starts the warmup). The op
+  profiler's `Timings (microseconds): count=...` line is the sum of op times and is never
+  read as latency. Only when no stats line exists does the rounded summary line count.
+- Any sign of failure (ERROR/FATAL lines, "Benchmarking failed", "Failed to ...", a regular
+  phase with count=0) or a missing latency makes the result `error=True` with no latency.
+The parser never raises on odd text: the runner keeps the raw text of failed trials.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+# How many rows of the regular runs' "Top by Computation Time" table `op_profile_top` keeps.
+OP_PROFILE_TOP_ROWS = 3
+
+NO_LATENCY_MESSAGE = "no inference latency in the output"
+
+# The keys of `mnv3bench parse --json`, in order (the first fields of BenchmarkOutput).
+JSON_KEYS = (
+    "init_us",
+    "first_inference_us",
+    "warmup_avg_us",
+    "inference_avg_us",
+    "inference_count",
+    "inference_min_us",
+    "inference_max_us",
+    "inference_std_us",
+    "inference_median_us",
+    "memory_init_mb",
+    "memory_overall_mb",
+    "peak_memory_mb",
+    "num_threads",
+    "graph",
+    "op_profile_top",
+    "error",
+)
+
+Number = int | float
+
+
+@dataclass
+class BenchmarkOutput:
+    """What one benchmark_model run printed. Times in microseconds, memory in MB."""
+
+    init_us: Number | None = None
+    first_inference_us: Number | None = None
+    warmup_avg_us: Number | None = None
+    inference_avg_us: Number | None = None
+    inference_count: int | None = None
+    inference_min_us: Number | None = None
+    inference_max_us: Number | None = None
+    inference_std_us: Number | None = None
+    inference_median_us: Number | None = None
+    memory_init_mb: Number | None = None
+    memory_overall_mb: Number | None = None
+    peak_memory_mb: Number | None = None
+    num_threads: int | None = None
+    graph: str | None = None
+    # [{node_type, avg_ms, percent}]: first rows of the regular runs' "Top by Computation Time".
+    op_profile_top: list[dict[str, Any]] | None = field(default_factory=list)
+    # [{node_type, avg_ms, percent, times_called}]: the regular runs' "Summary by node type".
+    op_profile_by_type: list[dict[str, Any]] | None = field(default_factory=list)
+    error: bool = False
+    error_message: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The `mnv3bench parse --json` object: exactly JSON_KEYS, None where absent."""
+        out: dict[str, Any] = {key: getattr(self, key) for key in JSON_KEYS}
+        out["op_profile_top"] = [dict(row) for row in self.op_profile_top or []]
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+# Lines: strip whatever logger prefix a line carries, remember its severity.
+
+# logcat: optional [year-]date time, optional pid/tid columns (threadtime), then
+# "I/tag( pid): ", "I/tag: " (brief) or "I tag  : " (threadtime).
+_LOGCAT_PREFIX = re.compile(
+    r"^(?:(?:\d{4}-)?\d{2}-\d{2}\s+\d{2}:\d{2}:\d{2}(?:\.\d+)?\s+)?"
+    r"(?:\d+\s+\d+\s+)?"
+    r"(?P<level>[VDIWEF])[/ ]\s*(?P<tag>[\w.\-]+)\s*(?:\(\s*\d+\s*\))?\s*:\s?"
+)
+# absl / glog: "E0000 00:00:1700000000.123456   1234 file.cc:12] message"
+_ABSL_PREFIX = re.compile(r"^(?P<level>[IWEF])\d{4} \d{2}:\d{2}:[\d.]+\s+\d+\s+[^\]\s]+\] ?")
+# TFLite's own logger: "INFO: ", "WARN: ", "ERROR: ", "FATAL: ".
+_TFLITE_PREFIX = re.compile(r"^(?P<level>INFO|WARN|WARNING|ERROR|FATAL|VERBOSE|DEBUG): ?")
+
+_LOGCAT_LEVELS = {"V": "VERBOSE", "D": "DEBUG", "I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL"}
+# A logcat dump may hold other apps' lines; only these tags are the benchmark's.
+_BENCHMARK_TAG_WORDS = ("tflite", "litert", "benchmark")
+
+
+@dataclass(frozen=True)
+class _Line:
+    level: str | None  # INFO/WARN/ERROR/FATAL/... or None for a bare line
+    text: str  # the message, prefix removed, trailing whitespace removed
+
+
+def _split_lines(text: str) -> list[_Line]:
+    lines: list[_Line] = []
+    for raw in text.splitlines():
+        raw = raw.replace("\r", "").rstrip()
+        level: str | None = None
+        match = _LOGCAT_PREFIX.match(raw)
+        if match:
+            tag = match["tag"].lower()
+            if not any(word in tag for word in _BENCHMARK_TAG_WORDS):
+                continue
+            level = _LOGCAT_LEVELS[match["level"]]
+            raw = raw[match.end() :]
+        else:
+            match = _ABSL_PREFIX.match(raw)
+            if match:
+                level = _LOGCAT_LEVELS[match["level"]]
+                raw = raw[match.end() :]
+        # TFLite's prefix can sit inside a logcat message too.
+        match = _TFLITE_PREFIX.match(raw)
+        if match:
+            level = "WARN" if match["level"] == "WARNING" else match["level"]
+            raw = raw[match.end() :]
+        lines.append(_Line(level, raw.rstrip()))
+    return lines
+
+
+# ---------------------------------------------------------------------------------------
+# Numbers
+
+_NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER = re.compile(_NUM)
+
+
+def _number(token: str | None) -> Number | None:
+    """int for an integer literal, float otherwise; None for nan/inf or garbage."""
+    if token is None:
+        return None
+    token = token.strip()
+    if not _NUMBER.fullmatch(token):
+        return None
+    if re.fullmatch(r"[-+]?\d+", token):
+        return int(token)
+    value = float(token)
+    return value if math.isfinite(value) else None
+
+
+def _tidy(value: float) -> Number:
+    """Drop float noise from a unit conversion (4.452 ms -> 4452 us)."""
+    value = round(value, 6)
+    return int(value) if value.is_integer() else value
+
+
+# ---------------------------------------------------------------------------------------
+# Stats lines: "count=50 first=.. curr=.. min=.. max=.. avg=.. std=.. [p5=.. median=.. p95=..]"
+
+_STATS_LINE = re.compile(r"^count=\d+\b")
+_STATS_FIELD = re.compile(rf"(\w+)=({_NUM}|[-+]?(?:nan|inf)\w*)", re.IGNORECASE)
+
+
+@dataclass
+class _Stats:
+    count: int
+    values: dict[str, Number | None]
+    all_same: bool
+
+    @property
+    def avg(self) -> Number | None:
+        return self.values.get("avg")
+
+    @property
+    def uniform(self) -> bool:
+        """Every run took the same time (count=1 prints like this too): curr says it all."""
+        return self.count > 0 and "avg" not in self.values and self.values.get("curr") is not None
+
+
+def _parse_stats(text: str) -> _Stats | None:
+    if not _STATS_LINE.match(text):
+        return None
+    values = {key.lower(): _number(value) for key, value in _STATS_FIELD.findall(text)}
+    count = values.pop("count", None)
+    if not isinstance(count, int):
+        return None
+    return _Stats(count=count, values=values, all_same="(all same)" in text)
+
+
+# ---------------------------------------------------------------------------------------
+# Other single lines
+
+_RUN_MARKER = re.compile(r"^Running benchmark for (?:at least )?\d+ iterations?", re.IGNORECASE)
+_PARAM_ECHO = re.compile(r"^(?P<name>[^\[\]:]+?)\s*:\s*\[(?P<value>.*)\]$")
+_SUMMARY = re.compile(r"^(?P<old>Average )?Inference timings in us:\s*(?P<body>.*)$", re.IGNORECASE)
+_INIT_SESSION = re.compile(rf"^Initialized session in ({_NUM})\s*ms", re.IGNORECASE)
+_LOADED_MODEL = re.compile(r"^Loaded model (?P<path>\S.*)$")
+_MEMORY_INIT_OVERALL = re.compile(
+    rf"^(?:Memory footprint delta from the start of the tool|Peak memory footprint) \(MB\):"
+    rf"\s*init=(?P<init>{_NUM})\s+overall=(?P<overall>{_NUM})",
+    re.IGNORECASE,
+)
+_PEAK_MEMORY = re.compile(
+    rf"^Overall peak memory footprint \(MB\) via periodic monitoring:\s*(?P<peak>{_NUM})", re.IGNORECASE
+)
+_FAILURE_LINE = re.compile(r"^(?:Benchmarking failed|Failed to )", re.IGNORECASE)
+
+
+def _summary_pieces(body: str) -> dict[str, Number | None]:
+    """"Init: 16242, First inference: 360262, Warmup (avg): 3.1e+05" -> {"init": 16242, ...}."""
+    pieces: dict[str, Number | None] = {}
+    for piece in body.split(","):
+        name, sep, value = piece.rpartition(":")
+        if sep:
+            pieces[name.strip().lower()] = _number(value)
+    return pieces
+
+
+# ---------------------------------------------------------------------------------------
+# Op-profiling tables
+
+_TABLE_TITLE = re.compile(r"^=+\s*(?P<title>[^=]*?)\s*=+$")
+_INIT_PROFILE_HEADER = re.compile(r"^Profiling Info for Benchmark Initialization", re.IGNORECASE)
+_REGULAR_PROFILE_HEADER = re.compile(r"^Operator-wise Profiling Info for Regular Benchmark Runs", re.IGNORECASE)
+
+
+def _cells(text: str, width: int | None = None) -> list[str]:
+    """Split a table row on tabs (the tool's separator), else on runs of spaces."""
+    if "\t" in text:
+        return [cell.strip() for cell in text.strip().split("\t")]
+    parts = text.split()
+    if width is not None and len(parts) > width:  # the Name column may hold spaces
+        parts = parts[: width - 1] + [" ".join(parts[width - 1 :])]
+    return parts
+
+
+def _percent(cell: str) -> Number | None:
+    return _number(cell.rstrip("%"))
+
+
+class _Table:
+    """Rows of one op-profiling table, addressed by its column headers."""
+
+    def __init__(self, title: str, section: str):
+        self.title = title.lower()
+        self.section = section  # "init" | "regular"
+        self.columns: list[str] | None = None
+        self.rows: list[dict[str, str]] = []
+
+    def add(self, text: str) -> bool:
+        """Take one line; False when the line cannot belong to this table (table ended)."""
+        if self.columns is None:
+            if "[" not in text:
+                return False
+            self.columns = [cell.strip("[] ").lower() for cell in _cells(text)]
+            return True
+        cells = _cells(text, len(self.columns))
+        if len(cells) < min(len(self.columns), 4):
+            return False
+        row = dict(zip(self.columns, cells))
+        if "avg ms" in row and _number(row["avg ms"]) is None:
+            return False  # not a row: the table ended without a blank line
+        self.rows.append(row)
+        return True
+
+    def records(self, fields: dict[str, str]) -> list[dict[str, Any]]:
+        """Rows as dicts of the wanted columns ({out_key: column}); bad rows are skipped."""
+        out = []
+        for row in self.rows:
+            record: dict[str, Any] = {}
+            for key, column in fields.items():
+                cell = row.get(column)
+                if cell is None:
+                    break
+                if key == "node_type":
+                    record[key] = cell
+                elif key == "percent":
+                    record[key] = _percent(cell)
+                else:
+                    record[key] = _number(cell)
+                if record[key] is None:
+                    break
+            else:
+                out.append(record)
+        return out
+
+
+# ---------------------------------------------------------------------------------------
+
+
+def parse_benchmark_output(text: str) -> BenchmarkOutput:
+    """Parse one benchmark_model run's output (stdout + stderr, or a logcat capture).
+
+    Never raises on odd text: anything unreadable leaves its fields None, and a missing
+    regular-runs latency makes the result `error=True` with `error_message` saying why.
+    """
+    result = BenchmarkOutput()
+    if not isinstance(text, str):
+        text = str(text)
+
+    markers_seen = 0
+    # Stats lines by phase: 0 = warmup, 1 = regular runs; -1 = before any marker (unknown).
+    stats_by_phase: dict[int, list[_Stats]] = {}
+    summary: dict[str, Number | None] = {}
+    summary_is_old = False
+    init_session_us: Number | None = None
+    loaded_model: str | None = None
+    cpu_threads: int | None = None
+    error_lines: list[str] = []
+    failure_lines: list[str] = []
+
+    profile_section = "regular"  # tables without a section header are the regular runs'
+    tables: list[_Table] = []
+    table: _Table | None = None
+
+    for line in _split_lines(text):
+        msg = line.text.strip()
+
+        # Inside an op-profiling table, rows are taken until the table ends.
+        if table is not None:
+            if msg and not msg.startswith("=") and table.add(line.text):
+                continue
+            table = None
+
+        if line.level in ("ERROR", "FATAL"):
+            error_lines.append(msg)
+            continue
+        if not msg:
+            continue
+
+        title = _TABLE_TITLE.match(msg)
+        if title:
+            table = _Table(title["title"], profile_section)
+            tables.append(table)
+            continue
+        if _INIT_PROFILE_HEADER.match(msg):
+            profile_section = "init"
+            continue
+        if _REGULAR_PROFILE_HEADER.match(msg):
+            profile_section = "regular"
+            continue
+
+        if _RUN_MARKER.match(msg):
+            markers_seen += 1
+            continue
+        stats = _parse_stats(msg)
+        if stats is not None:
+            stats_by_phase.setdefault(markers_seen - 1, []).append(stats)
+            continue
+
+        if line.level != "WARN" and _FAILURE_LINE.match(msg):
+            failure_lines.append(msg)
+            continue
+
+        match = _SUMMARY.match(msg)
+        if match:
+            summary = _summary_pieces(match["body"])
+            summary_is_old = bool(match["old"])
+            continue
+        match = _MEMORY_INIT_OVERALL.match(msg)
+        if match:
+            result.memory_init_mb = _number(match["init"])
+            result.memory_overall_mb = _number(match["overall"])
+            continue
+        match = _PEAK_MEMORY.match(msg)
+        if match:
+            result.peak_memory_mb = _number(match["peak"])
+            continue
+        match = _INIT_SESSION.match(msg)
+        if match:
+            ms = _number(match[1])
+            init_session_us = _tidy(ms * 1000) if ms is not None else None
+            continue
+        match = _LOADED_MODEL.match(msg)
+        if match and loaded_model is None:
+            loaded_model = match["path"].strip()
+            continue
+        match = _PARAM_ECHO.match(msg)
+        if match:
+            name, value = match["name"].strip().lower(), match["value"].strip()
+            if name == "num threads" and result.num_threads is None:
+                result.num_threads = _int_or_none(value)
+            elif name == "#threads used for cpu inference" and cpu_threads is None:
+                cpu_threads = _int_or_none(value)
+            elif name == "graph" and result.graph is None and value:
+                result.graph = value
+            continue
+
+    if result.num_threads is None:
+        result.num_threads = cpu_threads
+    if result.graph is None:
+        result.graph = loaded_model
+
+    _fill_op_profile(result, tables)
+    warmup, regular, phase_problem = _pick_phases(stats_by_phase, summary, summary_is_old)
+    _fill_timings(result, warmup, regular, summary, summary_is_old, init_session_us)
+
+    # Decide success last: any failure sign wins over whatever numbers were printed.
+    reason: str | None = None
+    if error_lines:
+        reason = error_lines[0] or "the output has an ERROR line"
+    elif failure_lines:
+        reason = failure_lines[0]
+    elif regular is not None and regular.count == 0:
+        reason = "the regular benchmark runs recorded no inference (count=0)"
+    elif result.inference_avg_us is None:
+        reason = phase_problem or NO_LATENCY_MESSAGE
+    if reason is not None:
+        _mark_failed(result, reason)
+    return result
+
+
+def _int_or_none(value: str) -> int | None:
+    number = _number(value)
+    return number if isinstance(number, int) else None
+
+
+def _pick_phases(
+    stats_by_phase: dict[int, list[_Stats]], summary: dict[str, Number | None], summary_is_old: bool
+) -> tuple[_Stats | None, _Stats | None, str | None]:
+    """(warmup stats, regular-runs stats, why the regular line is unknown)."""
+    warmup = (stats_by_phase.get(0) or [None])[0]
+    regular = (stats_by_phase.get(1) or [None])[0]
+    unmarked = stats_by_phase.get(-1) or []
+    if any(phase >= 0 for phase in stats_by_phase) or not unmarked:
+        return warmup, regular, None
+    # No "Running benchmark" markers at all (a clipped capture): fall back to order,
+    # and for a lone line to the summary line's averages.
+    if len(unmarked) >= 2:
+        return unmarked[0], unmarked[1], None
+    lone = unmarked[0]
+    inference = _summary_inference(summary, summary_is_old)
+    if inference is not None and lone.avg is not None and _close(lone.avg, inference):
+        return None, lone, None
+    return None, None, "one stats line but no 'Running benchmark' marker saying whether it is warmup or regular runs"
+
+
+def _close(a: Number, b: Number) -> bool:
+    # Summary figures are printed with 6 significant digits.
+    return math.isclose(a, b, rel_tol=1e-5, abs_tol=0.5)
+
+
+def _summary_inference(summary: dict[str, Number | None], summary_is_old: bool) -> Number | None:
+    if "inference (avg)" in summary:
+        return summary["inference (avg)"]
+    if summary_is_old:
+        # Old line: "Warmup: X, Init: Y, no stats: Z" (or "Inference: Z").
+        return summary.get("no stats", summary.get("inference"))
+    return None
+
+
+def _fill_timings(
+    result: BenchmarkOutput,
+    warmup: _Stats | None,
+    regular: _Stats | None,
+    summary: dict[str, Number | None],
+    summary_is_old: bool,
+    init_session_us: Number | None,
+) -> None:
+    init = summary.get("init")
+    result.init_us = init if init is not None else init_session_us
+    result.first_inference_us = summary.get("first inference")
+
+    # Warmup: its avg=, else the summary's figure, else curr when all runs were equal.
+    summary_warmup = summary.get("warmup (avg)", summary.get("warmup"))
+    if warmup is not None and warmup.avg is not None:
+        result.warmup_avg_us = warmup.avg
+    elif summary_warmup is not None:
+        result.warmup_avg_us = summary_warmup
+    elif warmup is not None and warmup.uniform:
+        result.warmup_avg_us = warmup.values.get("curr")
+
+    if regular is not None:
+        result.inference_count = regular.count
+        values = regular.values
+        if regular.uniform:
+            curr = values.get("curr")
+            result.inference_avg_us = curr
+            result.inference_min_us = curr
+            result.inference_max_us = curr
+            result.inference_std_us = 0
+            result.inference_median_us = values.get("median", curr)
+        else:
+            result.inference_avg_us = values.get("avg")
+            result.inference_min_us = values.get("min")
+            result.inference_max_us = values.get("max")
+            result.inference_std_us = values.get("std")
+            result.inference_median_us = values.get("median")
+    if result.inference_avg_us is None and (regular is None or regular.count > 0):
+        # No usable stats line: the rounded summary is better than nothing.
+        result.inference_avg_us = _summary_inference(summary, summary_is_old)
+
+
+def _fill_op_profile(result: BenchmarkOutput, tables: list[_Table]) -> None:
+    regular = [t for t in tables if t.section == "regular"]
+    top = next((t for t in regular if "top by computation time" in t.title), None)
+    if top is not None:
+        rows = top.records({"node_type": "node type", "avg_ms": "avg ms", "percent": "%"})
+        result.op_profile_top = rows[:OP_PROFILE_TOP_ROWS]
+    by_type = next((t for t in regular if "summary by node type" in t.title), None)
+    if by_type is not None:
+        result.op_profile_by_type = by_type.records(
+            {"node_type": "node type", "avg_ms": "avg ms", "percent": "avg %", "times_called": "times called"}
+        )
+
+
+def _mark_failed(result: BenchmarkOutput, reason: str) -> None:
+    """A failed run carries no latency: keep the count and other facts, drop the timings."""
+    result.error = True
+    result.error_message = reason
+    result.inference_avg_us = None
+    result.inference_min_us = None
+    result.inference_max_us = None
+    result.inference_std_us = None
+    result.inference_median_us = None
