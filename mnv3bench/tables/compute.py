@@ -1,0 +1,473 @@
+"""From trials (a DataFrame from ResultStore.trials) to a table: cells, changes, agreement.
+
+No TensorFlow and no device here: the inputs are stored trials, the paper's numbers and,
+optionally, a function that counts a variant's MAdds and parameters from its architecture.
+Measured numbers and the paper's numbers stay in separate columns (paper_* prefix).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pandas as pd
+
+from mnv3bench.bench.stats import CI_METHOD, Comparison, Summary, compare, summarize
+from mnv3bench.tables.definitions import RowDef, TableDef
+from mnv3bench.tables.paper import EARLY, PAPER_COLUMNS, TABLE5_TEXT, PaperRow, paper_noopt_ratio, paper_ratio
+
+# The h-swish ops and the primitive ops that replace it when it is not fused.
+HSWISH_OP_TYPES = ("HARD_SWISH", "ADD", "MUL")
+OP_PROFILE_COLUMNS = ("op_profile_by_type", "op_profile")
+
+
+class CountsLike(Protocol):
+    madds: int
+    params: int
+
+
+Counter = Callable[[str], CountsLike]
+
+
+def column_key(column: str) -> str:
+    """"P-1" -> "p1", for JSON/CSV keys."""
+    return column.lower().replace("-", "")
+
+
+@dataclass
+class Cell:
+    """One measured latency: the summary of a variant's trial means (ms) and the trials used."""
+
+    variant: str
+    summary: Summary
+    latencies_ms: list[float]
+    trial_ids: list[int]
+
+    def interval(self) -> dict[str, float | None]:
+        s = self.summary
+        return {"median": s.median, "ci_low": s.ci_low, "ci_high": s.ci_high}
+
+
+@dataclass
+class TableResult:
+    definition: TableDef
+    device: str
+    device_column: str  # the device profile's paper column ("" when none)
+    paper_columns: tuple[str, ...]  # paper latency columns shown
+    agreement_column: str  # paper column the ratios are compared with
+    absolute_comparable: bool
+    cells: dict[str, Cell]
+    rows: pd.DataFrame
+    agreement: pd.DataFrame
+    notes: list[str]
+    missing: list[str]
+    sessions: list[int]
+    op_profile: pd.DataFrame | None = None
+    op_profile_note: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    def trial_ids(self) -> dict[str, list[int]]:
+        return {variant: cell.trial_ids for variant, cell in self.cells.items()}
+
+    def n_trials(self) -> int:
+        return sum(len(cell.trial_ids) for cell in self.cells.values())
+
+
+# -- choosing trials ---------------------------------------------------------------------
+
+
+def ok_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """Only successful trials with a latency (failed trials never carry one)."""
+    frame = trials
+    if "ok" in frame.columns:
+        frame = frame[frame["ok"].astype(bool)]
+    return frame[frame["latency_ms"].notna()]
+
+
+def latest_trials(trials: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
+    """For each variant, its ok trials from the newest session that has any (for `report`)."""
+    frame = ok_trials(trials)
+    frame = frame[frame["variant"].isin(list(variants))]
+    if frame.empty:
+        return frame
+    keep = []
+    for _, group in frame.groupby("variant", sort=False):
+        sessions = group["session_id"]
+        newest = sessions.max() if sessions.notna().any() else None
+        keep.append(group if newest is None else group[sessions == newest])
+    return pd.concat(keep).sort_values("id" if "id" in frame.columns else "variant")
+
+
+# -- the table ---------------------------------------------------------------------------
+
+
+def _cells(trials: pd.DataFrame, variants: Sequence[str]) -> dict[str, Cell]:
+    cells: dict[str, Cell] = {}
+    for variant in variants:
+        group = trials[trials["variant"] == variant]
+        if group.empty:
+            continue
+        latencies = [float(v) for v in group["latency_ms"]]
+        ids = [int(v) for v in group["id"]] if "id" in group.columns else []
+        cells[variant] = Cell(variant, summarize(latencies), latencies, ids)
+    return cells
+
+
+def _columns_for(defn: TableDef, device_column: str) -> tuple[tuple[str, ...], str]:
+    if defn.per_device_column:
+        if device_column in PAPER_COLUMNS:
+            return (device_column,), device_column
+        return PAPER_COLUMNS, "P-1"
+    return (defn.fixed_column,), defn.fixed_column
+
+
+def _change_pct(cell: Cell | None, base: Cell | None) -> float | None:
+    if cell is None or base is None or base.summary.median <= 0:
+        return None
+    return (cell.summary.median / base.summary.median - 1) * 100
+
+
+def _none_if_nan(value: Any) -> Any:
+    return None if isinstance(value, float) and math.isnan(value) else value
+
+
+def _paper_row_fields(defn: TableDef, row: RowDef, columns: tuple[str, ...], agreement_column: str) -> dict[str, Any]:
+    p = row.paper
+    out: dict[str, Any] = {"paper_version": p.version if p else None, "paper_source": p.source if p else None}
+    if defn.shows_top1:
+        out["paper_top1"] = p.top1 if p else None
+    for col in columns:
+        key = column_key(col)
+        final = p is not None and p.version != EARLY
+        out[f"paper_{key}_ms"] = p.latency_ms.get(col) if final and not p.change_ms else None
+        if defn.has_noopt:
+            out[f"paper_{key}_noopt_ms"] = p.noopt_ms.get(col) if final else None
+    if p is not None and p.version == EARLY:
+        # Kept in their own columns: an early-scale latency never sits in a final column.
+        for col in columns:
+            if col in p.latency_ms:
+                out[f"paper_early_{column_key(col)}_ms"] = p.latency_ms[col]
+                out[f"paper_early_{column_key(col)}_reference_ms"] = p.reference_ms.get(col)
+    if defn.counts_madds and defn.per_device_column:
+        out["paper_madds_m"] = p.madds_m if p else None
+        out["paper_params_m"] = p.params_m if p else None
+    baseline = defn.row(row.baseline).paper if row.baseline else None
+    ratio = paper_ratio(p, baseline, agreement_column) if p and row.baseline else None
+    out["paper_change_pct"] = (ratio - 1) * 100 if ratio is not None else None
+    out["paper_change_printed"] = p.printed_change if p else None
+    if p is not None and p.change_madds_m is not None:
+        out["paper_change_madds_m"] = p.change_madds_m
+    return out
+
+
+def _direction(ratio: float) -> str:
+    if ratio < 1:
+        return "faster"
+    if ratio > 1:
+        return "slower"
+    return "same"
+
+
+def _agreement_row(
+    comparison: str, kind: str, subject: Cell | None, baseline: Cell | None, paper_r: float | None, version: str | None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "comparison": comparison,
+        "kind": kind,
+        "variant": subject.variant if subject else None,
+        "baseline_variant": baseline.variant if baseline else None,
+        "measured_ratio": None,
+        "measured_ratio_ci_low": None,
+        "measured_ratio_ci_high": None,
+        "p_value": None,
+        "significant": None,
+        "measured_direction": None,
+        "paper_ratio": paper_r,
+        "paper_direction": _direction(paper_r) if paper_r is not None else None,
+        "paper_version": version,
+        "agrees": None,
+        "verdict": "no paper value",
+    }
+    if subject is not None and baseline is not None:
+        c: Comparison = compare(subject.latencies_ms, baseline.latencies_ms)
+        out.update(
+            measured_ratio=c.ratio,
+            measured_ratio_ci_low=c.ratio_ci_low,
+            measured_ratio_ci_high=c.ratio_ci_high,
+            p_value=c.p_value,
+            significant=c.significant,
+            measured_direction=_direction(c.ratio),
+        )
+        if paper_r is not None:
+            out["agrees"] = out["measured_direction"] == out["paper_direction"]
+            out["verdict"] = ("agrees" if out["agrees"] else "disagrees") + (
+                "" if c.significant else " (not significant)"
+            )
+    else:
+        out["verdict"] = "not measured"
+    return out
+
+
+def compute_table(
+    defn: TableDef,
+    trials: pd.DataFrame,
+    *,
+    device: str,
+    device_column: str = "",
+    device_is_paper_phone: bool | None = None,
+    counter: Counter | None = None,
+    op_profile: bool = False,
+) -> TableResult:
+    """Build a table from trials already chosen for it (one session, or each variant's latest).
+
+    device_column is the device profile's paper column ("P-1".."P-3", "" for none).
+    device_is_paper_phone: False for an emulated device even if it claims a column.
+    counter(variant_name) -> Counts(madds, params), for tables that show MAdds.
+    """
+    chosen = ok_trials(trials)
+    cells = _cells(chosen, defn.variants())
+    missing = [v for v in defn.variants() if v not in cells]
+    columns, agreement_column = _columns_for(defn, device_column)
+    is_phone = device_is_paper_phone if device_is_paper_phone is not None else bool(device_column)
+    absolute_comparable = is_phone and device_column == agreement_column and (
+        defn.per_device_column or device_column == defn.fixed_column
+    )
+
+    records: list[dict[str, Any]] = []
+    agreement: list[dict[str, Any]] = []
+    counts: dict[str, CountsLike] = {}
+    if defn.counts_madds and counter is not None:
+        counts = {row.opt: counter(row.opt) for row in defn.rows}
+    for row in defn.rows:
+        opt = cells.get(row.opt)
+        noopt = cells.get(row.noopt) if row.noopt else None
+        base_row = defn.row(row.baseline) if row.baseline else None
+        base_opt = cells.get(base_row.opt) if base_row else None
+        base_noopt = cells.get(base_row.noopt) if base_row and base_row.noopt else None
+        rec: dict[str, Any] = {
+            "row": row.label,
+            "variant_opt": row.opt,
+            "variant_noopt": row.noopt,
+            "noopt_is_opt": row.noopt_is_opt,
+            "baseline_row": row.baseline,
+        }
+        for prefix, cell in (("opt", opt), ("noopt", noopt)):
+            if prefix == "noopt" and not defn.has_noopt:
+                continue
+            s = cell.summary if cell else None
+            rec[f"{prefix}_median_ms"] = s.median if s else None
+            rec[f"{prefix}_ci_low_ms"] = s.ci_low if s else None
+            rec[f"{prefix}_ci_high_ms"] = s.ci_high if s else None
+            rec[f"{prefix}_cv"] = s.cv if s else None
+            rec[f"{prefix}_n"] = s.n if s else 0
+        rec["opt_change_pct"] = _change_pct(opt, base_opt)
+        if defn.has_noopt:
+            rec["noopt_change_pct"] = _change_pct(noopt, base_noopt)
+        if counts:
+            c = counts[row.opt]
+            rec["madds_m"] = c.madds / 1e6
+            rec["params_m"] = c.params / 1e6
+            rec["madds_change_m"] = (c.madds - counts[base_row.opt].madds) / 1e6 if base_row else None
+        rec.update(_paper_row_fields(defn, row, columns, agreement_column))
+        records.append(rec)
+
+        p = row.paper
+        if base_row is not None:
+            base_paper = base_row.paper
+            r = paper_ratio(p, base_paper, agreement_column) if p else None
+            agreement.append(
+                _agreement_row(
+                    f"{row.label} vs {base_row.label}", "row vs reference", opt, base_opt, r, p.version if p else None
+                )
+            )
+            if defn.has_noopt:
+                r = paper_ratio(p, base_paper, agreement_column, noopt=True) if p else None
+                agreement.append(
+                    _agreement_row(
+                        f"{row.label} vs {base_row.label}, no-opt",
+                        "row vs reference (no-opt)",
+                        noopt,
+                        base_noopt,
+                        r,
+                        p.version if p and r is not None else None,
+                    )
+                )
+        if defn.has_noopt and row.noopt and not row.noopt_is_opt:
+            r = paper_noopt_ratio(p, agreement_column) if p else None
+            agreement.append(
+                _agreement_row(
+                    f"{row.label}: no-opt vs opt", "no-opt vs opt", noopt, opt, r, p.version if p and r else None
+                )
+            )
+
+    rows = pd.DataFrame.from_records(records)
+    agree = pd.DataFrame.from_records(agreement)
+    notes = _notes(defn, device, device_column, agreement_column, absolute_comparable, chosen, cells, missing)
+    result = TableResult(
+        definition=defn,
+        device=device,
+        device_column=device_column,
+        paper_columns=columns,
+        agreement_column=agreement_column,
+        absolute_comparable=absolute_comparable,
+        cells=cells,
+        rows=rows,
+        agreement=agree,
+        notes=notes,
+        missing=missing,
+        sessions=sorted({int(s) for s in chosen["session_id"].dropna()}) if "session_id" in chosen else [],
+    )
+    if op_profile:
+        result.op_profile, result.op_profile_note = op_profile_breakdown(trials, defn.variants())
+    return result
+
+
+def _notes(
+    defn: TableDef,
+    device: str,
+    device_column: str,
+    agreement_column: str,
+    absolute_comparable: bool,
+    chosen: pd.DataFrame,
+    cells: dict[str, Cell],
+    missing: list[str],
+) -> list[str]:
+    notes: list[str] = []
+    if absolute_comparable:
+        notes.append(f"Device {device} is the paper's phone for column {agreement_column}: absolute latencies are comparable.")
+    else:
+        why = (
+            f"its profile has no paper column" if not device_column else f"its profile's paper column is {device_column}"
+        )
+        notes.append(
+            f"Device {device} is not the paper's phone for column {agreement_column} ({why}): absolute numbers are "
+            "not comparable, only ratios are."
+        )
+    n = [len(c.latencies_ms) for c in cells.values()]
+    if n:
+        notes.append(
+            f"Latency: median of per-trial means over {_span(n)} trials per cell ({CI_METHOD}); "
+            "change is relative to the row named in the reference column."
+        )
+    if defn.shows_top1:
+        notes.append("Top-1 is not measured here: it is the paper's ImageNet accuracy, quoted.")
+    if defn.has_noopt:
+        notes.append(
+            "opt = fused HARD_SWISH op; no-opt = h-swish from primitive ops (ADD, MUL). ReLU has no h-swish: its "
+            "no-opt cell is the same variant as its opt cell."
+        )
+        notes.append(f"Paper text: {TABLE5_TEXT}.")
+    for row in defn.rows:
+        for p in (row.paper, row.paper_early):
+            if p is not None and p.version == EARLY:
+                notes.append(
+                    f"Paper row {row.label!r} is from paper version {p.version_label}, {p.source}: "
+                    + (p.note or p.printed_change or "")
+                    + "; it is shown with its version label, never in a final column."
+                )
+            elif p is not None and p.note:
+                notes.append(f"Paper {row.label} ({p.source}, {p.version}): {p.note}.")
+    if "throttled" in chosen.columns and len(chosen):
+        throttled = int(chosen["throttled"].astype(bool).sum())
+        if throttled:
+            notes.append(f"{throttled} of {len(chosen)} trials saw thermal throttling.")
+    for variant in missing:
+        notes.append(
+            f"Missing: no successful trials of {variant} on {device}; run `mnv3bench table {defn.name} --device {device}`."
+        )
+    return notes
+
+
+def _span(counts: list[int]) -> str:
+    return str(min(counts)) if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+
+
+# -- op profile ----------------------------------------------------------------------------
+
+
+def _parse_op_rows(value: Any) -> list[dict[str, Any]]:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return []
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return []
+    return [r for r in value if isinstance(r, dict) and "node_type" in r] if isinstance(value, list) else []
+
+
+def op_profile_breakdown(trials: pd.DataFrame, variants: Sequence[str]) -> tuple[pd.DataFrame | None, str | None]:
+    """Per variant and op type: mean avg_ms and percent over the trials that profiled ops.
+
+    Returns (None, why) when no trial carries op profile data, quoting the runtime's own
+    warning when it printed one.
+    """
+    chosen = ok_trials(trials)
+    column = next((c for c in OP_PROFILE_COLUMNS if c in chosen.columns), None)
+    records = []
+    if column is not None:
+        for _, trial in chosen[chosen["variant"].isin(list(variants))].iterrows():
+            for op in _parse_op_rows(trial[column]):
+                records.append(
+                    {
+                        "variant": trial["variant"],
+                        "trial": trial.get("id"),
+                        "node_type": op["node_type"],
+                        "avg_ms": float(op.get("avg_ms") or 0.0),
+                        "percent": float(op.get("percent") or 0.0),
+                        "times_called": op.get("times_called"),
+                    }
+                )
+    if not records:
+        warning = _profiling_warning(chosen)
+        why = "No op profile data in these trials: the runtime reported no per-op timings"
+        why += f" (it said: {warning!r})." if warning else "."
+        why += " Op profiling needs a real benchmark_model on a phone; the emulator's stand-in cannot profile ops."
+        return None, why
+    frame = pd.DataFrame.from_records(records)
+    trials_per_variant = frame.groupby("variant")["trial"].nunique().rename("trials")
+    table = (
+        frame.groupby(["variant", "node_type"], sort=False)
+        .agg(avg_ms=("avg_ms", "mean"), percent=("percent", "mean"), times_called=("times_called", "max"))
+        .reset_index()
+        .join(trials_per_variant, on="variant")
+    )
+    table["hswish_related"] = table["node_type"].isin(HSWISH_OP_TYPES)
+    order = {v: i for i, v in enumerate(variants)}
+    table = table.sort_values(["variant", "avg_ms"], ascending=[True, False], key=None)
+    table = table.sort_values("variant", key=lambda s: s.map(order), kind="stable").reset_index(drop=True)
+    return table, None
+
+
+def _profiling_warning(trials: pd.DataFrame) -> str | None:
+    if "raw_output" not in trials.columns:
+        return None
+    for text in trials["raw_output"].dropna():
+        for line in str(text).splitlines():
+            if line.startswith("WARN") and "profil" in line.lower():
+                return line.strip()
+    return None
+
+
+def hswish_op_summary(op_table: pd.DataFrame) -> pd.DataFrame:
+    """One row per variant: ms in HARD_SWISH, ADD and MUL (the ops that replace it)."""
+    pivot = (
+        op_table[op_table["hswish_related"]]
+        .pivot_table(index="variant", columns="node_type", values="avg_ms", aggfunc="sum", fill_value=0.0)
+        .reindex(columns=list(HSWISH_OP_TYPES), fill_value=0.0)
+    )
+    return pivot.reset_index()
+
+
+def to_plain(value: Any) -> Any:
+    """NaN -> None and numpy scalars -> Python, for JSON."""
+    if hasattr(value, "item"):
+        value = value.item()
+    return _none_if_nan(value)
