@@ -259,7 +259,8 @@ class _Table:
         if self.columns is None:
             if "[" not in text:
                 return False
-            self.columns = [cell.strip("[] ").lower() for cell in _cells(text)]
+            # "[node type]  [start]  [first] ...": the brackets delimit headers, tabs or not.
+            self.columns = [name.strip().lower() for name in re.findall(r"\[([^\]]*)\]", text)]
             return True
         cells = _cells(text, len(self.columns))
         if len(cells) < min(len(self.columns), 4):
