@@ -1,0 +1,229 @@
+"""Device profiles: one `devices/<name>.toml` per phone (and one for the host emulator).
+
+A profile says what a phone is (codenames, models, SoC, ABI), which core to pin the
+single-threaded benchmark to, where benchmark_model lives on it, and which column of the
+paper it stands for. Every key is checked on load: a broken profile fails with the file,
+the key and the fix, never later with a KeyError in the middle of a run.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mnv3bench.errors import UsageError
+
+PAPER_COLUMNS = ("P-1", "P-2", "P-3", "")
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    name: str
+    description: str
+    codenames: tuple[str, ...]
+    models: tuple[str, ...]
+    soc: str
+    abi: str
+    cpu_count: int
+    big_cores: tuple[int, ...]
+    pin_core: int
+    benchmark_binary: str
+    work_dir: str
+    paper_column: str = ""
+    emulated: bool = False
+    emulator: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    path: Path | None = field(default=None, compare=False)
+
+    @property
+    def affinity_mask(self) -> str:
+        """taskset mask pinning to pin_core alone, hex without 0x ("10" for cpu4)."""
+        return format(1 << self.pin_core, "x")
+
+
+# key -> (python type, description shown in the fix, example value as TOML)
+_REQUIRED: dict[str, tuple[type, str, str]] = {
+    "name": (str, "a string, the profile name", '"pixel3"'),
+    "description": (str, "a string", '"Google Pixel 3 / 3 XL"'),
+    "codenames": (list, "a list of ro.product.device codenames", '["blueline", "crosshatch"]'),
+    "models": (list, "a list of ro.product.model names", '["Pixel 3", "Pixel 3 XL"]'),
+    "soc": (str, "a string", '"Snapdragon 845"'),
+    "abi": (str, "a string, ro.product.cpu.abi", '"arm64-v8a"'),
+    "cpu_count": (int, "an integer number of cpus", "8"),
+    "big_cores": (list, "a list of cpu indices", "[4, 5, 6, 7]"),
+    "pin_core": (int, "an integer cpu index", "4"),
+    "benchmark_binary": (str, "an absolute device path", '"/data/local/tmp/benchmark_model"'),
+    "work_dir": (str, "an absolute device path", '"/data/local/tmp/mnv3bench"'),
+}
+_OPTIONAL: dict[str, tuple[type, str, str]] = {
+    "paper_column": (str, 'one of "P-1", "P-2", "P-3" or ""', '"P-3"'),
+    "emulated": (bool, "true or false", "false"),
+    "emulator": (dict, "a table", "[emulator]"),
+}
+
+
+def devices_dir() -> Path:
+    """$MNV3BENCH_DEVICES, else the repository's devices/ next to the package."""
+    env = os.environ.get("MNV3BENCH_DEVICES")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "devices"
+
+
+def _type_name(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+            list: "a list", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def _check_type(file: str, key: str, value: Any, spec: tuple[type, str, str]) -> None:
+    expected, what, example = spec
+    # bool is an int in Python; a profile saying `pin_core = true` is still wrong.
+    ok = isinstance(value, expected) and not (expected is int and isinstance(value, bool))
+    if not ok:
+        raise UsageError(
+            f"{file}: key '{key}' is {_type_name(value)} ({value!r}), expected {what}",
+            f"Fix: write it like `{key} = {example}`.",
+        )
+
+
+def _int_list(file: str, key: str, values: list[Any], example: str) -> tuple[int, ...]:
+    for item in values:
+        if not isinstance(item, int) or isinstance(item, bool):
+            raise UsageError(
+                f"{file}: key '{key}' holds {item!r}, expected integers only",
+                f"Fix: write it like `{key} = {example}`.",
+            )
+    return tuple(values)
+
+
+def _str_list(file: str, key: str, values: list[Any], example: str) -> tuple[str, ...]:
+    if not values or not all(isinstance(item, str) and item for item in values):
+        raise UsageError(
+            f"{file}: key '{key}' must be a non-empty list of strings, got {values!r}",
+            f"Fix: write it like `{key} = {example}`.",
+        )
+    return tuple(values)
+
+
+def parse_profile(path: Path) -> DeviceProfile:
+    """Read and validate one profile file."""
+    file = _display(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{file}: cannot read the device profile ({exc.strerror or exc})",
+                         "Fix: check the path and its permissions.") from exc
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{file}: not valid TOML ({exc})",
+                         "Fix: correct the syntax (see devices/pixel3.toml for a working profile).") from exc
+
+    for key, spec in _REQUIRED.items():
+        if key not in data:
+            raise UsageError(f"{file}: missing key '{key}' ({spec[1]}, e.g. {spec[2]})",
+                             f"Fix: add `{key} = {spec[2]}`.")
+        _check_type(file, key, data[key], spec)
+    for key, spec in _OPTIONAL.items():
+        if key in data:
+            _check_type(file, key, data[key], spec)
+    unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))
+    if unknown:
+        raise UsageError(f"{file}: unknown key(s) {', '.join(repr(k) for k in unknown)}",
+                         f"Fix: remove them or correct the spelling; known keys: "
+                         f"{', '.join(list(_REQUIRED) + list(_OPTIONAL))}.")
+
+    cpu_count = data["cpu_count"]
+    if cpu_count < 1:
+        raise UsageError(f"{file}: key 'cpu_count' must be at least 1, got {cpu_count}",
+                         "Fix: set it to the phone's number of cpus (e.g. 8).")
+    big_cores = _int_list(file, "big_cores", data["big_cores"], _REQUIRED["big_cores"][2])
+    if not big_cores or any(not 0 <= c < cpu_count for c in big_cores):
+        raise UsageError(f"{file}: key 'big_cores' = {list(big_cores)} must list cpus in 0..{cpu_count - 1}",
+                         "Fix: list the cpus with the highest cpuinfo_max_freq (see `mnv3bench doctor`).")
+    pin_core = data["pin_core"]
+    if pin_core not in big_cores:
+        raise UsageError(f"{file}: key 'pin_core' = {pin_core} is not one of big_cores {list(big_cores)}",
+                         f"Fix: pin to a big core, e.g. `pin_core = {big_cores[0]}`.")
+    for key in ("benchmark_binary", "work_dir"):
+        if not data[key].startswith("/"):
+            raise UsageError(f"{file}: key '{key}' = {data[key]!r} is not an absolute device path",
+                             f"Fix: write it like `{key} = {_REQUIRED[key][2]}`.")
+    paper_column = data.get("paper_column", "")
+    if paper_column not in PAPER_COLUMNS:
+        raise UsageError(f"{file}: key 'paper_column' = {paper_column!r} is not a column of the paper",
+                         'Fix: use "P-1", "P-2", "P-3", or "" for a phone the paper did not measure.')
+    emulated = data.get("emulated", False)
+    emulator = data.get("emulator", {})
+    if emulated and not emulator:
+        raise UsageError(f"{file}: emulated = true needs an [emulator] table",
+                         "Fix: copy the [emulator] table from devices/emulator.toml.")
+
+    return DeviceProfile(
+        name=data["name"],
+        description=data["description"],
+        codenames=_str_list(file, "codenames", data["codenames"], _REQUIRED["codenames"][2]),
+        models=_str_list(file, "models", data["models"], _REQUIRED["models"][2]),
+        soc=data["soc"],
+        abi=data["abi"],
+        cpu_count=cpu_count,
+        big_cores=big_cores,
+        pin_core=pin_core,
+        benchmark_binary=data["benchmark_binary"],
+        work_dir=data["work_dir"].rstrip("/") or "/",
+        paper_column=paper_column,
+        emulated=emulated,
+        emulator=dict(emulator),
+        path=path,
+    )
+
+
+def _display(path: Path) -> str:
+    """The path as the user would write it: relative to the cwd when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _looks_like_path(name_or_path: str | Path) -> bool:
+    text = str(name_or_path)
+    return isinstance(name_or_path, Path) or text.endswith(".toml") or os.sep in text or "/" in text
+
+
+def list_profiles(devices_dir: Path | None = None) -> list[DeviceProfile]:
+    """Every profile in the devices folder, sorted by name; a broken file raises."""
+    folder = devices_dir if devices_dir is not None else _default_dir()
+    return [parse_profile(path) for path in sorted(folder.glob("*.toml"))]
+
+
+def _default_dir() -> Path:
+    return devices_dir()
+
+
+def load_profile(name_or_path: str | Path, devices_dir: Path | None = None) -> DeviceProfile:
+    """A profile by name (devices/<name>.toml) or by path to a .toml file."""
+    if _looks_like_path(name_or_path):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise UsageError(f"device profile file {path} does not exist",
+                             "Fix: give a path to a .toml profile or a profile name (see `mnv3bench devices`).")
+        return parse_profile(path)
+
+    folder = devices_dir if devices_dir is not None else _default_dir()
+    name = str(name_or_path)
+    path = folder / f"{name}.toml"
+    if path.is_file():
+        profile = parse_profile(path)
+        if profile.name != name:
+            raise UsageError(f"{_display(path)}: key 'name' = {profile.name!r} differs from the file name",
+                             f'Fix: set `name = "{name}"` or rename the file to {profile.name}.toml.')
+        return profile
+    available = sorted(p.stem for p in folder.glob("*.toml"))
+    close = difflib.get_close_matches(name, available, n=1)
+    hint = f"Did you mean '{close[0]}'? " if close else ""
+    listing = ", ".join(available) if available else f"none (no .toml files in {folder})"
+    raise UsageError(f"unknown device profile '{name}'; available: {listing}",
+                     f"{hint}Add devices/{name}.toml (copy devices/pixel3.toml) to profile a new phone; "
+                     "MNV3BENCH_DEVICES selects another profiles folder.")
