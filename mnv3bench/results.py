@@ -104,6 +104,7 @@ class SessionRecord:
     tf_version: str | None = None
     device_info: dict[str, Any] = field(default_factory=dict)
     started_at: str = field(default_factory=utc_now)
+    resumed_from: int | None = None  # the interrupted session this one finishes (--resume)
 
 
 _SCHEMA = f"""
@@ -120,7 +121,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     started_at TEXT NOT NULL,
     tool_version TEXT NOT NULL,
     tf_version TEXT,
-    device_info TEXT NOT NULL
+    device_info TEXT NOT NULL,
+    resumed_from INTEGER REFERENCES sessions(id)
 );
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,
@@ -255,8 +257,8 @@ class ResultStore:
         with self._transaction():
             cursor = self._conn.execute(
                 "INSERT INTO sessions (command, device_profile, device_serial, device_model, device_fingerprint,"
-                " flags, variants, started_at, tool_version, tf_version, device_info)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " flags, variants, started_at, tool_version, tf_version, device_info, resumed_from)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     session.command,
                     session.device_profile,
@@ -269,6 +271,7 @@ class ResultStore:
                     session.tool_version,
                     session.tf_version,
                     json.dumps(session.device_info, default=str),
+                    session.resumed_from,
                 ),
             )
             return int(cursor.lastrowid)
@@ -346,29 +349,44 @@ class ResultStore:
         device_fingerprint: str | None,
         device_serial: str | None,
         flags: dict[str, str],
-        latest_session_only: bool,
-    ) -> list[int]:
-        """trial_index of ok trials of these exact bytes, device and flags.
+        scope: str,
+    ) -> tuple[pd.DataFrame, int | None]:
+        """Ok trials of these exact model bytes, device and flags, oldest first.
 
-        latest_session_only: only the newest session that has any such trial (--resume);
-        otherwise every session (reuse for tables). device_serial None matches any serial
-        (the emulator gets a new address each start; its fingerprint identifies it).
+        scope "resume": the newest session holding such a trial, plus the sessions it
+        resumed (so resuming a resumed run still counts the first part); scope "all":
+        every session (reuse for tables). device_serial None matches any serial (the
+        emulator gets a new address each start; its fingerprint identifies it).
+        Returns (trials, newest session id or None).
         """
         where = "variant = ? AND model_sha256 = ? AND device_profile = ? AND flags = ? AND ok = 1"
-        params: list[Any] = [variant, model_sha256, device_profile, flags_json(flags)]
         where += " AND device_fingerprint IS ?"
-        params.append(device_fingerprint)
+        params: list[Any] = [variant, model_sha256, device_profile, flags_json(flags), device_fingerprint]
         if device_serial is not None:
             where += " AND device_serial = ?"
             params.append(device_serial)
-        if latest_session_only:
-            row = self._conn.execute(f"SELECT MAX(session_id) FROM trials WHERE {where}", params).fetchone()
-            if row is None or row[0] is None:
-                return []
-            where += " AND session_id = ?"
-            params.append(row[0])
-        rows = self._conn.execute(f"SELECT trial_index FROM trials WHERE {where} ORDER BY id", params).fetchall()
-        return [int(r[0]) for r in rows]
+        row = self._conn.execute(f"SELECT MAX(session_id) FROM trials WHERE {where}", params).fetchone()
+        newest = None if row is None or row[0] is None else int(row[0])
+        if scope == "resume":
+            if newest is None:
+                return self.trials(session=-1), None
+            chain = self._session_chain(newest)
+            where += f" AND session_id IN ({', '.join('?' for _ in chain)})"
+            params += chain
+        elif scope != "all":
+            raise ValueError(f"unknown scope {scope!r}")
+        frame = pd.read_sql_query(f"SELECT * FROM trials WHERE {where} ORDER BY id", self._conn, params=params)
+        for name in ("ok", "throttled", "timed_out"):
+            frame[name] = frame[name].astype(bool)
+        return frame, newest
+
+    def _session_chain(self, session_id: int) -> list[int]:
+        chain, current = [], session_id
+        while current is not None and current not in chain:
+            chain.append(current)
+            row = self._conn.execute("SELECT resumed_from FROM sessions WHERE id = ?", (current,)).fetchone()
+            current = row[0] if row else None
+        return chain
 
 
 def _split_sql(script: str) -> list[str]:

@@ -1,0 +1,456 @@
+"""Run a benchmark session: build, push, then K interleaved trials per variant, each stored.
+
+The order of work, and why:
+1. Build (ensure_models): nothing touches the device until every model exists.
+2. Open the device, take its lock, preflight: fail before any work if the phone is wrong.
+3. Push each model only when the device lacks those exact bytes (sha256), and check the
+   hash after pushing: a half-pushed model is never benchmarked.
+4. Trials round-robin (trial 1 of every variant, then trial 2, ...) so slow drift, such as
+   a phone warming up, hits all variants alike (asv's interleaved rounds).
+5. Each trial is stored the moment it ends. A trial that times out, crashes or prints no
+   latency is stored as failed with its raw output, never as a number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import shlex
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import mnv3bench
+from mnv3bench.bench import stats
+from mnv3bench.bench.command import benchmark_command, benchmark_flags
+from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.results import DeviceLock, ResultStore, SessionRecord, TrialRecord, utc_now
+
+# benchmark_model's own bound is max_secs for the regular runs; init and warmup come on top.
+WARMUP_ALLOWANCE_S = 10.0
+KILL_COMMAND = "pkill -f benchmark_model"
+RESUME_HINT = "Every finished trial is stored; run the same command again with --resume to measure only the rest."
+
+
+@dataclass
+class RunConfig:
+    trials: int = 5
+    warmup_runs: int = 1
+    num_runs: int = 50
+    min_secs: float = 1.0
+    max_secs: float = 150.0
+    use_xnnpack: bool | None = None
+    op_profiling: bool = False
+    cooldown_s: float = 0.0
+    thermal_gate_c: float | None = None
+    thermal_timeout_s: float = 600.0
+    timeout_s: float | None = None
+    resume: bool = False
+    reuse: bool = False
+    keep_going: bool = False
+    force: bool = False
+    thermal_poll_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.trials >= 1, "--trials must be at least 1", "Use --trials 5 (the default)."),
+            (self.num_runs >= 1, "--num-runs must be at least 1", "Use --num-runs 50 (benchmark_model's default)."),
+            (self.warmup_runs >= 0, "--warmup-runs cannot be negative", "Use --warmup-runs 1."),
+            (self.min_secs >= 0, "--min-secs cannot be negative", "Use --min-secs 1."),
+            (self.max_secs > 0 and self.max_secs >= self.min_secs, "--max-secs must be above --min-secs",
+             "Use --max-secs 150 (benchmark_model's default)."),
+            (self.cooldown_s >= 0, "--cooldown cannot be negative", "Use --cooldown 30 or leave it out."),
+            (self.timeout_s is None or self.timeout_s > 0, "--timeout must be positive",
+             "Leave it out for a default derived from --max-secs."),
+            (self.thermal_timeout_s > 0, "--thermal-timeout must be positive", "Use --thermal-timeout 600."),
+        ]
+        for ok, message, hint in checks:
+            if not ok:
+                raise UsageError(message + ".", hint)
+
+    @property
+    def trial_timeout_s(self) -> float:
+        """Per-trial limit: twice benchmark_model's own worst case, plus slack for init."""
+        if self.timeout_s is not None:
+            return float(self.timeout_s)
+        return 2 * (self.max_secs + WARMUP_ALLOWANCE_S) + 30
+
+
+@dataclass
+class VariantResult:
+    variant: str
+    model_sha256: str
+    summary: stats.Summary | None
+    warnings: list[stats.StatWarning]
+    trial_ids: list[int]  # every ok trial in the summary, stored earlier (resume/reuse) or now
+    measured: int  # trials run in this session (ok or failed)
+    failed: int  # failed trials in this session
+    reused: int  # ok trials taken from earlier sessions
+
+
+@dataclass
+class SessionResult:
+    session_id: int
+    device_profile: str
+    device_serial: str
+    variants: list[VariantResult] = field(default_factory=list)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "variant": v.variant,
+                "device": self.device_profile,
+                "trials": len(v.trial_ids),
+                "latency_ms": v.summary.to_json() if v.summary else None,
+                "warnings": [f"{w.message} {w.advice}" for w in v.warnings],
+            }
+            for v in self.variants
+        ]
+
+
+class Progress(Protocol):
+    """What the runner reports while it works; the CLI draws it, tests record it."""
+
+    def message(self, text: str) -> None: ...
+    def push(self, variant: str, sent: int, total: int) -> None: ...
+    def trial_started(self, variant: str, trial_index: int, done: int, total: int) -> None: ...
+    def trial_finished(self, variant: str, trial_index: int, ok: bool, latency_ms: float | None,
+                       error: str | None) -> None: ...
+
+
+class NullProgress:
+    def message(self, text: str) -> None:
+        pass
+
+    def push(self, variant: str, sent: int, total: int) -> None:
+        pass
+
+    def trial_started(self, variant: str, trial_index: int, done: int, total: int) -> None:
+        pass
+
+    def trial_finished(self, variant: str, trial_index: int, ok: bool, latency_ms: float | None,
+                       error: str | None) -> None:
+        pass
+
+
+class Sensors:
+    """Device readings the runner needs, from device/probe.py (a seam for fake devices)."""
+
+    def info(self, device: Any, profile: Any) -> Any:
+        from mnv3bench.device.probe import probe
+
+        return probe(device, profile)
+
+    def temperature_c(self, device: Any) -> float | None:
+        from mnv3bench.device.probe import cpu_temperature_c
+
+        return cpu_temperature_c(device)
+
+    def freq_khz(self, device: Any, cpu: int) -> int | None:
+        from mnv3bench.device.probe import cpu_freq_khz
+
+        return cpu_freq_khz(device, cpu)
+
+
+@dataclass
+class _Plan:
+    """One variant's work: its model on the device and the trial indices still to run."""
+
+    variant: str
+    artifact: Any
+    remote: str
+    todo: list[int]
+    prior_ok: Any  # DataFrame of ok trials stored before this session (resume/reuse)
+
+
+def _lost_connection(exc: BaseException, doing: str) -> MnvError:
+    return MnvError(f"Lost the connection to the device while {doing} ({exc}).", RESUME_HINT)
+
+
+def run_session(
+    profile: Any,
+    variants: Sequence[Any],
+    config: RunConfig,
+    store: ResultStore,
+    *,
+    adb: str | None = None,
+    serial: str | None = None,
+    progress: Progress | None = None,
+    models_dir: Path = Path("models"),
+    device: Any = None,
+    artifacts: Sequence[Any] | None = None,
+    sensors: Sensors | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    command_line: str = "run",
+) -> SessionResult:
+    """Measure every variant `config.trials` times on the device; see the module docstring.
+
+    `device`, `artifacts` and `sensors` replace the real connection, build and probes
+    (tests use a fake device at the AdbDevice interface).
+    """
+    progress = progress or NullProgress()
+    sensors = sensors or Sensors()
+    names = [getattr(v, "name", str(v)) for v in variants]
+    if len(set(names)) != len(names):
+        raise UsageError(f"A variant is listed twice: {', '.join(names)}.", "Give each --variant once.")
+    if artifacts is None:
+        from mnv3bench.convert import ensure_models
+
+        progress.message(f"Building {len(variants)} model(s) (cached models are reused)")
+        artifacts = ensure_models(list(variants), models_dir=models_dir)
+    with _device(profile, device, adb, serial, config.force) as dev:
+        lock = DeviceLock(store.path.parent / "locks", f"{profile.name}-{dev.serial}")
+        with lock:
+            return _run_on_device(profile, names, list(artifacts), config, store, dev, progress, sensors, sleep,
+                                  clock, command_line)
+
+
+@contextlib.contextmanager
+def _device(profile: Any, device: Any, adb: str | None, serial: str | None, force: bool) -> Iterator[Any]:
+    if device is not None:
+        yield device
+        return
+    from mnv3bench.device.session import open_device
+
+    with open_device(profile, adb=adb, serial=serial, force=force) as opened:
+        yield opened
+
+
+def _run_on_device(profile: Any, names: list[str], artifacts: list[Any], config: RunConfig, store: ResultStore,
+                   dev: Any, progress: Progress, sensors: Sensors, sleep: Callable[[float], None],
+                   clock: Callable[[], float], command_line: str) -> SessionResult:
+    info = sensors.info(dev, profile)
+    device_model = getattr(info, "model", None)
+    fingerprint = getattr(info, "fingerprint", None)
+    # The emulator's address changes with every start; its fingerprint names it.
+    identity_serial = None if getattr(profile, "emulated", False) else dev.serial
+    flags = benchmark_flags(config)
+    tf_version = next((getattr(a, "tf_version", None) for a in artifacts), None)
+
+    plans: list[_Plan] = []
+    resumed_from: int | None = None
+    for name, artifact in zip(names, artifacts, strict=True):
+        prior, newest = None, None
+        if config.resume or config.reuse:
+            prior, newest = store.matching_ok_trials(
+                variant=name, model_sha256=artifact.sha256, device_profile=profile.name,
+                device_fingerprint=fingerprint, device_serial=identity_serial, flags=flags,
+                scope="all" if config.reuse else "resume",
+            )
+            if config.resume and newest is not None:
+                resumed_from = max(resumed_from or 0, newest)
+        if prior is not None and len(prior):
+            if config.reuse:
+                done = len(prior)
+                top = int(prior["trial_index"].max())
+                todo = list(range(top + 1, top + 1 + max(0, config.trials - done)))
+            else:
+                have = set(int(i) for i in prior["trial_index"])
+                todo = [i for i in range(1, config.trials + 1) if i not in have]
+        else:
+            todo = list(range(1, config.trials + 1))
+        remote = f"{profile.work_dir.rstrip('/')}/{name}.tflite"
+        plans.append(_Plan(name, artifact, remote, todo, prior))
+
+    session_id = store.start_session(SessionRecord(
+        command=command_line, device_profile=profile.name, device_serial=dev.serial, device_model=device_model,
+        device_fingerprint=fingerprint, flags=flags, variants=names, tool_version=mnv3bench.__version__,
+        tf_version=tf_version, device_info=_as_dict(info), resumed_from=resumed_from,
+    ))
+
+    to_measure = [p for p in plans if p.todo]
+    if len(to_measure) < len(plans):
+        skipped = [p.variant for p in plans if not p.todo]
+        progress.message(f"Already measured (stored): {', '.join(skipped)}")
+    for plan in to_measure:
+        _ensure_pushed(dev, profile, plan, progress)
+
+    new_trials: dict[str, list[TrialRecord]] = {p.variant: [] for p in plans}
+    new_ids: dict[str, list[int]] = {p.variant: [] for p in plans}
+    # Round-robin: position r of every variant before position r + 1 of any.
+    order = [(plan, plan.todo[r]) for r in range(max((len(p.todo) for p in plans), default=0))
+             for plan in plans if r < len(plan.todo)]
+    for done, (plan, trial_index) in enumerate(order):
+        if done and config.cooldown_s:
+            progress.message(f"Cooling down {config.cooldown_s:g} s")
+            sleep(config.cooldown_s)
+        if config.thermal_gate_c is not None:
+            _wait_for_thermal_gate(dev, config, sensors, progress, sleep, clock)
+        progress.trial_started(plan.variant, trial_index, done, len(order))
+        record = _run_trial(dev, profile, plan, trial_index, config, flags, session_id, device_model, fingerprint,
+                            tf_version, sensors)
+        trial_id = store.record_trial(record)
+        new_trials[plan.variant].append(record)
+        new_ids[plan.variant].append(trial_id)
+        progress.trial_finished(plan.variant, trial_index, record.ok, record.latency_ms, record.error_message)
+        if not record.ok and not config.keep_going:
+            raise MnvError(
+                f"Trial {trial_index} of {plan.variant} failed: {record.error_message} "
+                f"(stored as trial {trial_id} with its raw output).",
+                "Fix the cause and run again with --resume, or pass --keep-going to carry on past failed trials.",
+            )
+
+    result = SessionResult(session_id, profile.name, dev.serial)
+    for plan in plans:
+        result.variants.append(_variant_result(plan, new_trials[plan.variant], new_ids[plan.variant]))
+    return result
+
+
+def _as_dict(info: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(info) and not isinstance(info, type):
+        return dataclasses.asdict(info)
+    return dict(info) if isinstance(info, dict) else {}
+
+
+def _ensure_pushed(dev: Any, profile: Any, plan: _Plan, progress: Progress) -> None:
+    """Push the model unless the device already holds the same bytes; verify after."""
+    want = plan.artifact.sha256
+    try:
+        if dev.sha256(plan.remote) == want:
+            progress.message(f"{plan.variant}: model already on the device (sha256 matches)")
+            return
+        dev.shell(f"mkdir -p {shlex.quote(profile.work_dir)}", timeout_s=30)
+        dev.push(Path(plan.artifact.path), plan.remote,
+                 progress=lambda sent, total: progress.push(plan.variant, sent, total))
+        got = dev.sha256(plan.remote)
+    except MnvError:
+        raise
+    except Exception as exc:  # adb-shell raises several types for a dropped link
+        raise _lost_connection(exc, f"pushing {plan.variant}") from exc
+    if got != want:
+        raise MnvError(
+            f"The model pushed for {plan.variant} does not match the built file "
+            f"(device sha256 {got or 'missing'}, expected {want}); it will not be benchmarked.",
+            f"Check the free space in {profile.work_dir} (`mnv3bench doctor --device {profile.name}`) and run "
+            "again with --resume.",
+        )
+
+
+def _wait_for_thermal_gate(dev: Any, config: RunConfig, sensors: Sensors, progress: Progress,
+                           sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+    gate = float(config.thermal_gate_c)  # type: ignore[arg-type]
+    start = clock()
+    told = False
+    while True:
+        temp = _reading(lambda: sensors.temperature_c(dev), "reading the CPU temperature")
+        if temp is None:
+            raise MnvError(
+                "--thermal-gate needs the CPU temperature, but the device reports none.",
+                "Run without --thermal-gate and use --cooldown SECONDS instead.",
+            )
+        if temp < gate:
+            return
+        waited = clock() - start
+        if waited >= config.thermal_timeout_s:
+            raise MnvError(
+                f"The CPU stayed at {temp:.1f} C, above the thermal gate of {gate:g} C, for "
+                f"{config.thermal_timeout_s:g} s.",
+                "Let the phone cool (screen off, out of its case, off the charger), raise --thermal-gate or "
+                "--thermal-timeout, then run again with --resume.",
+            )
+        if not told:
+            progress.message(f"Waiting for the CPU to cool below {gate:g} C (now {temp:.1f} C)")
+            told = True
+        sleep(min(config.thermal_poll_s, max(0.0, config.thermal_timeout_s - waited)))
+
+
+def _reading(read: Callable[[], Any], doing: str) -> Any:
+    try:
+        return read()
+    except MnvError:
+        raise
+    except Exception as exc:
+        raise _lost_connection(exc, doing) from exc
+
+
+def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: RunConfig, flags: dict[str, str],
+               session_id: int, device_model: str | None, fingerprint: str | None, tf_version: str | None,
+               sensors: Sensors) -> TrialRecord:
+    from mnv3bench.bench.parser import BenchmarkOutput, parse_benchmark_output
+
+    command = benchmark_command(profile, plan.remote, config)
+    temp_before = _reading(lambda: sensors.temperature_c(dev), "reading the CPU temperature")
+    freq_before = _reading(lambda: sensors.freq_khz(dev, profile.pin_core), "reading the CPU frequency")
+    started = utc_now()
+    try:
+        result = dev.shell(command, timeout_s=config.trial_timeout_s)
+    except KeyboardInterrupt:
+        _kill_benchmark(dev)
+        raise
+    except MnvError:
+        raise
+    except Exception as exc:
+        raise _lost_connection(exc, f"running trial {trial_index} of {plan.variant}") from exc
+    ended = utc_now()
+    if result.timed_out:
+        _kill_benchmark(dev)
+    temp_after = _reading(lambda: sensors.temperature_c(dev), "reading the CPU temperature")
+    freq_after = _reading(lambda: sensors.freq_khz(dev, profile.pin_core), "reading the CPU frequency")
+
+    error: str | None = None
+    try:
+        parsed = parse_benchmark_output(result.output)
+    except Exception as exc:  # a parser bug must not lose the trial: keep it, failed, with its text
+        parsed = BenchmarkOutput(error=True, error_message=f"the output could not be parsed ({exc!r})")
+    if result.timed_out:
+        error = f"timed out after {config.trial_timeout_s:g} s (device process killed; partial output kept)"
+    elif result.exit_code not in (0, None):
+        error = f"benchmark_model exited with status {result.exit_code}"
+        if parsed.error_message:
+            error += f": {parsed.error_message}"
+    elif parsed.error or parsed.inference_avg_us is None:
+        error = parsed.error_message or "the output has no inference latency"
+    ok = error is None
+    throttled = bool(
+        (freq_before and freq_after and freq_after < freq_before)
+        or (config.thermal_gate_c is not None and temp_after is not None and temp_after > config.thermal_gate_c)
+    )
+    return TrialRecord(
+        session_id=session_id, variant=plan.variant, model_sha256=plan.artifact.sha256,
+        device_profile=profile.name, device_serial=dev.serial, device_model=device_model,
+        device_fingerprint=fingerprint, flags=flags, trial_index=trial_index, started_at=started, ended_at=ended,
+        ok=ok, error_message=error, latency_ms=float(parsed.inference_avg_us) / 1000.0 if ok else None,
+        parsed=parsed.to_json() | {"op_profile_by_type": getattr(parsed, "op_profile_by_type", None)},
+        temp_before_c=temp_before, temp_after_c=temp_after, freq_before_khz=freq_before,
+        freq_after_khz=freq_after, throttled=throttled, exit_code=result.exit_code, timed_out=result.timed_out,
+        raw_output=result.output, tool_version=mnv3bench.__version__, tf_version=tf_version,
+    )
+
+
+def _kill_benchmark(dev: Any) -> None:
+    """Best effort: a hung benchmark_model must not keep the core busy for the next trial."""
+    with contextlib.suppress(Exception):
+        dev.shell(KILL_COMMAND, timeout_s=15)
+
+
+def _variant_result(plan: _Plan, new: list[TrialRecord], new_ids: list[int]) -> VariantResult:
+    rows: list[tuple[int, int, float, bool, int | None, int | None]] = []
+    if plan.prior_ok is not None:
+        for r in plan.prior_ok.itertuples():
+            rows.append((int(r.trial_index), int(r.id), float(r.latency_ms), bool(r.throttled),
+                         _int(r.freq_before_khz), _int(r.freq_after_khz)))
+    for trial_id, t in zip(new_ids, new, strict=True):
+        if t.ok:
+            rows.append((t.trial_index, trial_id, float(t.latency_ms), t.throttled,  # type: ignore[arg-type]
+                         t.freq_before_khz, t.freq_after_khz))
+    rows.sort()
+    failed = sum(1 for t in new if not t.ok)
+    latencies = [r[2] for r in rows]
+    summary = stats.summarize(latencies) if latencies else None
+    warnings = stats.diagnose(
+        latencies, throttled=[r[3] for r in rows], freqs_before_khz=[r[4] for r in rows],
+        freqs_after_khz=[r[5] for r in rows], failed_trials=failed,
+    )
+    reused = 0 if plan.prior_ok is None else len(plan.prior_ok)
+    return VariantResult(plan.variant, plan.artifact.sha256, summary, warnings, [r[1] for r in rows], len(new),
+                         failed, reused)
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return None if value is None or value != value else int(value)
+    except (TypeError, ValueError):
+        return None

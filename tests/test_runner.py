@@ -1,0 +1,318 @@
+"""The runner against a fake device at the AdbDevice interface (hyperfine's mock executor)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from mnv3bench.bench.runner import KILL_COMMAND, RunConfig, run_session
+from mnv3bench.device.profiles import load_profile
+from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.results import ResultStore
+
+
+def good_output(avg_us: float) -> str:
+    return (
+        "INFO: Num threads: [1]\n"
+        "INFO: Initialized session in 12.3ms.\n"
+        "INFO: count=1 curr=9000\n"
+        f"INFO: count=50 first={avg_us + 50:g} curr={avg_us:g} min={avg_us - 10:g} max={avg_us + 90:g} "
+        f"avg={avg_us:g} std=12\n"
+        f"INFO: Inference timings in us: Init: 12300, First inference: 9000, Warmup (avg): 9000, "
+        f"Inference (avg): {avg_us:g}\n"
+    )
+
+
+@dataclass
+class ShellResult:
+    output: str
+    exit_code: int | None
+    timed_out: bool
+
+
+class FakeDevice:
+    """Holds pushed files by hash; answers benchmark commands from a script."""
+
+    def __init__(self, respond: Callable[[str, int], ShellResult | Exception] | None = None,
+                 serial: str = "FAKE123", corrupt_push: bool = False) -> None:
+        self.serial = serial
+        self.files: dict[str, str] = {}
+        self.commands: list[str] = []
+        self.pushes: list[str] = []
+        self.benchmarks: list[str] = []  # the --graph of each benchmark run, in order
+        self.respond = respond or (lambda graph, n: ShellResult(good_output(5000 + n), 0, False))
+        self.corrupt_push = corrupt_push
+
+    def shell(self, command: str, *, timeout_s: float = 60.0) -> ShellResult:
+        self.commands.append(command)
+        if command.startswith("taskset "):
+            graph = next(p for p in command.split() if p.startswith("--graph=")).split("=", 1)[1]
+            assert graph in self.files, "benchmarked a model that is not on the device"
+            self.benchmarks.append(graph)
+            reply = self.respond(graph, len(self.benchmarks))
+            if isinstance(reply, Exception):
+                raise reply
+            return reply
+        return ShellResult("", 0, False)
+
+    def push(self, local: Path, remote: str, progress=None) -> None:
+        data = Path(local).read_bytes()
+        self.pushes.append(remote)
+        if progress:
+            progress(len(data), len(data))
+        self.files[remote] = hashlib.sha256(data[:-1] if self.corrupt_push else data).hexdigest()
+
+    def sha256(self, remote: str) -> str | None:
+        return self.files.get(remote)
+
+    def close(self) -> None:
+        pass
+
+
+class FakeSensors:
+    def __init__(self, temps: list[float] | None = None, freqs: list[int] | None = None) -> None:
+        self.temps = list(temps or [])
+        self.freqs = list(freqs or [])
+
+    def info(self, device, profile):
+        return {"model": "Fake Phone", "fingerprint": "fake/fp:14"}
+
+    def temperature_c(self, device):
+        return self.temps.pop(0) if len(self.temps) > 1 else (self.temps[0] if self.temps else 30.0)
+
+    def freq_khz(self, device, cpu):
+        return self.freqs.pop(0) if len(self.freqs) > 1 else (self.freqs[0] if self.freqs else 2803200)
+
+
+@pytest.fixture
+def profile():
+    return load_profile("pixel3")
+
+
+@pytest.fixture
+def store(tmp_path):
+    with ResultStore(tmp_path / "results.db") as s:
+        yield s
+
+
+def make_artifacts(tmp_path: Path, names: list[str]):
+    out = []
+    for name in names:
+        path = tmp_path / f"{name}.tflite"
+        path.write_bytes(f"TFL3 model bytes of {name}".encode())
+        out.append(SimpleNamespace(variant=name, path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                                   size_bytes=path.stat().st_size, tf_version="2.21.0"))
+    return out
+
+
+def run(profile, store, names, artifacts, device, config=None, sensors=None, **kw):
+    sleeps: list[float] = []
+    result = run_session(profile, [SimpleNamespace(name=n) for n in names], config or RunConfig(trials=3),
+                         store, device=device, artifacts=artifacts, sensors=sensors or FakeSensors(),
+                         sleep=sleeps.append, **kw)
+    return result, sleeps
+
+
+def test_trials_interleave_round_robin_and_are_stored(tmp_path, profile, store):
+    names = ["a", "b", "c"]
+    dev = FakeDevice()
+    result, _ = run(profile, store, names, make_artifacts(tmp_path, names), dev)
+    graphs = [Path(g).stem for g in dev.benchmarks]
+    assert graphs == ["a", "b", "c"] * 3
+    trials = store.trials()
+    assert list(trials["trial_index"]) == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert trials["ok"].all() and (trials["latency_ms"] > 5).all()
+    assert all(c.startswith("taskset 10 /data/local/tmp/benchmark_model --graph=") for c in dev.commands
+               if "benchmark_model" in c)
+    assert [v.summary.n for v in result.variants] == [3, 3, 3]
+    # trial n answers 5000 + n us: variant a ran as trials 1, 4, 7
+    assert result.variants[0].summary.median == pytest.approx(5.004)
+
+
+def test_push_skipped_when_device_holds_same_bytes(tmp_path, profile, store):
+    arts = make_artifacts(tmp_path, ["a", "b"])
+    dev = FakeDevice()
+    dev.files[f"{profile.work_dir}/a.tflite"] = arts[0].sha256
+    dev.files[f"{profile.work_dir}/b.tflite"] = "0" * 64  # stale model from an older build
+    run(profile, store, ["a", "b"], arts, dev, RunConfig(trials=1))
+    assert dev.pushes == [f"{profile.work_dir}/b.tflite"]
+    assert dev.files[f"{profile.work_dir}/b.tflite"] == arts[1].sha256
+
+
+def test_half_pushed_model_is_never_benchmarked(tmp_path, profile, store):
+    dev = FakeDevice(corrupt_push=True)
+    with pytest.raises(MnvError, match="does not match the built file"):
+        run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), dev)
+    assert dev.benchmarks == [] and store.trials().empty
+
+
+def test_failed_output_is_a_failed_trial_with_raw_text(tmp_path, profile, store):
+    def respond(graph, n):
+        if n == 2:
+            return ShellResult("ERROR: Failed to allocate tensors\nBenchmarking failed.\n", 1, False)
+        return ShellResult(good_output(4000), 0, False)
+
+    result, _ = run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), FakeDevice(respond),
+                    RunConfig(trials=3, keep_going=True))
+    trials = store.trials()
+    failed = trials[~trials["ok"]]
+    assert len(failed) == 1 and failed["latency_ms"].isna().all()
+    assert "Failed to allocate tensors" in failed["raw_output"].iloc[0]
+    assert "status 1" in failed["error_message"].iloc[0]
+    v = result.variants[0]
+    assert v.summary.n == 2 and v.failed == 1
+    assert {w.code for w in v.warnings} >= {"failed-trials", "few-trials"}
+
+
+def test_output_without_latency_stops_without_keep_going(tmp_path, profile, store):
+    dev = FakeDevice(lambda g, n: ShellResult("INFO: Initialized session in 3.5ms.\n", 0, False))
+    with pytest.raises(MnvError, match="(?s)Trial 1 of a failed.*--keep-going") as err:
+        run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), dev)
+    assert "--resume" in err.value.hint
+    trials = store.trials()
+    assert len(trials) == 1 and not trials["ok"].iloc[0] and len(dev.benchmarks) == 1
+
+
+def test_timeout_kills_device_process_and_keeps_partial_output(tmp_path, profile, store):
+    timeouts: list[float] = []
+
+    class Recording(FakeDevice):
+        def shell(self, command, *, timeout_s=60.0):
+            if command.startswith("taskset"):
+                timeouts.append(timeout_s)
+            return super().shell(command, timeout_s=timeout_s)
+
+    def respond(graph, n):
+        if n == 1:
+            return ShellResult("INFO: Initialized session in 3.5ms.\nINFO: count=1 curr=9000\n", None, True)
+        return ShellResult(good_output(4000), 0, False)
+
+    dev = Recording(respond)
+    run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), dev, RunConfig(trials=2, keep_going=True,
+                                                                                 timeout_s=7))
+    assert timeouts == [7, 7]
+    assert dev.commands.index(KILL_COMMAND) == dev.commands.index(next(c for c in dev.commands if "taskset" in c)) + 1
+    first = store.trials().iloc[0]
+    assert not first["ok"] and first["timed_out"] and "timed out after 7 s" in first["error_message"]
+    assert "count=1 curr=9000" in first["raw_output"]
+    assert store.trials()["ok"].tolist() == [False, True]
+
+
+def test_default_timeout_is_derived_from_max_secs():
+    assert RunConfig(max_secs=10).trial_timeout_s == 2 * (10 + 10) + 30
+    assert RunConfig(max_secs=10, timeout_s=5).trial_timeout_s == 5
+
+
+def test_disconnect_keeps_finished_trials_and_resume_measures_the_rest(tmp_path, profile, store):
+    names = ["a", "b"]
+    arts = make_artifacts(tmp_path, names)
+    dev = FakeDevice(lambda g, n: ConnectionResetError("device offline") if n == 4 else
+                     ShellResult(good_output(3000 + n), 0, False))
+    with pytest.raises(MnvError, match="Lost the connection") as err:
+        run(profile, store, names, arts, dev, RunConfig(trials=3))
+    assert "--resume" in err.value.hint
+    stored = store.trials()
+    assert list(zip(stored["variant"], stored["trial_index"])) == [("a", 1), ("b", 1), ("a", 2)]
+
+    dev2 = FakeDevice()
+    dev2.files = dict(dev.files)
+    result, _ = run(profile, store, names, arts, dev2, RunConfig(trials=3, resume=True))
+    assert [Path(g).stem for g in dev2.benchmarks] == ["a", "b", "b"]
+    measured = store.trials(session=result.session_id)
+    assert sorted(zip(measured["variant"], measured["trial_index"])) == [("a", 3), ("b", 2), ("b", 3)]
+    assert dev2.pushes == []  # the bytes were already there
+    assert [v.summary.n for v in result.variants] == [3, 3]
+
+    # Resuming a finished run measures nothing, and a resume of a resume still sees part one.
+    dev3 = FakeDevice()
+    dev3.files = dict(dev.files)
+    result3, _ = run(profile, store, names, arts, dev3, RunConfig(trials=3, resume=True))
+    assert dev3.benchmarks == [] and [v.summary.n for v in result3.variants] == [3, 3]
+
+
+def test_resume_ignores_trials_with_other_flags_or_bytes(tmp_path, profile, store):
+    arts = make_artifacts(tmp_path, ["a"])
+    dev = FakeDevice()
+    run(profile, store, ["a"], arts, dev, RunConfig(trials=2, num_runs=10))
+    run(profile, store, ["a"], arts, dev, RunConfig(trials=2, num_runs=20, resume=True))
+    assert len(dev.benchmarks) == 4  # different flags: nothing to resume
+    arts[0].path.write_bytes(b"rebuilt")
+    arts[0].sha256 = hashlib.sha256(b"rebuilt").hexdigest()
+    run(profile, store, ["a"], arts, dev, RunConfig(trials=2, num_runs=20, resume=True))
+    assert len(dev.benchmarks) == 6
+
+
+def test_reuse_counts_every_stored_session(tmp_path, profile, store):
+    arts = make_artifacts(tmp_path, ["a"])
+    dev = FakeDevice()
+    run(profile, store, ["a"], arts, dev, RunConfig(trials=2))
+    result, _ = run(profile, store, ["a"], arts, dev, RunConfig(trials=3, reuse=True))
+    assert len(dev.benchmarks) == 3
+    assert result.variants[0].reused == 2 and result.variants[0].summary.n == 3
+    assert store.trials()["trial_index"].tolist() == [1, 2, 3]
+
+
+def test_thermal_gate_waits_until_cool(tmp_path, profile, store):
+    now = [0.0]
+    sensors = FakeSensors(temps=[48.0, 44.0, 39.0, 39.0, 39.0])
+    sleeps: list[float] = []
+
+    def sleep(s):
+        sleeps.append(s)
+        now[0] += s
+
+    run_session(profile, [SimpleNamespace(name="a")], RunConfig(trials=1, thermal_gate_c=40, thermal_poll_s=5),
+                store, device=FakeDevice(), artifacts=make_artifacts(tmp_path, ["a"]), sensors=sensors,
+                sleep=sleep, clock=lambda: now[0])
+    assert sleeps == [5, 5]
+    assert store.trials()["temp_before_c"].iloc[0] == 39.0
+
+
+def test_thermal_gate_times_out_with_advice(tmp_path, profile, store):
+    now = [0.0]
+
+    def sleep(s):
+        now[0] += s
+
+    with pytest.raises(MnvError, match="above the thermal gate") as err:
+        run_session(profile, [SimpleNamespace(name="a")],
+                    RunConfig(trials=1, thermal_gate_c=40, thermal_timeout_s=12, thermal_poll_s=5), store,
+                    device=FakeDevice(), artifacts=make_artifacts(tmp_path, ["a"]), sensors=FakeSensors([55.0]),
+                    sleep=sleep, clock=lambda: now[0])
+    assert "cool" in err.value.hint and now[0] == 12
+    assert store.trials().empty
+
+
+def test_throttling_is_flagged(tmp_path, profile, store):
+    # freq before/after per trial: 2.8 GHz then 1.9 GHz in trial 1
+    sensors = FakeSensors(freqs=[2803200, 1900800, 2803200, 2803200, 2803200, 2803200])
+    result, _ = run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), FakeDevice(), sensors=sensors)
+    assert store.trials()["throttled"].tolist() == [True, False, False]
+    assert {"throttled", "freq-changed"} <= {w.code for w in result.variants[0].warnings}
+
+
+def test_cooldown_between_trials_not_before_first(tmp_path, profile, store):
+    _, sleeps = run(profile, store, ["a", "b"], make_artifacts(tmp_path, ["a", "b"]), FakeDevice(),
+                    RunConfig(trials=2, cooldown_s=3))
+    assert sleeps == [3, 3, 3]
+
+
+def test_device_in_use_by_another_run(tmp_path, profile, store):
+    from mnv3bench.results import DeviceLock
+
+    with DeviceLock(store.path.parent / "locks", f"{profile.name}-FAKE123"):
+        with pytest.raises(MnvError, match="in use by another mnv3bench process"):
+            run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), FakeDevice())
+    run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), FakeDevice())  # free again
+
+
+def test_bad_config_is_a_usage_error():
+    with pytest.raises(UsageError, match="--trials"):
+        RunConfig(trials=0)
+    with pytest.raises(UsageError, match="--max-secs"):
+        RunConfig(min_secs=5, max_secs=2)
