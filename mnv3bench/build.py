@@ -92,12 +92,18 @@ def _load_weights(model: keras.Model, path: Path, variant: Variant) -> None:
         try:
             model.load_weights(str(path))
         except Exception as exc:  # Keras raises ValueError, OSError, KeyError... for bad files
-            raise UsageError(f"cannot load weights from '{path}': {exc}", fix) from exc
+            raise UsageError(f"cannot load weights from '{path}': {_first_line(exc)}", fix) from exc
     # Keras only warns when a file covers some layers but not others; that is a wrong file.
     for warning in caught:
         text = str(warning.message)
         if "could not be loaded" in text or "Skipping" in text or "mismatch" in text:
             raise UsageError(f"weights file '{path}' does not match {variant.name}: {text}", fix)
+
+
+def _first_line(exc: Exception, limit: int = 300) -> str:
+    # Keras's loading errors list every failed layer; the first line says what is wrong.
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _build_v3(spec: ArchSpec, name: str) -> keras.Model:
