@@ -1,0 +1,101 @@
+"""`mnv3bench build VARIANT...`: build, convert and verify models into the cache."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+from mnv3bench.cliapp import JsonOpt, app, plain_output, stderr, stdout
+from mnv3bench.convert import ModelArtifact, ensure_models
+from mnv3bench.variants import GRAMMAR, parse_variant
+
+_HELP = (
+    "Build model variants and convert them to verified .tflite files.\n\n"
+    "Each model is checked after conversion (one HARD_SWISH op per h-swish site when fused, none "
+    "when naive; the .tflite output matches the Keras model) and cached under the models directory "
+    "by content: building it again is instant until the variant, the builder code, the weights or "
+    "the TensorFlow version change. Missing models build in parallel worker processes (--jobs).\n\n"
+    f"Variant names: {GRAMMAR}\n\n"
+    "Examples: large-hswish-fused, large-hswish-naive, large-relu, large-hswish@16-naive, "
+    "large-0.85-hswish-fused, small-hswish-fused-int8, large-hswish-fused-r192. "
+    "`mnv3bench variants` lists the paper's variants."
+)
+
+JSON_KEYS = ("name", "path", "sha256", "size_bytes", "ops", "madds", "params")
+
+
+@app.command("build", help=_HELP)
+def build_command(
+    variants: Annotated[list[str], typer.Argument(help="Variant names, e.g. large-hswish-fused.", metavar="VARIANT...")],
+    json_output: JsonOpt = False,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even when a valid cached model exists.")] = False,
+    weights: Annotated[
+        Path | None, typer.Option("--weights", help="Load trained Keras weights from FILE instead of seeded random ones.", metavar="FILE")
+    ] = None,
+    models_dir: Annotated[Path, typer.Option("--models-dir", help="Model cache directory.", metavar="DIR")] = Path("models"),
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Models to build at once (one process each).")] = 2,
+) -> None:
+    """Build and convert model variants, printing path, size, sha256, ops, MAdds and params."""
+    parsed = [parse_variant(name) for name in variants]  # every name checked before any build
+    if plain_output():
+        artifacts = ensure_models(parsed, models_dir=models_dir, force=force, weights=weights, jobs=jobs, progress=_plain_progress())
+    else:
+        with Progress(
+            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=stderr, transient=True
+        ) as bar:
+            tasks: dict[str, int] = {}
+
+            def show(name: str, state: str, detail: str) -> None:
+                if name not in tasks:
+                    tasks[name] = bar.add_task(name, total=1)
+                done = state in ("cached", "built", "failed")
+                bar.update(tasks[name], description=f"{name}: {state}", completed=1 if done else 0)
+                if done:
+                    stderr.print(f"{state:>8} {name}", highlight=False)
+
+            artifacts = ensure_models(parsed, models_dir=models_dir, force=force, weights=weights, jobs=jobs, progress=show)
+
+    if json_output:
+        typer.echo(json.dumps([_to_json(a) for a in artifacts], indent=2))
+    else:
+        shown: set[str] = set()
+        for artifact in artifacts:
+            if artifact.variant not in shown:
+                shown.add(artifact.variant)
+                _render(artifact)
+
+
+def _plain_progress():
+    started: dict[str, float] = {}
+
+    def show(name: str, state: str, detail: str) -> None:
+        if state == "building":
+            started[name] = time.monotonic()
+            stderr.print(f"building {name}", highlight=False)
+        elif state == "built":
+            stderr.print(f"   built {name} ({time.monotonic() - started.get(name, time.monotonic()):.1f} s)", highlight=False)
+        else:
+            stderr.print(f"{state:>8} {name}", highlight=False)
+
+    return show
+
+
+def _to_json(artifact: ModelArtifact) -> dict:
+    data = artifact.to_json()
+    return {key: data[key] for key in JSON_KEYS}
+
+
+def _render(artifact: ModelArtifact) -> None:
+    ops = " · ".join(f"{name} {count}" for name, count in sorted(artifact.ops.items(), key=lambda kv: (-kv[1], kv[0])))
+    stdout.print(f"[bold]{artifact.variant}[/]", highlight=False)
+    stdout.print(f"  path    {artifact.path}", highlight=False, soft_wrap=True)
+    stdout.print(f"  size    {artifact.size_bytes / 1e6:.2f} MB ({artifact.size_bytes:,} bytes)", highlight=False)
+    stdout.print(f"  sha256  {artifact.sha256}", highlight=False)
+    stdout.print(f"  MAdds   {artifact.madds / 1e6:.1f} M ({artifact.madds:,})", highlight=False)
+    stdout.print(f"  params  {artifact.params:,}", highlight=False)
+    stdout.print(f"  ops     {ops}", highlight=False, soft_wrap=True)
