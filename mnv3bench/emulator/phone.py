@@ -1,0 +1,282 @@
+"""The emulated phone behind the emulated adbd: files, properties, shell, benchmark runs.
+
+`EmulatedPhone` is what adbd.py talks to. It owns a sandboxed file system (sandbox.py),
+a virtual /sys and /proc (sysfs.py), the getprop values, and the benchmark_model
+processes it starts: each one is `python -m mnv3bench.emulator.standin` in a child
+process, pinned to the host cpus named by the taskset mask (virtual cpu v -> host cpu
+v % os.cpu_count()), its stdout+stderr streamed to the ADB client as produced.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import selectors
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mnv3bench.emulator.faults import DropConnection, check_faults
+from mnv3bench.emulator.sandbox import SandboxError, SandboxFS
+from mnv3bench.emulator.shell import Shell
+from mnv3bench.emulator.sysfs import VirtualSysfs
+
+BENCHMARK_NAME = "benchmark_model"
+# Written at profile.benchmark_binary: the emulator runs the stand-in for it.
+BINARY_MARKER = (b"#!mnv3bench-emulator\n# benchmark_model stand-in marker: the emulated phone "
+                 b"runs `python -m mnv3bench.emulator.standin` for this file.\n")
+_TERMINATE_GRACE_S = 2.0
+# The "drop-run" fault cuts the link once the benchmark has started its runs.
+_DROP_RUN_AFTER = b"Running benchmark for"
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One row of df."""
+
+    device: str
+    mount: str
+    aliases: tuple[str, ...]   # device path prefixes that live on this mount
+    total_kb: int
+    used_kb: int
+    available_kb: int
+
+
+@dataclass
+class _Process:
+    popen: subprocess.Popen[bytes]
+    name: str
+    cmdline: str
+
+
+class EmulatedPhone:
+    """A phone shaped by a device profile, living in the host folder `root`."""
+
+    def __init__(self, root: Path, profile: Any, faults: frozenset[str] = frozenset()) -> None:
+        self.profile = profile
+        self.faults = check_faults(faults)
+        self.fs = SandboxFS(root)
+        self.sysfs = VirtualSysfs(profile, self.faults)
+        self.emu: dict[str, Any] = dict(getattr(profile, "emulator", {}) or {})
+        self.cpu_count = int(profile.cpu_count)
+        self.abi = str(profile.abi)
+        self.props = self._make_props()
+        self._procs: dict[int, _Process] = {}
+        self._procs_lock = threading.Lock()
+        self._install()
+
+    # -- setup ---------------------------------------------------------------------------
+
+    def _make_props(self) -> dict[str, str]:
+        p, e = self.profile, self.emu
+        serial = "MNV3EMU" + hashlib.sha256(str(self.fs.root).encode()).hexdigest()[:8].upper()
+        abilist = {"arm64-v8a": "arm64-v8a,armeabi-v7a,armeabi", "x86_64": "x86_64,x86"}.get(p.abi, p.abi)
+        return {
+            "ro.product.model": str(p.models[0] if p.models else p.name),
+            "ro.product.name": str(e.get("product", p.name)),
+            "ro.product.device": str(p.codenames[0] if p.codenames else p.name),
+            "ro.product.manufacturer": str(e.get("manufacturer", "mnv3bench")),
+            "ro.product.brand": str(e.get("manufacturer", "mnv3bench")),
+            "ro.product.board": str(p.codenames[0] if p.codenames else p.name),
+            "ro.product.cpu.abi": str(p.abi),
+            "ro.product.cpu.abilist": abilist,
+            "ro.hardware": str(p.codenames[0] if p.codenames else p.name),
+            "ro.soc.model": str(p.soc),
+            "ro.build.fingerprint": str(e.get("fingerprint", "")),
+            "ro.build.version.release": str(e.get("android_release", "14")),
+            "ro.build.version.sdk": str(e.get("sdk", 34)),
+            "ro.build.type": "userdebug",
+            "ro.debuggable": "1",
+            "ro.serialno": serial,
+            "ro.boot.serialno": serial,
+            "sys.boot_completed": "1",
+            "ro.kernel.qemu": "0",
+        }
+
+    def _install(self) -> None:
+        for folder in ("/data/local/tmp", "/sdcard", "/system/bin"):
+            self.fs.mkdir(folder)
+        self.fs.set_mode("/data/local/tmp", 0o771)
+        binary = self.profile.benchmark_binary
+        if "no-binary" in self.faults:
+            if self.fs.exists(binary):
+                self.fs.remove(binary)
+        elif not self.fs.exists(binary):
+            self.fs.write_bytes(binary, BINARY_MARKER, permissions=0o755)
+
+    # -- the shell -----------------------------------------------------------------------
+
+    def run_shell(self, command: str, write: Callable[[bytes], None],
+                  cancelled: threading.Event) -> int:
+        """Run `command` with the allow-listed interpreter; output goes to `write` as it
+        is produced. Returns the exit status; raises DropConnection when a fault says so."""
+        return Shell(self).run(command, write, cancelled)
+
+    def is_benchmark_binary(self, device_path: str) -> bool:
+        return (device_path == self.fs.normalize(self.profile.benchmark_binary)
+                or posixpath.basename(device_path) == BENCHMARK_NAME)
+
+    # -- benchmark processes -------------------------------------------------------------
+
+    def host_cpus(self, virtual_cpus: set[int]) -> set[int]:
+        """Host cpus for a set of virtual cpus: v -> v % os.cpu_count()."""
+        count = os.cpu_count() or 1
+        return {v % count for v in virtual_cpus}
+
+    def run_benchmark(self, device_path: str, args: list[str], out: Callable[[str], None],
+                      cancelled: threading.Event, cpus: set[int] | None = None) -> int:
+        """Run the benchmark_model stand-in with benchmark_model's `args`, streaming output."""
+        env = dict(os.environ)
+        env["PYTHONUNBUFFERED"] = "1"
+        env["MNV3BENCH_EMU_FAULTS"] = ",".join(sorted(self.faults))
+        env["MNV3BENCH_EMU_HOST_GRAPH"] = str(self._host_graph(args))
+        host_cpus = self.host_cpus(cpus) if cpus else None
+        env["MNV3BENCH_EMU_CPUS"] = ",".join(map(str, sorted(host_cpus))) if host_cpus else ""
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "mnv3bench.emulator.standin", *args],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            cwd=self.fs.root, env=env, start_new_session=True,
+        )
+        if host_cpus:
+            try:  # the stand-in also pins itself first thing, before LiteRT starts threads
+                os.sched_setaffinity(popen.pid, host_cpus)
+            except OSError:
+                pass
+        cmdline = " ".join([device_path, *args])
+        with self._procs_lock:
+            self._procs[popen.pid] = _Process(popen, posixpath.basename(device_path), cmdline)
+        try:
+            return self._stream(popen, out, cancelled)
+        finally:
+            self._terminate(popen)
+            with self._procs_lock:
+                self._procs.pop(popen.pid, None)
+
+    def _host_graph(self, args: list[str]) -> Path:
+        """Host path of --graph, always inside the sandbox (a missing file if it escapes)."""
+        graph = next((a.split("=", 1)[1] for a in args if a.startswith("--graph=")), "")
+        missing = self.fs.root / ".mnv3emu" / "no-such-graph"
+        if not graph:
+            return missing
+        try:
+            return self.fs.resolve(graph)
+        except SandboxError:
+            return missing
+
+    def _stream(self, popen: subprocess.Popen[bytes], out: Callable[[str], None],
+                cancelled: threading.Event) -> int:
+        assert popen.stdout is not None
+        fd = popen.stdout.fileno()
+        seen = b""
+        with selectors.DefaultSelector() as selector:
+            selector.register(fd, selectors.EVENT_READ)
+            while True:
+                if cancelled.is_set():
+                    self._terminate(popen)
+                    break
+                if not selector.select(timeout=0.1):
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                out(chunk.decode("utf-8", "surrogateescape"))
+                if "drop-run" in self.faults:
+                    seen = (seen + chunk)[-4096:]
+                    if _DROP_RUN_AFTER in seen:
+                        self._terminate(popen)
+                        raise DropConnection("drop-run fault: the link dies mid-benchmark")
+        code = popen.wait()
+        return 128 - code if code < 0 else code   # killed by signal N -> 128+N, as sh
+
+    def _terminate(self, popen: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+        if popen.poll() is not None:
+            return
+        try:
+            os.killpg(popen.pid, sig)
+            popen.wait(timeout=_TERMINATE_GRACE_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(popen.pid, signal.SIGKILL)
+            popen.wait()
+        except ProcessLookupError:
+            pass
+
+    def _signal(self, proc: _Process, sig: int) -> None:
+        try:
+            os.killpg(proc.popen.pid, sig)
+        except ProcessLookupError:
+            pass
+
+    def kill_matching(self, name: str, *, full: bool = False, sig: int = signal.SIGTERM) -> int:
+        """pkill: signal running benchmark processes by name (or command line with full)."""
+        with self._procs_lock:
+            victims = [p for p in self._procs.values()
+                       if (name in p.cmdline if full else p.name == name[:15])]
+        for proc in victims:
+            self._signal(proc, sig)
+        return len(victims)
+
+    def kill_pid(self, pid: int, sig: int = signal.SIGTERM) -> bool:
+        with self._procs_lock:
+            proc = self._procs.get(pid)
+        if proc is None:
+            return False
+        self._signal(proc, sig)
+        return True
+
+    def pids_named(self, name: str) -> list[int]:
+        with self._procs_lock:
+            return sorted(pid for pid, p in self._procs.items() if p.name == name)
+
+    def running_pids(self) -> list[int]:
+        with self._procs_lock:
+            return sorted(self._procs)
+
+    def shutdown(self) -> None:
+        """Stop every benchmark process this phone started (emulator shutdown)."""
+        with self._procs_lock:
+            procs = list(self._procs.values())
+        for proc in procs:
+            self._terminate(proc.popen)
+
+    # -- reports -------------------------------------------------------------------------
+
+    def mounts(self) -> list[Mount]:
+        """df rows; /data and the emulated sdcard share the profile's storage numbers."""
+        total = int(self.emu.get("storage_total_kb", 57_000_000))
+        free = int(self.emu.get("storage_free_kb", total // 2))
+        available = max(0, free - self.fs.usage_bytes() // 1024)
+        used = total - available
+        system_kb = 3_999_996
+        return [
+            Mount("/dev/root", "/", ("/",), system_kb, system_kb - 20_640, 20_640),
+            Mount("/dev/block/dm-4", "/data", ("/data",), total, used, available),
+            Mount("/dev/fuse", "/storage/emulated", ("/sdcard", "/storage/emulated"),
+                  total, used, available),
+        ]
+
+    def battery_report(self) -> str:
+        """`dumpsys battery` in Android's format."""
+        level = int(self.emu.get("battery_level", 100))
+        return (
+            "Current Battery Service state:\n"
+            "  AC powered: false\n"
+            "  USB powered: true\n"
+            "  Wireless powered: false\n"
+            "  Max charging current: 500000\n"
+            "  Max charging voltage: 5000000\n"
+            "  Charge counter: 2770000\n"
+            f"  status: {5 if level >= 100 else 2}\n"
+            "  health: 2\n"
+            "  present: true\n"
+            f"  level: {level}\n"
+            "  scale: 100\n"
+            "  voltage: 4350\n"
+            f"  temperature: {int(self.emu.get('battery_temp_dc', 250))}\n"
+            "  technology: Li-ion\n"
+        )
