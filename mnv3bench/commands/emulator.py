@@ -1,0 +1,89 @@
+"""`mnv3bench emulator serve`: the emulated phone in the foreground, for other tools to reach.
+
+Any ADB client on this machine can then talk to it: `mnv3bench run --device emulator --adb
+127.0.0.1:P`, `adb connect 127.0.0.1:P`, adb-shell. Ctrl-C stops it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mnv3bench.cliapp import app, stderr, stdout
+from mnv3bench.errors import UsageError
+
+emulator_app = typer.Typer(
+    name="emulator",
+    help="The host emulator: an emulated Android phone that speaks real ADB on 127.0.0.1.",
+    no_args_is_help=True,
+)
+app.add_typer(emulator_app, name="emulator")
+
+
+def host_key_path() -> Path:
+    """The private key ADB clients here sign with: $MNV3BENCH_ADBKEY or ~/.android/adbkey."""
+    return Path(os.environ.get("MNV3BENCH_ADBKEY") or Path.home() / ".android" / "adbkey")
+
+
+def ensure_host_key(path: Path) -> bool:
+    """Create an adb key pair at `path` (+ .pub) when missing; True when one was made."""
+    if path.exists() and Path(str(path) + ".pub").exists():
+        return False
+    from adb_shell.auth.keygen import keygen
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    keygen(str(path))
+    return True
+
+
+@emulator_app.command(help="Serve the emulated phone on 127.0.0.1 until Ctrl-C.")
+def serve(
+    port: Annotated[int, typer.Option("--port", "-p", help="TCP port on 127.0.0.1 (default: any free port).")] = 0,
+    root: Annotated[
+        Path | None,
+        typer.Option("--root", help="Folder holding the phone's files (default: ~/.cache/mnv3bench/emulator/<profile>)."),
+    ] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option("--fault", help="Misbehave on purpose (repeatable): drop-push, drop-run, hang, crash, garbage, no-binary, hot, slow."),
+    ] = None,
+    device: Annotated[str, typer.Option("--device", "-d", help="Emulator profile from devices/*.toml.")] = "emulator",
+) -> None:
+    from mnv3bench.device.profiles import load_profile
+    from mnv3bench.emulator import start_in_process
+    from mnv3bench.emulator.faults import check_faults
+
+    faults = check_faults(fault or [])
+    if port and not 1024 <= port <= 65535:
+        raise UsageError(f"--port {port} is outside 1024-65535", hint="Pick a free port such as 5600, or omit --port.")
+    if 5555 <= port <= 5585:
+        raise UsageError(
+            f"--port {port} is in 5555-5585, which the adb server probes as emulators",
+            hint="Pick another port such as 5600, or omit --port.",
+        )
+    profile = load_profile(device)
+    if not profile.emulated:
+        raise UsageError(f"profile {profile.name!r} is a real phone, not an emulator", hint="Use --device emulator.")
+    key = host_key_path()
+    if ensure_host_key(key):
+        stderr.print(f"created an adb key pair at {key} (+ .pub); the emulator trusts it", highlight=False)
+    logging.basicConfig(level=logging.WARNING, format="emulator: %(message)s")
+
+    server = start_in_process(profile, root=root, faults=faults, trusted_keys=[Path(str(key) + ".pub")], port=port)
+    try:
+        stdout.print(f"emulated {profile.name} serving ADB on {server.address}", highlight=False)
+        stdout.print(f"  mnv3bench run --device {profile.name} --adb {server.address}", highlight=False)
+        stdout.print(f"  adb connect {server.address}", highlight=False)
+        if faults:
+            stdout.print(f"  faults: {', '.join(sorted(faults))}", highlight=False)
+        stderr.print("Ctrl-C to stop.", highlight=False)
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
+        stderr.print(f"emulator on {server.address} stopped.", highlight=False)
