@@ -1,0 +1,200 @@
+"""`mnv3bench table NAME --device D`: measure a table's variants and render it beside the paper.
+`mnv3bench report`: render tables again from the results database, measuring nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mnv3bench import __version__
+from mnv3bench.cliapp import AdbOpt, DbOpt, JsonOpt, SerialOpt, app, plain_output, stderr, stdout
+from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.results import DEFAULT_DB, ResultStore
+from mnv3bench.tables.compute import TableResult, compute_table, latest_trials
+from mnv3bench.tables.definitions import TABLES, TableDef, get_table
+from mnv3bench.tables.render import to_json, to_json_dict, to_rich, write_reports
+
+ReportsDirOpt = Annotated[
+    Path | None,
+    typer.Option("--reports-dir", help="Folder for the report files (default: reports/); files go to DIR/<device>/."),
+]
+DeviceOptionalOpt = Annotated[
+    str | None,
+    typer.Option("--device", "-d", help="Device profile name from devices/*.toml (e.g. pixel3, emulator)."),
+]
+
+
+def _count(name: str) -> Any:
+    from mnv3bench.flops import count
+    from mnv3bench.variants import parse_variant
+
+    return count(parse_variant(name))
+
+
+class _StderrProgress:
+    """One line per event on stderr; quiet in CI or when stderr is not a terminal."""
+
+    def __init__(self) -> None:
+        self.quiet = plain_output()
+
+    def message(self, text: str) -> None:
+        stderr.print(text, highlight=False)
+
+    def push(self, variant: str, sent: int, total: int) -> None:
+        if not self.quiet and sent == total:
+            stderr.print(f"pushed {variant} ({total / 1e6:.1f} MB)", highlight=False)
+
+    def trial_started(self, variant: str, trial_index: int, done: int, total: int) -> None:
+        if not self.quiet:
+            stderr.print(f"[{done + 1}/{total}] {variant} trial {trial_index + 1}", highlight=False)
+
+    def trial_finished(self, variant: str, trial_index: int, ok: bool, latency_ms: float | None, error: str | None) -> None:
+        if not ok:
+            stderr.print(f"[yellow]warning:[/] {variant} trial {trial_index + 1} failed: {error}", highlight=False)
+
+
+def _compute(defn: TableDef, trials: Any, profile: Any, device: str, op_profile: bool) -> TableResult:
+    return compute_table(
+        defn,
+        trials,
+        device=device,
+        device_column=getattr(profile, "paper_column", "") or "",
+        device_is_paper_phone=profile is not None and not profile.emulated,
+        counter=_count if defn.counts_madds else None,
+        op_profile=op_profile,
+    )
+
+
+def _emit(results: list[TableResult], *, json_output: bool, reports_dir: Path, single: bool) -> None:
+    written: list[Path] = []
+    for result in results:
+        written += write_reports(result, reports_dir)
+    if json_output:
+        if single:
+            stdout.out(to_json(results[0]), highlight=False)
+        else:
+            stdout.out(json.dumps({"tables": [to_json_dict(r) for r in results]}, indent=2, default=str), highlight=False)
+    else:
+        # Off a terminal Rich would squeeze the wide tables into 80 columns.
+        width = None if stdout.is_terminal else 240
+        for result in results:
+            stdout.print(to_rich(result), width=width)
+    folders = sorted({str(p.parent) for p in written})
+    stderr.print(f"wrote {len(written)} report file(s) to {', '.join(folders)}", highlight=False)
+
+
+def _list_tables() -> None:
+    for defn in TABLES.values():
+        stdout.print(f"[bold]{defn.name}[/]\t{defn.title}\n\t{defn.description}\n\tvariants: {', '.join(defn.variants())}", soft_wrap=True)
+
+
+@app.command(help="Measure a table's variants in one interleaved session and render it beside the paper's numbers.")
+def table(
+    name: Annotated[str | None, typer.Argument(help=f"Table name: {', '.join(TABLES)}.")] = None,
+    device: DeviceOptionalOpt = None,
+    trials: Annotated[int, typer.Option("--trials", help="Trials per variant.")] = 5,
+    reuse: Annotated[bool, typer.Option("--reuse", help="Reuse stored trials of the same model, device and flags.")] = False,
+    op_profile: Annotated[bool, typer.Option("--op-profile", help="Also profile ops (time per op type).")] = False,
+    list_tables: Annotated[bool, typer.Option("--list", help="Name and describe every table.")] = False,
+    adb: AdbOpt = None,
+    serial: SerialOpt = None,
+    db: DbOpt = None,
+    json_output: JsonOpt = False,
+    reports_dir: ReportsDirOpt = None,
+) -> None:
+    if list_tables:
+        _list_tables()
+        return
+    if name is None:
+        raise UsageError("which table? the tables are: " + ", ".join(TABLES) + ".", "e.g. `mnv3bench table 5 --device emulator`.")
+    defn = get_table(name)
+    if not device:
+        raise UsageError("--device is missing.", f"e.g. `mnv3bench table {defn.name} --device emulator`.")
+    from mnv3bench.bench.runner import RunConfig, run_session
+    from mnv3bench.device.profiles import load_profile
+    from mnv3bench.variants import parse_variant
+
+    profile = load_profile(device)
+    store = ResultStore(Path(db) if db else DEFAULT_DB)
+    config = RunConfig(trials=trials, reuse=reuse, op_profiling=op_profile)
+    session = run_session(
+        profile,
+        [parse_variant(v) for v in defn.variants()],
+        config,
+        store,
+        adb=adb,
+        serial=serial,
+        progress=_StderrProgress(),
+        command_line=f"table {defn.name}",
+    )
+    ids = {tid for v in session.variants for tid in v.trial_ids}
+    frame = store.trials(device=profile.name, variants=defn.variants(), ok_only=True)
+    result = _compute(defn, frame[frame["id"].isin(ids)], profile, profile.name, op_profile)
+    result.extra.update(
+        session_id=session.session_id,
+        command="mnv3bench " + " ".join(sys.argv[1:]) if sys.argv[1:] else f"mnv3bench table {defn.name}",
+        tool_version=__version__,
+        reused_trials={v.variant: v.reused for v in session.variants},
+        warnings={v.variant: [str(w) for w in v.warnings] for v in session.variants if v.warnings},
+    )
+    _emit([result], json_output=json_output, reports_dir=reports_dir or DEFAULT_DB.parent, single=True)
+
+
+@app.command(help="Render tables again from the results database (each variant's latest trials); measures nothing.")
+def report(
+    device: DeviceOptionalOpt = None,
+    table_name: Annotated[str | None, typer.Option("--table", help=f"Only this table ({', '.join(TABLES)}).")] = None,
+    op_profile: Annotated[bool, typer.Option("--op-profile", help="Include the per-op-type breakdown.")] = False,
+    db: DbOpt = None,
+    json_output: JsonOpt = False,
+    reports_dir: ReportsDirOpt = None,
+) -> None:
+    defns = [get_table(table_name)] if table_name else list(TABLES.values())
+    db_path = Path(db) if db else DEFAULT_DB
+    if not db_path.is_file():
+        raise MnvError(
+            f"no results database at {db_path}.",
+            "Measure first (`mnv3bench table 5 --device emulator`), or point --db at the database.",
+        )
+    store = ResultStore(db_path)
+    all_trials = store.trials(device=device, ok_only=True)
+    devices = [device] if device else sorted(all_trials["device_profile"].unique())
+    results: list[TableResult] = []
+    for dev in devices:
+        profile = _profile_or_none(dev)
+        for defn in defns:
+            chosen = latest_trials(all_trials[all_trials["device_profile"] == dev], defn.variants())
+            if chosen.empty and not table_name:
+                continue  # a table never measured on this device: not worth a page of dashes
+            result = _compute(defn, chosen, profile, dev, op_profile)
+            result.extra.update(
+                command="mnv3bench report", tool_version=__version__, source="latest stored trials per variant"
+            )
+            results.append(result)
+    if not results or all(r.n_trials() == 0 for r in results):
+        where = f" on {device}" if device else ""
+        raise MnvError(
+            f"no stored trials for {'table ' + table_name if table_name else 'any table'}{where} in {db_path}.",
+            f"Measure them: `mnv3bench table {table_name or '5'} --device {device or 'emulator'}`.",
+        )
+    for result in results:
+        if result.missing:
+            stderr.print(
+                f"[yellow]table {result.name} on {result.device}: no trials of {', '.join(result.missing)}[/]",
+                highlight=False,
+            )
+    _emit(results, json_output=json_output, reports_dir=reports_dir or DEFAULT_DB.parent, single=len(results) == 1)
+
+
+def _profile_or_none(name: str) -> Any:
+    from mnv3bench.device.profiles import load_profile
+
+    try:
+        return load_profile(name)
+    except MnvError:
+        return None  # a device whose profile file is gone: compare ratios only
