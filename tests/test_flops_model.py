@@ -1,0 +1,61 @@
+"""flops.count (spec arithmetic, no TensorFlow) equals a count taken from the built Keras model."""
+
+from __future__ import annotations
+
+import pytest
+
+from mnv3bench.flops import count
+from mnv3bench.variants import parse_variant
+
+keras = pytest.importorskip("keras")
+
+from mnv3bench.build import build_keras_model  # noqa: E402
+
+# Resolution is not the point here: r64/r96 keep the builds fast (and r96 exercises odd
+# feature-map sides: 96 -> 48 -> 24 -> 12 -> 6 -> 3).
+VARIANTS = [
+    "large-hswish-fused-r96",
+    "large-0.75-hswish-fused-r64",
+    "large-0.85-hswish-naive-r64",
+    "large-1.25-hswish-fused-r64",
+    "large-relu-r64",
+    "large-swish-r64",
+    "large-hswish@16-naive-r64",
+    "large-hswish@112-fused-r64",
+    "large-hswish-fused-original-r96",
+    "large-stem32relu-r64",
+    "large-0.5-hswish-fused-original-stem32relu-r80",
+    "small-hswish-fused-r96",
+    "small-0.75-hswish-fused-r64",
+    "small-0.35-hswish@16-naive-r72",
+    "v2-1.0-r64",
+    "v2-0.35-r96",
+]
+
+
+def madds_of_model(model: keras.Model) -> int:
+    """Multiply-adds of every Conv2D, DepthwiseConv2D and Dense, from the built layers."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.DepthwiseConv2D):
+            _, h, w, c = layer.output.shape
+            kh, kw = layer.kernel_size
+            total += h * w * kh * kw * c * layer.depth_multiplier
+        elif isinstance(layer, keras.layers.Conv2D):
+            _, h, w, cout = layer.output.shape
+            kh, kw = layer.kernel_size
+            cin = layer.input.shape[-1]
+            total += h * w * kh * kw * cin * cout // layer.groups
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.input.shape[-1] * layer.units
+    return total
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_spec_counts_equal_the_built_model(name: str) -> None:
+    variant = parse_variant(name)
+    model = build_keras_model(variant)
+    counts = count(variant)
+    assert counts.params == model.count_params()
+    assert counts.madds == madds_of_model(model)
+    assert model.output.shape[-1] == 1000
