@@ -1,0 +1,180 @@
+"""`mnv3bench devices`, `mnv3bench doctor`, `mnv3bench device setup`."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shlex
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from mnv3bench.cliapp import AdbOpt, DeviceOpt, JsonOpt, SerialOpt, app, plain_output, stderr, stdout
+from mnv3bench.device.adb import connect, list_usb_serials
+from mnv3bench.device.preflight import FAIL, OK, WARN, Check, binary_checks, run_checks
+from mnv3bench.device.probe import probe
+from mnv3bench.device.profiles import list_profiles, load_profile
+from mnv3bench.device.session import open_device
+from mnv3bench.errors import MnvError, UsageError
+
+ForceOpt = Annotated[bool, typer.Option("--force", help="Use the profile even if the connected phone is another model.")]
+
+device_app = typer.Typer(help="Prepare a device: install benchmark_model.", no_args_is_help=True)
+app.add_typer(device_app, name="device")
+
+PREBUILT_HELP = """\
+benchmark_model is TensorFlow Lite's official benchmark tool; mnv3bench measures with it,
+as the paper did. Get the prebuilt Android binary for the phone's ABI:
+  - arm64-v8a (every Pixel): android_aarch64_benchmark_model
+  - armeabi-v7a: android_arm_benchmark_model
+from the "nightly pre-built binaries" linked in TensorFlow's
+tensorflow/lite/tools/benchmark/README.md (LiteRT: tflite/tools/benchmark/README.md in
+google-ai-edge/LiteRT), or build it: bazel build -c opt --config=android_arm64
+//tensorflow/lite/tools/benchmark:benchmark_model
+Then: mnv3bench device setup --device {device} --benchmark-binary PATH"""
+
+
+@app.command("devices")
+def devices_command(adb: AdbOpt = None, as_json: JsonOpt = False) -> None:
+    """List device profiles, and the devices reachable now (--adb / MNV3BENCH_ADB, USB)."""
+    profiles = list_profiles()
+    reachable: list[dict[str, str]] = []
+    notes: list[str] = []
+    if adb:
+        try:
+            with connect(None, adb_address=adb, connect_timeout_s=5.0, auth_timeout_s=10.0,
+                         notify=lambda m: stderr.print(m, highlight=False)) as device:
+                props = probe(device, profiles[0]) if profiles else None
+                reachable.append({"address": adb, "transport": "tcp", "model": props.model if props else "?",
+                                  "device": props.device if props else "?", "serial": props.serial if props else "?",
+                                  "profile": _profile_for(profiles, props.device, props.model) if props else ""})
+        except MnvError as err:
+            notes.append(f"{adb}: {err.message}")
+    serials, usb_note = list_usb_serials()
+    reachable.extend({"address": s, "transport": "usb", "model": "", "device": "", "serial": s, "profile": ""}
+                     for s in serials)
+    if usb_note:
+        notes.append(usb_note)
+
+    if as_json:
+        stdout.print_json(json.dumps({
+            "profiles": [{"name": p.name, "description": p.description, "soc": p.soc, "abi": p.abi,
+                          "big_cores": list(p.big_cores), "pin_core": p.pin_core, "affinity_mask": p.affinity_mask,
+                          "paper_column": p.paper_column, "emulated": p.emulated} for p in profiles],
+            "reachable": reachable, "notes": notes}))
+        return
+    table = Table(title="Device profiles (devices/*.toml)")
+    for column in ("name", "description", "SoC", "ABI", "big cores", "pin (mask)", "paper"):
+        table.add_column(column)
+    for p in profiles:
+        table.add_row(p.name, p.description, p.soc, p.abi, ",".join(map(str, p.big_cores)),
+                      f"cpu{p.pin_core} ({p.affinity_mask})", p.paper_column or "-")
+    stdout.print(table)
+    if reachable:
+        found = Table(title="Reachable devices")
+        for column in ("address", "transport", "model", "codename", "serial", "profile"):
+            found.add_column(column)
+        for r in reachable:
+            found.add_row(r["address"], r["transport"], r["model"], r["device"], r["serial"], r["profile"] or "-")
+        stdout.print(found)
+    else:
+        stdout.print("No device reachable now: plug a phone in (USB debugging on), give --adb HOST:PORT, "
+                     "or use --device emulator (started automatically).")
+    for note in notes:
+        stderr.print(f"note: {note}", highlight=False)
+
+
+def _profile_for(profiles: list, codename: str, model: str) -> str:
+    for p in profiles:
+        if codename in p.codenames or model in p.models:
+            return p.name
+    return ""
+
+
+_MARK = {OK: "[green]ok[/]", WARN: "[yellow]warn[/]", FAIL: "[bold red]FAIL[/]"}
+
+
+def _render_checks(checks: list[Check]) -> None:
+    if plain_output():
+        for c in checks:
+            stdout.print(f"{c.status.upper():4}  {c.name}: {c.detail}", highlight=False, soft_wrap=True)
+            if c.fix and c.status != OK:
+                stdout.print(f"      fix: {c.fix}", highlight=False, soft_wrap=True)
+        return
+    table = Table(title="mnv3bench doctor")
+    for column in ("", "check", "finding", "what to do"):
+        table.add_column(column)
+    for c in checks:
+        table.add_row(_MARK[c.status], c.name, c.detail, c.fix if c.status != OK else "")
+    stdout.print(table)
+
+
+@app.command("doctor")
+def doctor_command(device: DeviceOpt, adb: AdbOpt = None, serial: SerialOpt = None, force: ForceOpt = False,
+                   as_json: JsonOpt = False) -> None:
+    """Check everything a run needs on a device and say what to fix (exit 1 if something fails)."""
+    profile = load_profile(device)
+    try:
+        with open_device(profile, adb, serial, force, check=False,
+                         notify=lambda m: stderr.print(m, highlight=False)) as session:
+            checks = run_checks(session.device, profile, session.info, force=force)
+    except UsageError:
+        raise
+    except MnvError as err:  # could not connect: that is the first (and only) finding
+        checks = [Check("connection", FAIL, err.message, err.hint or "")]
+    if as_json:
+        stdout.print_json(json.dumps({"device": profile.name, "ok": not any(c.status == FAIL for c in checks),
+                                      "checks": [c.to_json() for c in checks]}))
+    else:
+        _render_checks(checks)
+    failed = [c for c in checks if c.status == FAIL]
+    if failed:
+        if not as_json:
+            stderr.print(f"{len(failed)} check(s) failed: fix them and run `mnv3bench doctor --device {device}` again.")
+        raise typer.Exit(1)
+
+
+@device_app.command("setup")
+def setup_command(
+    device: DeviceOpt,
+    benchmark_binary: Annotated[Path | None, typer.Option(
+        "--benchmark-binary", help="benchmark_model built for the phone's ABI (e.g. android_aarch64_benchmark_model).")] = None,
+    adb: AdbOpt = None, serial: SerialOpt = None, force: ForceOpt = False,
+) -> None:
+    """Push benchmark_model to the device, make it executable and verify it."""
+    profile = load_profile(device)
+    if benchmark_binary is None:
+        raise UsageError("no --benchmark-binary given", PREBUILT_HELP.format(device=device))
+    if not benchmark_binary.is_file() or not os.access(benchmark_binary, os.R_OK):
+        raise UsageError(f"--benchmark-binary {benchmark_binary} is not a readable file",
+                         "Fix: give the path of the downloaded benchmark_model.\n" + PREBUILT_HELP.format(device=device))
+    local_hash = hashlib.sha256(benchmark_binary.read_bytes()).hexdigest()
+    remote = profile.benchmark_binary
+    with open_device(profile, adb, serial, force, notify=lambda m: stderr.print(m, highlight=False)) as session:
+        dev = session.device
+        for warning in session.warnings:
+            stderr.print(f"warning: {warning}", highlight=False)
+        folder = remote.rsplit("/", 1)[0] or "/"
+        made = dev.shell(f"mkdir -p {shlex.quote(folder)} {shlex.quote(profile.work_dir)}", timeout_s=30)
+        if made.exit_code != 0:
+            raise MnvError(f"cannot create {folder} on the device: {made.output.strip()}",
+                           "Fix: choose a writable benchmark_binary/work_dir in the profile (/data/local/tmp is).")
+        size = benchmark_binary.stat().st_size
+        stderr.print(f"pushing {benchmark_binary.name} ({size / 1e6:.1f} MB) to {remote} ...", highlight=False)
+        dev.push(benchmark_binary, remote, mode=0o755)
+        dev.shell(f"chmod 755 {shlex.quote(remote)}", timeout_s=30)
+        remote_hash = dev.sha256(remote)
+        if remote_hash != local_hash:
+            dev.shell(f"rm -f {shlex.quote(remote)}", timeout_s=30)
+            raise MnvError(f"{remote} on the device does not match {benchmark_binary} after the push "
+                           f"(device sha256 {remote_hash or 'unreadable'})",
+                           "Fix: run the setup again; if it repeats, check the cable and free space.")
+        checks = binary_checks(dev, profile)
+    _render_checks(checks)
+    if any(c.status == FAIL for c in checks):
+        raise typer.Exit(1)
+    stdout.print(f"benchmark_model installed at {remote} on {session.info.model} (sha256 {local_hash[:12]}...).",
+                 highlight=False)
