@@ -181,7 +181,7 @@ def run_phase(invoke: Any, min_runs: int, min_secs: float, max_secs: float,
         t0 = time.perf_counter_ns()
         invoke()
         if slowdown > 1.0:  # the "slow" fault: the device takes `slowdown` times as long
-            time.sleep((time.perf_counter_ns() - t0) * (slowdown - 1.0) / 1e9)
+            _stall((time.perf_counter_ns() - t0) * (slowdown - 1.0))
         t1 = time.perf_counter_ns()
         samples.append((t1 - t0) // 1000)
         if run_delay > 0:
@@ -191,6 +191,15 @@ def run_phase(invoke: Any, min_runs: int, min_secs: float, max_secs: float,
     Log.info(str(stat))
     Log.info()
     return stat
+
+
+def _stall(nanoseconds: float) -> None:
+    """Wait this long; spin for short waits, which time.sleep would overshoot."""
+    until = time.perf_counter_ns() + int(nanoseconds)
+    if nanoseconds > 2e6:
+        time.sleep((nanoseconds - 1e6) / 1e9)
+    while time.perf_counter_ns() < until:
+        pass
 
 
 def _garbage_output(graph: str) -> int:
