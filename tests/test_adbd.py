@@ -238,8 +238,10 @@ def test_unknown_service_is_refused(server: EmulatorServer, signer: PythonRSASig
 
 def test_drop_connection_from_the_phone_kills_the_link(server: EmulatorServer, signer: PythonRSASigner) -> None:
     device = adb_shell_client(server, signer)
-    with pytest.raises((exceptions.AdbConnectionError, exceptions.TcpTimeoutException, OSError)):
+    started = time.monotonic()
+    with pytest.raises(ConnectionResetError):  # a reset, at once: no waiting for a timeout
         device.shell("drop", read_timeout_s=5)
+    assert time.monotonic() - started < 2
     device.close()
     server_still_serves(server, signer)
 
@@ -299,8 +301,10 @@ def test_drop_push_fault_leaves_no_file(tmp_path: Path, host_key: Path, signer: 
     local.write_bytes(os.urandom(300_000))
     with EmulatorServer(phone, trusted_keys=[Path(str(host_key) + ".pub")]) as server:
         device = adb_shell_client(server, signer)
-        with pytest.raises((exceptions.AdbConnectionError, exceptions.TcpTimeoutException, OSError)):
+        started = time.monotonic()
+        with pytest.raises(ConnectionResetError):
             device.push(str(local), "/data/local/tmp/model.tflite", read_timeout_s=5)
+        assert time.monotonic() - started < 2
         device.close()
         target_dir = phone.fs.resolve("/data/local/tmp")
         assert not target_dir.exists() or list(target_dir.iterdir()) == []

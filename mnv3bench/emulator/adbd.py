@@ -331,6 +331,14 @@ class _Connection:
         except OSError:
             pass
         self._closed.set()
+        # shutdown(SHUT_RD) wakes the reader thread blocked in recv() without sending a FIN
+        # (a bare close() would not wake it, and the kernel would keep the link up until that
+        # recv() returned); the close with zero linger then sends the RST. Clients see a
+        # reset at once, where an orderly EOF leaves adb-shell waiting for its read timeout.
+        try:
+            self.sock.shutdown(socket.SHUT_RD)
+        except OSError:
+            pass
         self.sock.close()
         self._close_all_streams()
 
