@@ -380,6 +380,22 @@ class ResultStore:
             frame[name] = frame[name].astype(bool)
         return frame, newest
 
+    def latest_ok_trials(self, *, device: str, variant: str, flags: str | None = None) -> pd.DataFrame:
+        """The newest measurement of a variant: ok trials sharing the model bytes, flags and
+        device build of its most recent ok trial (flags: canonical JSON text to require)."""
+        frame = self.trials(device=device, variants=[variant], ok_only=True)
+        if flags is not None:
+            frame = frame[frame["flags"] == flags]
+        if frame.empty:
+            return frame
+        newest = frame.iloc[-1]
+        same = (
+            (frame["model_sha256"] == newest["model_sha256"])
+            & (frame["flags"] == newest["flags"])
+            & (frame["device_fingerprint"].fillna("") == (newest["device_fingerprint"] or ""))
+        )
+        return frame[same]
+
     def _session_chain(self, session_id: int) -> list[int]:
         chain, current = [], session_id
         while current is not None and current not in chain:

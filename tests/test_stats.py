@@ -86,6 +86,13 @@ def test_compare_finds_no_difference_in_noise():
     assert "No significant difference" in stats.describe(c, "a", "b")
 
 
+def test_compare_says_when_too_few_trials_for_the_test():
+    c = stats.compare([10.0, 10.1, 10.2], [20.0, 20.1, 20.2])
+    assert c.p_value == pytest.approx(0.1) and not c.significant
+    assert "at least 4 trials" in stats.describe(c, "a", "b")
+    assert stats.min_p_value(4, 4) < 0.05 <= stats.min_p_value(3, 3)
+
+
 def test_compare_with_one_trial_cannot_decide():
     c = stats.compare([10.0], [12.0, 12.1])
     assert c.p_value is None and not c.significant

@@ -200,7 +200,10 @@ def run_session(
         from mnv3bench.convert import ensure_models
 
         progress.message(f"Building {len(variants)} model(s) (cached models are reused)")
-        artifacts = ensure_models(list(variants), models_dir=models_dir)
+        artifacts = ensure_models(
+            list(variants), models_dir=models_dir,
+            progress=lambda name, state, detail: progress.message(f"{name}: {state}"),
+        )
     with _device(profile, device, adb, serial, config.force) as dev:
         lock = DeviceLock(store.path.parent / "locks", f"{profile.name}-{dev.serial}")
         with lock:
@@ -300,6 +303,8 @@ def _run_on_device(profile: Any, names: list[str], artifacts: list[Any], config:
 
 
 def _as_dict(info: Any) -> dict[str, Any]:
+    if hasattr(info, "to_json"):
+        return dict(info.to_json())
     if dataclasses.is_dataclass(info) and not isinstance(info, type):
         return dataclasses.asdict(info)
     return dict(info) if isinstance(info, dict) else {}

@@ -224,6 +224,11 @@ def compare(a_ms: Sequence[float], b_ms: Sequence[float]) -> Comparison:
     return Comparison(ratio, lo, hi, p_value, significant, int(a.size), int(b.size))
 
 
+def min_p_value(n_a: int, n_b: int) -> float:
+    """The smallest two-sided exact Mann-Whitney p-value possible with these sample sizes."""
+    return min(1.0, 2.0 / math.comb(n_a + n_b, n_a))
+
+
 def describe(comparison: Comparison, name_a: str, name_b: str) -> str:
     """One sentence a reader can act on."""
     c = comparison
@@ -234,6 +239,11 @@ def describe(comparison: Comparison, name_a: str, name_b: str) -> str:
     ci = f"ratio {c.ratio:.3f}, 95% CI [{c.ratio_ci_low:.3f}, {c.ratio_ci_high:.3f}], p={c.p_value:.3g}"
     if c.significant:
         return f"{name_a} is {pct:.1%} {faster} than {name_b} ({ci}): the difference is significant."
+    if min_p_value(c.n_a, c.n_b) >= SIGNIFICANCE:
+        return (
+            f"Cannot show a difference between {name_a} and {name_b} ({ci}): with {c.n_a} and {c.n_b} trials "
+            f"the {COMPARE_TEST} test cannot reach p < {SIGNIFICANCE:g}; run at least 4 trials of each."
+        )
     return (
         f"No significant difference between {name_a} and {name_b} ({ci}); "
         "run more trials to resolve a smaller difference."

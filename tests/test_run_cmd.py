@@ -1,0 +1,105 @@
+"""`mnv3bench run` and `mnv3bench compare` through cli.main (fake device at the AdbDevice seam)."""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import pytest
+
+import mnv3bench.commands.run as run_cmd
+from mnv3bench.bench import runner
+from mnv3bench.cli import main
+from mnv3bench.results import ResultStore
+from test_runner import FakeDevice, FakeSensors, ShellResult, good_output, make_artifacts
+
+
+def cli(argv, capsys):
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def fake_run(monkeypatch, tmp_path):
+    """run_session with the fake phone and prebuilt fake models; returns the device."""
+    device = FakeDevice(lambda g, n: ShellResult(good_output((4000 if "small" in g else 9000) + 7 * (n % 3)), 0,
+                                                 False))
+
+    def fake_session(profile, variants, config, store, **kw):
+        kw.pop("models_dir", None)
+        arts = make_artifacts(tmp_path, [v.name for v in variants])
+        return runner.run_session(profile, variants, config, store, device=device, artifacts=arts,
+                                  sensors=FakeSensors(), sleep=lambda s: None, **kw)
+
+    monkeypatch.setattr(run_cmd, "run_session", fake_session)
+    return device
+
+
+SMALL, LARGE = "small-hswish-fused-r96", "large-hswish-fused-r96"
+
+
+def test_run_json_and_compare(fake_run, tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    code, out, err = cli(["run", "--device", "pixel3", "--variant", SMALL, "--variant", LARGE, "--trials", "4",
+                          "--db", db, "--json"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert [d["variant"] for d in data] == [SMALL, LARGE]
+    for d in data:
+        assert set(d) == {"variant", "device", "trials", "latency_ms", "warnings"}
+        assert d["device"] == "pixel3" and d["trials"] == 4
+        assert {"median", "mean", "std", "min", "ci_low", "ci_high", "cv"} <= set(d["latency_ms"])
+    assert data[0]["latency_ms"]["median"] < data[1]["latency_ms"]["median"]
+    assert "trial" in err  # plain progress on stderr (not a terminal under pytest)
+
+    code, out, err = cli(["compare", SMALL, LARGE, "--device", "pixel3", "--db", db], capsys)
+    assert code == 0, err
+    assert "faster" in out and "Mann-Whitney" in out
+
+    code, out, _ = cli(["compare", SMALL, LARGE, "--device", "pixel3", "--db", db, "--json"], capsys)
+    result = json.loads(out)
+    assert result["ratio"] < 0.5 and result["n_a"] == 4 and result["p_value"] is not None
+
+
+def test_run_table_and_resume(fake_run, tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    code, out, _ = cli(["run", "-d", "pixel3", "-v", SMALL, "--trials", "2", "--db", db], capsys)
+    assert code == 0 and SMALL in out and "median" in out and "times in ms" in out
+    code, out, _ = cli(["run", "-d", "pixel3", "-v", SMALL, "--trials", "3", "--db", db, "--resume"], capsys)
+    assert code == 0
+    with ResultStore(tmp_path / "r.db") as store:
+        assert store.trials()["trial_index"].tolist() == [1, 2, 3]
+
+
+def test_run_all_trials_failed_is_exit_1(monkeypatch, fake_run, tmp_path, capsys):
+    fake_run.respond = lambda g, n: ShellResult("ERROR: Could not create interpreter\n", 1, False)
+    code, _, err = cli(["run", "-d", "pixel3", "-v", SMALL, "--trials", "2", "--keep-going",
+                        "--db", str(tmp_path / "r.db")], capsys)
+    assert code == 1 and "No successful trial" in err and "Traceback" not in err
+
+
+def test_bad_input_is_exit_2(tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    code, _, err = cli(["run", "-d", "pixel3", "-v", "tiny-bogus", "--db", db], capsys)
+    assert code == 2 and "Traceback" not in err
+    code, _, err = cli(["run", "-d", "nokia3310", "-v", SMALL, "--db", db], capsys)
+    assert code == 2 and "nokia3310" in err
+    code, _, err = cli(["run", "-d", "pixel3", "-v", SMALL, "--trials", "0", "--db", db], capsys)
+    assert code == 2 and "--trials" in err
+    code, _, err = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
+    assert code == 2 and "No results database" in err
+
+
+def test_compare_without_trials_of_one_variant(fake_run, tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    cli(["run", "-d", "pixel3", "-v", SMALL, "--trials", "2", "--db", db], capsys)
+    code, _, err = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
+    assert code == 1 and "No successful trials of" in err and "mnv3bench run" in err
+    cli(["run", "-d", "pixel3", "-v", LARGE, "--trials", "2", "--db", db], capsys)
+    code, out, _ = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
+    assert code == 0 and "cannot reach p < 0.05" in out
