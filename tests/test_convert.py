@@ -1,0 +1,278 @@
+"""Conversion, verification and the model cache, on small fast models (Small at r64)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mnv3bench import convert
+from mnv3bench.arch import hswish_sites
+from mnv3bench.convert import (
+    ModelArtifact,
+    cache_key,
+    cached_artifact,
+    ensure_model,
+    ensure_models,
+    op_inventory,
+    op_inventory_from_bytes,
+    sidecar_path,
+    verify_ops,
+)
+from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.variants import parse_variant
+
+FUSED = "small-hswish-fused-r64"
+NAIVE = "small-hswish-naive-r64"
+SIDECAR_KEYS = {
+    "name", "variant", "path", "sha256", "size_bytes", "ops", "madds", "params", "tf_version",
+    "hswish_sites", "cache_key", "created_at", "numeric_check",
+}
+
+
+@pytest.fixture(scope="module")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="module")
+def fused(models_dir: Path) -> ModelArtifact:
+    return ensure_model(FUSED, models_dir=models_dir)
+
+
+# ---------------------------------------------------------------------------- op verification (no TF)
+
+
+@pytest.mark.parametrize(
+    ("name", "ops", "sites", "problem"),
+    [
+        ("large-hswish-fused", {"HARD_SWISH": 20, "ADD": 11}, 21, "expected 21 HARD_SWISH"),
+        ("large-hswish-naive", {"HARD_SWISH": 1, "ADD": 40, "MUL": 60}, 21, "expected no HARD_SWISH"),
+        ("large-hswish-naive", {"ADD": 11, "MUL": 17}, 21, "needs an ADD and a MUL per site"),
+        ("large-relu", {"HARD_SWISH": 3}, 0, "expected no HARD_SWISH"),
+        ("v2-1.0", {"HARD_SWISH": 1}, 0, "expected no HARD_SWISH"),
+        ("large-swish-int8", {"MUL": 40}, 0, "needs LOGISTIC"),
+    ],
+)
+def test_verify_ops_rejects_graphs_that_break_the_plan(name: str, ops: dict, sites: int, problem: str) -> None:
+    with pytest.raises(MnvError, match=problem) as err:
+        verify_ops(parse_variant(name), ops, sites)
+    assert err.value.hint
+
+
+@pytest.mark.parametrize(
+    ("name", "ops", "sites"),
+    [
+        ("large-hswish-fused", {"HARD_SWISH": 21, "ADD": 11, "MUL": 17}, 21),
+        ("large-hswish-naive", {"ADD": 32, "MUL": 59}, 21),
+        ("large-relu", {"ADD": 11, "MUL": 17}, 0),
+        ("large-swish-int8", {"LOGISTIC": 21, "MUL": 59}, 0),
+    ],
+)
+def test_verify_ops_accepts_graphs_that_keep_the_plan(name: str, ops: dict, sites: int) -> None:
+    verify_ops(parse_variant(name), ops, sites)
+
+
+# ---------------------------------------------------------------------------- cache key (no TF)
+
+
+def test_cache_key_covers_variant_weights_code_and_tf_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    v = parse_variant(FUSED)
+    base = cache_key(v)
+    assert base == cache_key(parse_variant("small-r64-fused-hswish"))  # same variant, other spelling
+    assert base != cache_key(parse_variant(NAIVE))
+    weights = tmp_path / "w.weights.h5"
+    weights.write_bytes(b"one")
+    with_weights = cache_key(v, weights)
+    assert with_weights != base
+    weights.write_bytes(b"two")
+    assert cache_key(v, weights) != with_weights
+    monkeypatch.setattr(convert, "tf_version", lambda: "9.99.0")
+    assert cache_key(v) != base
+    monkeypatch.undo()
+    # The builder's code version hashes the source files' bytes.
+    fake_pkg = tmp_path / "pkg"
+    fake_pkg.mkdir()
+    for name in convert.BUILDER_SOURCES:
+        (fake_pkg / name).write_bytes((convert.PACKAGE_DIR / name).read_bytes())
+    monkeypatch.setattr(convert, "PACKAGE_DIR", fake_pkg)
+    assert cache_key(v) == base
+    (fake_pkg / "build.py").write_bytes((fake_pkg / "build.py").read_bytes() + b"\n# edited\n")
+    assert cache_key(v) != base
+
+
+# ---------------------------------------------------------------------------- building and the cache
+
+
+def test_built_model_is_verified_and_described_by_its_sidecar(fused: ModelArtifact) -> None:
+    v = parse_variant(FUSED)
+    assert fused.path.name.startswith(FUSED + "-") and fused.path.suffix == ".tflite"
+    assert fused.ops == op_inventory(fused.path)
+    assert fused.ops["HARD_SWISH"] == hswish_sites(v) > 0
+    assert fused.size_bytes == fused.path.stat().st_size
+    meta = json.loads(sidecar_path(fused.path).read_text())
+    assert SIDECAR_KEYS <= set(meta)
+    assert meta["sha256"] == fused.sha256 and meta["ops"] == fused.ops
+    assert meta["hswish_sites"] == hswish_sites(v)
+    assert meta["numeric_check"]["ok"] is True
+    assert meta["numeric_check"]["output_max_abs_diff"] <= convert.FP32_OUTPUT_ATOL
+    # No temp files left behind by the atomic writes.
+    assert not [p for p in fused.path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_second_build_is_a_cache_hit_that_imports_no_tensorflow(fused: ModelArtifact, models_dir: Path) -> None:
+    script = textwrap.dedent(
+        f"""
+        import json, sys
+        from pathlib import Path
+        from mnv3bench.convert import ensure_model, ensure_models
+        a = ensure_model({FUSED!r}, models_dir=Path({str(models_dir)!r}))
+        [b] = ensure_models([{FUSED!r}], models_dir=Path({str(models_dir)!r}))
+        assert 'tensorflow' not in sys.modules, 'cache hit imported tensorflow'
+        assert 'keras' not in sys.modules, 'cache hit imported keras'
+        print(json.dumps([a.sha256, str(a.path), b.sha256]))
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    sha, path, sha_b = json.loads(out.stdout)
+    assert sha == sha_b == fused.sha256 and Path(path) == fused.path
+
+
+@pytest.mark.parametrize("damage", ["corrupt", "truncate", "no-sidecar"])
+def test_damaged_cache_entry_is_detected_and_rebuilt(tmp_path: Path, fused: ModelArtifact, damage: str) -> None:
+    # Copy the good model into a fresh cache, damage it, and expect a rebuild.
+    models = tmp_path / "models"
+    models.mkdir()
+    path = models / fused.path.name
+    path.write_bytes(fused.path.read_bytes())
+    sidecar_path(path).write_text(sidecar_path(fused.path).read_text())
+    v = parse_variant(FUSED)
+    assert cached_artifact(v, models) is not None
+    data = path.read_bytes()
+    if damage == "corrupt":
+        path.write_bytes(data[:1000] + bytes([data[1000] ^ 0xFF]) + data[1001:])
+    elif damage == "truncate":
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        sidecar_path(path).unlink()
+    assert cached_artifact(v, models) is None
+    rebuilt = ensure_model(v, models_dir=models)
+    assert rebuilt.path == path
+    assert convert.file_sha256(path) == rebuilt.sha256 == json.loads(sidecar_path(path).read_text())["sha256"]
+    assert cached_artifact(v, models) == rebuilt
+
+
+def test_op_inventory_refuses_files_that_are_not_models(tmp_path: Path, fused: ModelArtifact) -> None:
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a model at all")
+    with pytest.raises(MnvError, match="not a TFLite flatbuffer"):
+        op_inventory(junk)
+    with pytest.raises(MnvError, match="not a readable TFLite model"):
+        op_inventory_from_bytes(fused.path.read_bytes()[:4096])
+    with pytest.raises(MnvError, match="cannot read"):
+        op_inventory(tmp_path / "missing.tflite")
+
+
+# ---------------------------------------------------------------------------- numerics
+
+
+def _run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], x)
+    interpreter.invoke()
+    return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+
+
+def test_fused_and_naive_with_the_same_weights_agree(fused: ModelArtifact, models_dir: Path) -> None:
+    from mnv3bench.build import build_keras_model
+
+    naive = ensure_model(NAIVE, models_dir=models_dir)
+    sites = hswish_sites(parse_variant(NAIVE))
+    assert "HARD_SWISH" not in naive.ops
+    assert naive.ops["ADD"] - fused.ops["ADD"] == sites  # relu6(x + 3): one ADD per site
+    assert naive.ops["MUL"] - fused.ops["MUL"] == 2 * sites  # x * (1/6), then * relu6(...)
+
+    x = np.random.default_rng(3).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
+    np.testing.assert_allclose(_run_tflite(naive.path, x), _run_tflite(fused.path, x), atol=1e-6)
+    # Stronger than the near-uniform softmax: the naive .tflite reproduces the fused Keras
+    # model's logits (relative to their scale), so the two really share weights and math.
+    with convert.quiet_native_output():
+        fused_model = build_keras_model(parse_variant(FUSED), seed=convert.BUILD_SEED)
+        check = convert.check_numerics(fused_model, naive.path.read_bytes())
+    assert check.ok, check
+    assert check.logits_max_abs_diff <= 1e-3 * check.logits_scale
+
+
+def test_numeric_check_fails_for_a_model_with_other_weights(fused: ModelArtifact) -> None:
+    from mnv3bench.build import build_keras_model
+
+    with convert.quiet_native_output():
+        other = build_keras_model(parse_variant(FUSED), seed=1)
+        check = convert.check_numerics(other, fused.path.read_bytes())
+    assert not check.ok
+    assert check.logits_max_abs_diff > 0.1 * check.logits_scale
+
+
+def test_int8_model_is_full_integer_and_verified(models_dir: Path) -> None:
+    from ai_edge_litert.interpreter import Interpreter
+
+    artifact = ensure_model("small-hswish-fused-r64-int8", models_dir=models_dir)
+    assert artifact.ops["HARD_SWISH"] == hswish_sites(parse_variant("small-hswish-fused-r64-int8"))
+    interpreter = Interpreter(model_path=str(artifact.path))
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    assert "DEQUANTIZE" not in artifact.ops and "QUANTIZE" not in artifact.ops
+    check = json.loads(sidecar_path(artifact.path).read_text())["numeric_check"]
+    assert check["ok"] is True
+    assert check["skipped"] is None or "int8 resolution" in check["skipped"]
+
+
+# ---------------------------------------------------------------------------- several at once
+
+
+def test_ensure_models_builds_in_worker_processes_and_keeps_order(tmp_path: Path) -> None:
+    events: list[tuple[str, str]] = []
+    names = ["small-relu-r64", "small-swish-r64", "small-relu-r64"]
+    artifacts = ensure_models(names, models_dir=tmp_path, jobs=2, progress=lambda n, s, d: events.append((n, s)))
+    assert [a.variant for a in artifacts] == names
+    assert artifacts[0] == artifacts[2]
+    assert artifacts[1].ops["LOGISTIC"] > 0 and "HARD_SWISH" not in artifacts[0].ops
+    assert sorted(events) == sorted([(n, s) for n in ("small-relu-r64", "small-swish-r64") for s in ("building", "built")])
+
+
+def test_ensure_models_resolves_cache_hits_without_spawning(fused: ModelArtifact, models_dir: Path, monkeypatch) -> None:
+    def no_pool(*args, **kwargs):
+        raise AssertionError("a cache hit must not start worker processes")
+
+    monkeypatch.setattr(convert, "ProcessPoolExecutor", no_pool)
+    events: list[tuple[str, str]] = []
+    [hit] = ensure_models([FUSED], models_dir=models_dir, progress=lambda n, s, d: events.append((n, s)))
+    assert hit == fused and events == [(FUSED, "cached")]
+
+
+def test_worker_failures_come_back_with_message_and_hint(tmp_path: Path) -> None:
+    bad_weights = tmp_path / "bad.weights.h5"
+    bad_weights.write_bytes(b"this is not HDF5")
+    with pytest.raises(UsageError) as err:
+        ensure_models(["small-relu-r64"], models_dir=tmp_path / "m", weights=bad_weights, jobs=1)
+    assert "cannot load weights" in err.value.message
+    assert err.value.hint and "weights file" in err.value.hint
+
+
+def test_bad_arguments_fail_before_any_build(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="does not exist"):
+        ensure_models(["small-relu-r64"], models_dir=tmp_path, weights=tmp_path / "missing.h5")
+    with pytest.raises(UsageError, match="jobs"):
+        ensure_models(["small-relu-r64"], models_dir=tmp_path, jobs=0)
+    with pytest.raises(UsageError, match="medium"):
+        ensure_model("medium", models_dir=tmp_path)
+    assert not list(tmp_path.iterdir())
