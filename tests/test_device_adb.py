@@ -79,6 +79,7 @@ def test_hung_command_returns_partial_output_timed_out(tmp_path: Path, keys: Pat
         server.stop()
 
 
+@pytest.mark.slow
 def test_silent_command_longer_than_adb_shell_default_read_timeout(emulator: str) -> None:
     # adb-shell's 10 s default read timeout would kill this; ours follows timeout_s.
     with connect(PROFILE, adb_address=emulator) as device:
