@@ -54,6 +54,7 @@ BOTTLENECK_OUT_CHANNELS = {
     "large": (16, 24, 40, 80, 112, 160),
     "small": (16, 24, 40, 48, 96),
 }
+DEFAULT_HSWISH_FROM = {"large": 80, "small": 40}
 
 GRAMMAR = (
     "large|small[-WIDTH][-hswish|hswish@N|relu|swish][-fused|naive][-original][-stem32relu][-rRES][-int8]"
@@ -77,6 +78,9 @@ class Variant:
         # make a Variant whose name would not parse back to it.
         if self.family == "v2":
             object.__setattr__(self, "nonlinearity", "relu")  # MobileNetV2 is ReLU6 only
+        elif self.nonlinearity == f"hswish@{DEFAULT_HSWISH_FROM.get(self.family)}":
+            # The paper's own placement: one network, one name (and one cache entry).
+            object.__setattr__(self, "nonlinearity", "hswish")
         if self.hswish_impl and not self.uses_hswish:
             object.__setattr__(self, "hswish_impl", "")
         if not self.hswish_impl and self.uses_hswish:

@@ -40,6 +40,9 @@ def test_issue_examples_parse_to_the_intended_fields() -> None:
     assert parse_variant("large-stem32relu") == Variant("large", stem="32-relu")
     assert parse_variant("large-stem32relu").name == "large-hswish-fused-stem32relu"
     assert parse_variant("large-relu").hswish_impl == ""
+    # The default placement written out is the default network, under its one name.
+    assert parse_variant("large-hswish@80-naive").name == "large-hswish-naive"
+    assert parse_variant("small-hswish@40-fused").name == "small-hswish-fused"
 
 
 def test_catalog_is_canonical_and_unique() -> None:
