@@ -12,7 +12,7 @@ import pytest
 from mnv3bench.bench.parser import parse_benchmark_output
 from mnv3bench.device.profiles import load_profile
 from mnv3bench.emulator.faults import FAULTS, DropConnection, check_faults
-from mnv3bench.emulator.phone import EmulatedPhone
+from mnv3bench.emulator.phone import BINARY_MARKER, EmulatedPhone
 from mnv3bench.errors import UsageError
 
 from test_standin import build_tiny_tflite
@@ -196,6 +196,12 @@ def test_no_binary_fault_then_push_and_chmod(tmp_path: Path, profile, tiny_tflit
     phone.fs.write_bytes(profile.benchmark_binary, b"\x7fELF pushed by the user", permissions=0o644)
     assert phone.run_shell(bench_command(profile), lambda b: None, threading.Event()) == 126
     phone.run_shell(f"chmod +x {profile.benchmark_binary}", lambda b: None, threading.Event())
+    # An Android binary cannot run on the host: the emulator says so, as a phone with the
+    # wrong ABI would, instead of running its stand-in for any file.
+    recorder = Recorder()
+    assert phone.run_shell(bench_command(profile), recorder, threading.Event()) == 126
+    assert "Exec format error" in recorder.text
+    phone.fs.write_bytes(profile.benchmark_binary, BINARY_MARKER, permissions=0o755)
     assert phone.run_shell(bench_command(profile), lambda b: None, threading.Event()) == 0
 
 

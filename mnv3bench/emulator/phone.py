@@ -119,8 +119,15 @@ class EmulatedPhone:
         return Shell(self).run(command, write, cancelled)
 
     def is_benchmark_binary(self, device_path: str) -> bool:
-        return (device_path == self.fs.normalize(self.profile.benchmark_binary)
-                or posixpath.basename(device_path) == BENCHMARK_NAME)
+        """True for a file the emulator runs as benchmark_model: named like it and holding
+        the emulator's marker. Anything else (an Android binary pushed by `device setup`,
+        a script) cannot run on this host, as on a phone with the wrong ABI."""
+        named_right = (device_path == self.fs.normalize(self.profile.benchmark_binary)
+                       or posixpath.basename(device_path) == BENCHMARK_NAME)
+        if not named_right:
+            return False
+        with self.fs.open_read(device_path) as f:
+            return f.read(len(BINARY_MARKER)) == BINARY_MARKER
 
     # -- benchmark processes -------------------------------------------------------------
 

@@ -297,7 +297,8 @@ class Shell:
             io.err(f"sh: {path}: Permission denied\n")
             return EXIT_NOT_EXECUTABLE
         if not self.phone.is_benchmark_binary(norm):
-            io.err(f"sh: {path}: cannot execute: the mnv3bench emulator runs only benchmark_model\n")
+            io.err(f"sh: {path}: cannot execute binary file: Exec format error "
+                   "(the mnv3bench emulator runs only its own benchmark_model stand-in)\n")
             return EXIT_NOT_EXECUTABLE
         return self.phone.run_benchmark(norm, args, io.out, io.cancelled, io.cpus)
 
