@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -38,6 +39,10 @@ def ensure_host_key(path: Path) -> bool:
     path.parent.mkdir(parents=True, exist_ok=True)
     keygen(str(path))
     return True
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @emulator_app.command(help="Serve the emulated phone on 127.0.0.1 until Ctrl-C.")
@@ -73,6 +78,8 @@ def serve(
         stderr.print(f"created an adb key pair at {key} (+ .pub); the emulator trusts it", highlight=False)
     logging.basicConfig(level=logging.WARNING, format="emulator: %(message)s")
 
+    # `kill` / CI teardown (SIGTERM) stops as cleanly as Ctrl-C.
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     server = start_in_process(profile, root=root, faults=faults, trusted_keys=[Path(str(key) + ".pub")], port=port)
     try:
         stdout.print(f"emulated {profile.name} serving ADB on {server.address}", highlight=False)
