@@ -1,8 +1,9 @@
 """Run a benchmark session: build, push, then K interleaved trials per variant, each stored.
 
 The order of work, and why:
-1. Build (ensure_models): nothing touches the device until every model exists.
-2. Open the device, take its lock, preflight: fail before any work if the phone is wrong.
+1. Open the device, preflight, take its lock: a wrong phone, a missing benchmark binary
+   or full storage fail before minutes of building.
+2. Build (ensure_models; cached models are reused without TensorFlow).
 3. Push each model only when the device lacks those exact bytes (sha256), and check the
    hash after pushing: a half-pushed model is never benchmarked.
 4. Trials round-robin (trial 1 of every variant, then trial 2, ...) so slow drift, such as
@@ -185,47 +186,60 @@ def run_session(
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
     command_line: str = "run",
+    device_options: dict[str, Any] | None = None,
 ) -> SessionResult:
     """Measure every variant `config.trials` times on the device; see the module docstring.
 
     `device`, `artifacts` and `sensors` replace the real connection, build and probes
-    (tests use a fake device at the AdbDevice interface).
+    (tests use a fake device at the AdbDevice interface). `device_options` go to
+    device.session.open_device (e.g. emulator faults or root, keys_path).
     """
     progress = progress or NullProgress()
     sensors = sensors or Sensors()
     names = [getattr(v, "name", str(v)) for v in variants]
     if len(set(names)) != len(names):
         raise UsageError(f"A variant is listed twice: {', '.join(names)}.", "Give each --variant once.")
-    if artifacts is None:
-        from mnv3bench.convert import ensure_models
+    lock_dir = store.path.parent / "locks"
+    with _device(profile, device, adb, serial, config.force, sensors, progress, device_options, lock_dir) as opened:
+        dev, info = opened
+        if artifacts is None:
+            from mnv3bench.convert import ensure_models
 
-        progress.message(f"Building {len(variants)} model(s) (cached models are reused)")
-        artifacts = ensure_models(
-            list(variants), models_dir=models_dir,
-            progress=lambda name, state, detail: progress.message(f"{name}: {state}"),
-        )
-    with _device(profile, device, adb, serial, config.force) as dev:
-        lock = DeviceLock(store.path.parent / "locks", f"{profile.name}-{dev.serial}")
-        with lock:
-            return _run_on_device(profile, names, list(artifacts), config, store, dev, progress, sensors, sleep,
-                                  clock, command_line)
+            progress.message(f"Building {len(variants)} model(s) (cached models are reused)")
+            artifacts = ensure_models(
+                list(variants), models_dir=models_dir,
+                progress=lambda name, state, detail: progress.message(f"{name}: {state}"),
+            )
+        return _run_on_device(profile, names, list(artifacts), config, store, dev, info, progress, sensors,
+                              sleep, clock, command_line)
 
 
 @contextlib.contextmanager
-def _device(profile: Any, device: Any, adb: str | None, serial: str | None, force: bool) -> Iterator[Any]:
+def _device(profile: Any, device: Any, adb: str | None, serial: str | None, force: bool, sensors: Sensors,
+            progress: Progress, options: dict[str, Any] | None, lock_dir: Path) -> Iterator[tuple[Any, Any]]:
+    """(device, DeviceInfo), locked for this process: the given one, or a real connection
+    that passed preflight (the lock comes first, so preflight never disturbs another run)."""
     if device is not None:
-        yield device
+        with DeviceLock(lock_dir, f"{profile.name}-{device.serial}"):
+            yield device, sensors.info(device, profile)
         return
+    from mnv3bench.device.preflight import require_ready, run_checks
     from mnv3bench.device.session import open_device
 
-    with open_device(profile, adb=adb, serial=serial, force=force) as opened:
-        yield opened
+    with open_device(profile, adb=adb, serial=serial, force=force, **(options or {})) as session:
+        with DeviceLock(lock_dir, f"{profile.name}-{session.device.serial}"):
+            for remark in session.warnings:
+                progress.message(f"note: {remark}")
+            # Before any build or push: a missing binary or full storage fails now, with its fix.
+            for check in require_ready(run_checks(session.device, profile, session.info, force=force)):
+                fix = f" ({check.fix})" if check.fix else ""
+                progress.message(f"warning: {check.name}: {check.detail}{fix}")
+            yield session.device, session.info
 
 
 def _run_on_device(profile: Any, names: list[str], artifacts: list[Any], config: RunConfig, store: ResultStore,
-                   dev: Any, progress: Progress, sensors: Sensors, sleep: Callable[[float], None],
+                   dev: Any, info: Any, progress: Progress, sensors: Sensors, sleep: Callable[[float], None],
                    clock: Callable[[], float], command_line: str) -> SessionResult:
-    info = sensors.info(dev, profile)
     device_model = getattr(info, "model", None)
     fingerprint = getattr(info, "fingerprint", None)
     # The emulator's address changes with every start; its fingerprint names it.
