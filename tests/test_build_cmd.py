@@ -1,0 +1,68 @@
+"""`mnv3bench build` end to end, in a subprocess like a user would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mnv3bench.arch import hswish_sites
+from mnv3bench.convert import file_sha256, op_inventory
+from mnv3bench.flops import count
+from mnv3bench.variants import parse_variant
+
+JSON_KEYS = {"name", "path", "sha256", "size_bytes", "ops", "madds", "params"}
+
+
+def mnv3bench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = os.environ | {"CI": "1"}  # plain progress lines, no live display
+    return subprocess.run(
+        [sys.executable, "-m", "mnv3bench", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
+
+
+def test_build_json_then_cached_human_output(tmp_path: Path) -> None:
+    names = ["small-hswish-fused-r64", "small-relu-r64"]
+    first = mnv3bench("build", *names, "--json", "--models-dir", "cache", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    records = json.loads(first.stdout)  # stdout is only the JSON: TF's chatter is silenced
+    assert [r["name"] for r in records] == names
+    for record in records:
+        assert set(record) == JSON_KEYS
+        v = parse_variant(record["name"])
+        path = tmp_path / record["path"] if not Path(record["path"]).is_absolute() else Path(record["path"])
+        assert path.parent == tmp_path / "cache"
+        assert record["size_bytes"] == path.stat().st_size
+        assert record["sha256"] == file_sha256(path)
+        assert record["ops"] == op_inventory(path)
+        assert (record["madds"], record["params"]) == (count(v).madds, count(v).params)
+        assert record["ops"].get("HARD_SWISH", 0) == (hswish_sites(v) if v.uses_hswish else 0)
+    assert "building small-hswish-fused-r64" in first.stderr and "built small-relu-r64" in first.stderr
+    assert "tensorflow" not in first.stderr.lower()
+
+    second = mnv3bench("build", *names, "--models-dir", "cache", cwd=tmp_path)
+    assert second.returncode == 0, second.stderr
+    assert "cached small-hswish-fused-r64" in second.stderr and "building" not in second.stderr
+    for record in records:
+        assert record["sha256"] in second.stdout and record["name"] in second.stdout
+    assert "HARD_SWISH" in second.stdout and "MAdds" in second.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["build", "large-relu-naive"], "'naive' is an h-swish implementation"),
+        (["build", "medium"], "unknown model family 'medium'"),
+        (["build", "small-r64", "--weights", "nope.h5"], "does not exist"),
+    ],
+)
+def test_build_refuses_bad_input_with_exit_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = mnv3bench(*args, "--models-dir", "cache", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "cache").exists()

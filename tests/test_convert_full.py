@@ -1,0 +1,34 @@
+"""Full-size Large and Small: the HARD_SWISH count and parity with keras.applications.
+
+Here the full model is the point: the fusion and the op inventory at 224x224 are what the
+paper's Table 5 measures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mnv3bench import convert
+from mnv3bench.arch import hswish_sites
+from mnv3bench.convert import ensure_model, op_inventory_from_bytes
+from mnv3bench.variants import parse_variant
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize(("name", "reference", "sites"), [("large-hswish-fused", "MobileNetV3Large", 21), ("small-hswish-fused", "MobileNetV3Small", 19)])
+def test_full_size_model_matches_keras_applications(tmp_path: Path, name: str, reference: str, sites: int) -> None:
+    import keras
+
+    artifact = ensure_model(name, models_dir=tmp_path)
+    assert hswish_sites(parse_variant(name)) == sites
+    assert artifact.ops["HARD_SWISH"] == sites
+    with convert.quiet_native_output():
+        # A fixed 224x224 input like ours: with the default (None, None, 3) input the
+        # converter cannot fold the stride-2 ZeroPadding into the convs and keeps 4 PADs.
+        keras_reference = getattr(keras.applications, reference)(weights=None, input_shape=(224, 224, 3))
+        reference_ops = op_inventory_from_bytes(convert.convert_keras_model(keras_reference))
+    assert artifact.ops == reference_ops
+    assert artifact.params == keras_reference.count_params()
