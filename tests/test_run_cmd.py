@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 
 import pytest
@@ -103,3 +102,22 @@ def test_compare_without_trials_of_one_variant(fake_run, tmp_path, capsys):
     cli(["run", "-d", "pixel3", "-v", LARGE, "--trials", "2", "--db", db], capsys)
     code, out, _ = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
     assert code == 0 and "cannot reach p < 0.05" in out
+
+
+def test_rich_progress_draws_pushes_and_trials():
+    import io
+
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}")]
+    with Progress(*columns, console=console, auto_refresh=False) as bar:
+        progress = run_cmd._RichProgress(bar)
+        progress.push("small", 5_000_000, 10_000_000)
+        progress.trial_started("small", 1, 0, 4)
+        progress.trial_finished("small", 1, True, 4.0, None)
+        progress.trial_finished("small", 2, False, None, "timed out")
+        bar.refresh()
+    text = console.file.getvalue()
+    assert "5.0/10.0 MB" in text and "2/4 trials" in text and "timed out" in text

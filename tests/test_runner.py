@@ -38,7 +38,7 @@ class ShellResult:
 class FakeDevice:
     """Holds pushed files by hash; answers benchmark commands from a script."""
 
-    def __init__(self, respond: Callable[[str, int], ShellResult | Exception] | None = None,
+    def __init__(self, respond: Callable[[str, int], ShellResult | BaseException] | None = None,
                  serial: str = "FAKE123", corrupt_push: bool = False) -> None:
         self.serial = serial
         self.files: dict[str, str] = {}
@@ -55,7 +55,7 @@ class FakeDevice:
             assert graph in self.files, "benchmarked a model that is not on the device"
             self.benchmarks.append(graph)
             reply = self.respond(graph, len(self.benchmarks))
-            if isinstance(reply, Exception):
+            if isinstance(reply, BaseException):
                 raise reply
             return reply
         return ShellResult("", 0, False)
@@ -316,3 +316,25 @@ def test_bad_config_is_a_usage_error():
         RunConfig(trials=0)
     with pytest.raises(UsageError, match="--max-secs"):
         RunConfig(min_secs=5, max_secs=2)
+
+
+def test_ctrl_c_keeps_finished_trials_and_kills_the_device_process(tmp_path, profile, store):
+    dev = FakeDevice(lambda g, n: KeyboardInterrupt() if n == 3 else ShellResult(good_output(4000), 0, False))
+    with pytest.raises(KeyboardInterrupt):
+        run(profile, store, ["a", "b"], make_artifacts(tmp_path, ["a", "b"]), dev)
+    assert dev.commands[-1] == KILL_COMMAND
+    assert list(zip(store.trials()["variant"], store.trials()["trial_index"])) == [("a", 1), ("b", 1)]
+
+
+def test_ctrl_c_from_the_cli_exits_130_with_the_resume_hint(tmp_path, monkeypatch, capfd):
+    import mnv3bench.commands.run as run_cmd
+    from mnv3bench.cli import main
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_cmd, "run_session", interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "-d", "pixel3", "-v", "small-hswish-fused-r96", "--db", str(tmp_path / "r.db")])
+    assert exit_info.value.code == 130 and "--resume" in capfd.readouterr().err
+

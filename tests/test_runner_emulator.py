@@ -137,3 +137,28 @@ def test_hung_benchmark_times_out_and_crash_is_a_failed_trial(tmp_path, models_d
         crashed = store.trials().iloc[-1]
         assert not crashed["ok"] and pd.isna(crashed["latency_ms"])  # a failed trial has no number
         assert "ERROR" in crashed["raw_output"]
+
+
+def test_hot_phone_waits_at_the_thermal_gate_then_runs(tmp_path, models_dir, monkeypatch):
+    monkeypatch.setenv("MNV3BENCH_EMU_COOL_S", "3")
+    profile = load_profile("emulator")
+    load_signer(tmp_path / "adbkey", notify=lambda m: None)
+    server = start_in_process(profile, root=tmp_path / "phone", faults=("hot",),
+                              trusted_keys=[tmp_path / "adbkey.pub"])
+    messages: list[str] = []
+
+    class Recorder(NullProgress):
+        def message(self, text):
+            messages.append(text)
+
+    try:
+        config = RunConfig(trials=1, num_runs=5, min_secs=0, max_secs=5, thermal_gate_c=50, thermal_poll_s=0.5,
+                           thermal_timeout_s=60)
+        with ResultStore(tmp_path / "r.db") as store:
+            run_session(profile, [parse_variant(SMALL)], config, store, adb=server.address, models_dir=models_dir,
+                        progress=Recorder())
+            trial = store.trials().iloc[0]
+        assert any("Waiting for the CPU to cool below 50 C" in m for m in messages)
+        assert trial["ok"] and trial["temp_before_c"] < 50
+    finally:
+        server.stop()

@@ -10,11 +10,11 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from mnv3bench.bench import stats
-from mnv3bench.bench.runner import RunConfig, SessionResult, run_session
+from mnv3bench.bench.runner import RESUME_HINT, RunConfig, SessionResult, run_session
 from mnv3bench.cliapp import AdbOpt, DbOpt, DeviceOpt, JsonOpt, SerialOpt, app, plain_output, stderr, stdout
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import DEFAULT_DB, ResultStore
@@ -40,18 +40,22 @@ class _RichProgress:
 
     def push(self, variant: str, sent: int, total: int) -> None:
         if variant not in self.pushes:
-            self.pushes[variant] = self.bar.add_task(f"push {variant}", total=total)
-        self.bar.update(self.pushes[variant], completed=sent, total=total)
+            self.pushes[variant] = self.bar.add_task(f"push {variant}", total=total, detail="")
+        self.bar.update(self.pushes[variant], completed=sent, total=total,
+                        detail=f"{sent / 1e6:.1f}/{total / 1e6:.1f} MB")
 
     def trial_started(self, variant: str, trial_index: int, done: int, total: int) -> None:
         if self.trials is None:
-            self.trials = self.bar.add_task("trials", total=total)
-        self.bar.update(self.trials, completed=done, description=f"{variant} trial {trial_index}")
+            self.trials = self.bar.add_task("trials", total=total, detail="")
+        self.bar.update(self.trials, completed=done, description=f"{variant} trial {trial_index}",
+                        detail=f"{done}/{total} trials")
 
     def trial_finished(self, variant: str, trial_index: int, ok: bool, latency_ms: float | None,
                        error: str | None) -> None:
         if self.trials is not None:
             self.bar.advance(self.trials)
+            task = self.bar.tasks[self.trials]
+            self.bar.update(self.trials, detail=f"{int(task.completed)}/{int(task.total or 0)} trials")
         if not ok:
             self.message(f"[red]{variant} trial {trial_index} failed:[/] {error}")
 
@@ -145,16 +149,32 @@ def run_command(
         thermal_timeout_s=thermal_timeout, timeout_s=timeout, resume=resume, keep_going=keep_going, force=force,
     )
     command_line = shlex.join(["mnv3bench", *sys.argv[1:]]) if sys.argv else "mnv3bench run"
-    with ResultStore(Path(db) if db else DEFAULT_DB) as store:
+    try:
+        result = _run_with_progress(profile, variants, config, Path(db) if db else DEFAULT_DB, adb, serial,
+                                    models_dir, command_line)
+    except KeyboardInterrupt:
+        # Every finished trial is already committed; say so, and how to finish.
+        stderr.print(f"interrupted: {RESUME_HINT}", highlight=False)
+        raise typer.Exit(130) from None
+    _report(result, json_output)
+
+
+def _run_with_progress(profile: Any, variants: list[Any], config: RunConfig, db: Path, adb: str | None,
+                       serial: str | None, models_dir: Path, command_line: str) -> SessionResult:
+    with ResultStore(db) as store:
         if plain_output():
             result = run_session(profile, variants, config, store, adb=adb, serial=serial,
                                  progress=_PlainProgress(), models_dir=models_dir, command_line=command_line)
         else:
-            columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
-            with Progress(*columns, DownloadColumn(), console=stderr, transient=True) as bar:
+            columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}")]
+            with Progress(*columns, console=stderr, transient=True) as bar:
                 result = run_session(profile, variants, config, store, adb=adb, serial=serial,
                                      progress=_RichProgress(bar), models_dir=models_dir,
                                      command_line=command_line)
+    return result
+
+
+def _report(result: SessionResult, json_output: bool) -> None:
     if json_output:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
