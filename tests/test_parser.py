@@ -303,3 +303,10 @@ def test_to_json_has_exactly_the_documented_keys() -> None:
     assert list(data) == list(JSON_KEYS)
     assert "error_message" not in data and "op_profile_by_type" not in data
     json.dumps(data)  # serialisable as is
+
+
+def test_integer_milliseconds_do_not_crash_the_parser() -> None:
+    # "3ms" parses as an int; Python 3.11's int has no is_integer().
+    result = parse_benchmark_output("INFO: Initialized session in 3ms.\n")
+    assert result.error is True
+    assert result.inference_avg_us is None

@@ -157,7 +157,7 @@ def _number(token: str | None) -> Number | None:
 
 def _tidy(value: float) -> Number:
     """Drop float noise from a unit conversion (4.452 ms -> 4452 us)."""
-    value = round(value, 6)
+    value = round(float(value), 6)  # ints too: int.is_integer() is Python 3.12+
     return int(value) if value.is_integer() else value
 
 
