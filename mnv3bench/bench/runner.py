@@ -92,13 +92,58 @@ class VariantResult:
 
 
 @dataclass
+class Timings:
+    """Where a session's wall time went, in seconds (the speed goals of issue 5).
+
+    benchmark: the device shell calls that ran benchmark_model, summed over trials.
+    overhead: the rest of the trial loop (sensor reads, parsing, storing, progress).
+    waiting: cooldown sleeps and thermal-gate waits, which the user asked for.
+    total: the whole session, including connecting and probing the device.
+    """
+
+    build_s: float = 0.0
+    push_s: float = 0.0
+    benchmark_s: float = 0.0
+    overhead_s: float = 0.0
+    waiting_s: float = 0.0
+    total_s: float = 0.0
+    trials: int = 0
+
+    @property
+    def overhead_fraction(self) -> float | None:
+        """Overhead as a fraction of benchmark time; None when nothing was benchmarked."""
+        return self.overhead_s / self.benchmark_s if self.benchmark_s > 0 else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "build_s": round(self.build_s, 4), "push_s": round(self.push_s, 4),
+            "benchmark_s": round(self.benchmark_s, 4), "overhead_s": round(self.overhead_s, 4),
+            "waiting_s": round(self.waiting_s, 4), "total_s": round(self.total_s, 4), "trials": self.trials,
+            "overhead_fraction": None if self.overhead_fraction is None else round(self.overhead_fraction, 5),
+        }
+
+    def summary(self) -> str:
+        """One line for stderr and report notes."""
+        fraction = self.overhead_fraction
+        share = "" if fraction is None else f" ({fraction:.1%} of benchmark time)"
+        text = (f"time: build {self.build_s:.1f} s, push {self.push_s:.1f} s, benchmark {self.benchmark_s:.1f} s, "
+                f"overhead {self.overhead_s:.1f} s{share}")
+        if self.waiting_s:
+            text += f", cooldown/thermal wait {self.waiting_s:.1f} s"
+        return text + f"; {self.trials} trial(s), total {self.total_s:.1f} s"
+
+
+@dataclass
 class SessionResult:
     session_id: int
     device_profile: str
     device_serial: str
     variants: list[VariantResult] = field(default_factory=list)
+    timings: Timings = field(default_factory=Timings)
 
     def to_json(self) -> list[dict[str, Any]]:
+        # A list per variant (the documented shape); the session's timings ride on each entry.
+        timings = self.timings.to_json()
         return [
             {
                 "variant": v.variant,
@@ -106,6 +151,7 @@ class SessionResult:
                 "trials": len(v.trial_ids),
                 "latency_ms": v.summary.to_json() if v.summary else None,
                 "warnings": [f"{w.message} {w.advice}" for w in v.warnings],
+                "timings": timings,
             }
             for v in self.variants
         ]
@@ -194,6 +240,8 @@ def run_session(
     (tests use a fake device at the AdbDevice interface). `device_options` go to
     device.session.open_device (e.g. emulator faults or root, keys_path).
     """
+    started = time.perf_counter()
+    timings = Timings()
     progress = progress or NullProgress()
     sensors = sensors or Sensors()
     names = [getattr(v, "name", str(v)) for v in variants]
@@ -206,12 +254,17 @@ def run_session(
             from mnv3bench.convert import ensure_models
 
             progress.message(f"Building {len(variants)} model(s) (cached models are reused)")
+            build_started = time.perf_counter()
             artifacts = ensure_models(
                 list(variants), models_dir=models_dir,
                 progress=lambda name, state, detail: progress.message(f"{name}: {state}"),
             )
-        return _run_on_device(profile, names, list(artifacts), config, store, dev, info, progress, sensors,
-                              sleep, clock, command_line)
+            timings.build_s = time.perf_counter() - build_started
+        result = _run_on_device(profile, names, list(artifacts), config, store, dev, info, progress, sensors,
+                                sleep, clock, command_line, timings)
+    timings.total_s = time.perf_counter() - started
+    result.timings = timings
+    return result
 
 
 @contextlib.contextmanager
@@ -239,7 +292,7 @@ def _device(profile: Any, device: Any, adb: str | None, serial: str | None, forc
 
 def _run_on_device(profile: Any, names: list[str], artifacts: list[Any], config: RunConfig, store: ResultStore,
                    dev: Any, info: Any, progress: Progress, sensors: Sensors, sleep: Callable[[float], None],
-                   clock: Callable[[], float], command_line: str) -> SessionResult:
+                   clock: Callable[[], float], command_line: str, timings: Timings) -> SessionResult:
     device_model = getattr(info, "model", None)
     fingerprint = getattr(info, "fingerprint", None)
     # The emulator's address changes with every start; its fingerprint names it.
@@ -282,8 +335,10 @@ def _run_on_device(profile: Any, names: list[str], artifacts: list[Any], config:
     if len(to_measure) < len(plans):
         skipped = [p.variant for p in plans if not p.todo]
         progress.message(f"Already measured (stored): {', '.join(skipped)}")
+    push_started = time.perf_counter()
     for plan in to_measure:
         _ensure_pushed(dev, profile, plan, progress)
+    timings.push_s = time.perf_counter() - push_started
 
     new_trials: dict[str, list[TrialRecord]] = {p.variant: [] for p in plans}
     new_ids: dict[str, list[int]] = {p.variant: [] for p in plans}
@@ -291,18 +346,24 @@ def _run_on_device(profile: Any, names: list[str], artifacts: list[Any], config:
     order = [(plan, plan.todo[r]) for r in range(max((len(p.todo) for p in plans), default=0))
              for plan in plans if r < len(plan.todo)]
     for done, (plan, trial_index) in enumerate(order):
+        loop_started = time.perf_counter()
         if done and config.cooldown_s:
             progress.message(f"Cooling down {config.cooldown_s:g} s")
             sleep(config.cooldown_s)
         if config.thermal_gate_c is not None:
             _wait_for_thermal_gate(dev, config, sensors, progress, sleep, clock)
+        waited = time.perf_counter() - loop_started
         progress.trial_started(plan.variant, trial_index, done, len(order))
-        record = _run_trial(dev, profile, plan, trial_index, config, flags, session_id, device_model, fingerprint,
-                            tf_version, sensors)
+        record, benchmark_s = _run_trial(dev, profile, plan, trial_index, config, flags, session_id, device_model,
+                                         fingerprint, tf_version, sensors)
         trial_id = store.record_trial(record)
         new_trials[plan.variant].append(record)
         new_ids[plan.variant].append(trial_id)
         progress.trial_finished(plan.variant, trial_index, record.ok, record.latency_ms, record.error_message)
+        timings.trials += 1
+        timings.waiting_s += waited
+        timings.benchmark_s += benchmark_s
+        timings.overhead_s += time.perf_counter() - loop_started - waited - benchmark_s
         if not record.ok and not config.keep_going:
             raise MnvError(
                 f"Trial {trial_index} of {plan.variant} failed: {record.error_message} "
@@ -387,13 +448,15 @@ def _reading(read: Callable[[], Any], doing: str) -> Any:
 
 def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: RunConfig, flags: dict[str, str],
                session_id: int, device_model: str | None, fingerprint: str | None, tf_version: str | None,
-               sensors: Sensors) -> TrialRecord:
+               sensors: Sensors) -> tuple[TrialRecord, float]:
+    """The stored record of one trial, and the seconds the benchmark_model shell call took."""
     from mnv3bench.bench.parser import BenchmarkOutput, parse_benchmark_output
 
     command = benchmark_command(profile, plan.remote, config)
     temp_before = _reading(lambda: sensors.temperature_c(dev), "reading the CPU temperature")
     freq_before = _reading(lambda: sensors.freq_khz(dev, profile.pin_core), "reading the CPU frequency")
     started = utc_now()
+    shell_started = time.perf_counter()
     try:
         result = dev.shell(command, timeout_s=config.trial_timeout_s)
     except KeyboardInterrupt:
@@ -403,6 +466,7 @@ def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: Ru
         raise
     except Exception as exc:
         raise _lost_connection(exc, f"running trial {trial_index} of {plan.variant}") from exc
+    benchmark_s = time.perf_counter() - shell_started
     ended = utc_now()
     if result.timed_out:
         _kill_benchmark(dev)
@@ -427,7 +491,7 @@ def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: Ru
         (freq_before and freq_after and freq_after < freq_before)
         or (config.thermal_gate_c is not None and temp_after is not None and temp_after > config.thermal_gate_c)
     )
-    return TrialRecord(
+    record = TrialRecord(
         session_id=session_id, variant=plan.variant, model_sha256=plan.artifact.sha256,
         device_profile=profile.name, device_serial=dev.serial, device_model=device_model,
         device_fingerprint=fingerprint, flags=flags, trial_index=trial_index, started_at=started, ended_at=ended,
@@ -437,6 +501,7 @@ def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: Ru
         freq_after_khz=freq_after, throttled=throttled, exit_code=result.exit_code, timed_out=result.timed_out,
         raw_output=result.output, tool_version=mnv3bench.__version__, tf_version=tf_version,
     )
+    return record, benchmark_s
 
 
 def _kill_benchmark(dev: Any) -> None:

@@ -10,12 +10,32 @@ from typing import Annotated, Any
 
 import typer
 from rich import box
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
 from mnv3bench.bench import stats
-from mnv3bench.bench.runner import RESUME_HINT, RunConfig, SessionResult, run_session
-from mnv3bench.cliapp import AdbOpt, DbOpt, DeviceOpt, JsonOpt, SerialOpt, app, plain_output, stderr, stdout
+from mnv3bench.bench.runner import RESUME_HINT, SessionResult, run_session
+from mnv3bench.cliapp import AdbOpt, DbOpt, DeviceOpt, JsonOpt, SerialOpt, app, stderr, stdout
+from mnv3bench.commands.measure_options import (
+    DEFAULT_MODELS_DIR,
+    DEFAULTS,
+    CooldownOpt,
+    ForceOpt,
+    KeepGoingOpt,
+    MaxSecsOpt,
+    MinSecsOpt,
+    ModelsDirOpt,
+    NumRunsOpt,
+    OpProfileOpt,
+    ThermalGateOpt,
+    ThermalTimeoutOpt,
+    TimeoutOpt,
+    TrialsOpt,
+    WarmupRunsOpt,
+    XnnpackOpt,
+    measure,
+    run_config,
+)
+from mnv3bench.commands.measure_options import RichProgress as _RichProgress  # noqa: F401  (tests draw it)
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import DEFAULT_DB, ResultStore
 
@@ -25,61 +45,6 @@ Builds missing models, pushes each one only when the device lacks those exact by
 runs benchmark_model single-threaded on the profile's big core. Prints the median of the
 trial means with a bootstrap 95% CI of the median, CV and warnings with advice.
 """
-
-
-class _RichProgress:
-    """Runner progress drawn on stderr: push bytes per model, and trials overall."""
-
-    def __init__(self, bar: Progress) -> None:
-        self.bar = bar
-        self.pushes: dict[str, TaskID] = {}
-        self.trials: TaskID | None = None
-
-    def message(self, text: str) -> None:
-        self.bar.console.print(text, highlight=False)
-
-    def push(self, variant: str, sent: int, total: int) -> None:
-        if variant not in self.pushes:
-            self.pushes[variant] = self.bar.add_task(f"push {variant}", total=total, detail="")
-        self.bar.update(self.pushes[variant], completed=sent, total=total,
-                        detail=f"{sent / 1e6:.1f}/{total / 1e6:.1f} MB")
-
-    def trial_started(self, variant: str, trial_index: int, done: int, total: int) -> None:
-        if self.trials is None:
-            self.trials = self.bar.add_task("trials", total=total, detail="")
-        self.bar.update(self.trials, completed=done, description=f"{variant} trial {trial_index}",
-                        detail=f"{done}/{total} trials")
-
-    def trial_finished(self, variant: str, trial_index: int, ok: bool, latency_ms: float | None,
-                       error: str | None) -> None:
-        if self.trials is not None:
-            self.bar.advance(self.trials)
-            task = self.bar.tasks[self.trials]
-            self.bar.update(self.trials, detail=f"{int(task.completed)}/{int(task.total or 0)} trials")
-        if not ok:
-            self.message(f"[red]{variant} trial {trial_index} failed:[/] {error}")
-
-
-class _PlainProgress:
-    """One line per event on stderr: for logs, pipes and CI."""
-
-    def __init__(self) -> None:
-        self._pushed: set[str] = set()
-
-    def message(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
-
-    def push(self, variant: str, sent: int, total: int) -> None:
-        if sent >= total and variant not in self._pushed:
-            self._pushed.add(variant)
-            self.message(f"pushed {variant} ({total} bytes)")
-
-    def trial_started(self, variant: str, trial_index: int, done: int, total: int) -> None:
-        self.message(f"[{done + 1}/{total}] {variant} trial {trial_index}")
-
-    def trial_finished(self, variant: str, trial_index: int, ok: bool, latency_ms: float | None,
-                       error: str | None) -> None:
-        self.message(f"  {latency_ms:.3f} ms" if ok and latency_ms is not None else f"  failed: {error}")
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -115,25 +80,21 @@ def _parse_variants(names: list[str]) -> list[Any]:
 def run_command(
     device: DeviceOpt,
     variant: Annotated[list[str], typer.Option("--variant", "-v", help="Variant name; repeat for several.")],
-    trials: Annotated[int, typer.Option(help="Trials per variant (each one benchmark_model run).")] = 5,
-    num_runs: Annotated[int, typer.Option("--num-runs", help="benchmark_model --num_runs.")] = 50,
-    warmup_runs: Annotated[int, typer.Option("--warmup-runs", help="benchmark_model --warmup_runs.")] = 1,
-    min_secs: Annotated[float, typer.Option("--min-secs", help="benchmark_model --min_secs.")] = 1.0,
-    max_secs: Annotated[float, typer.Option("--max-secs", help="benchmark_model --max_secs.")] = 150.0,
-    xnnpack: Annotated[bool | None, typer.Option("--use-xnnpack/--no-xnnpack",
-                                                 help="Force XNNPACK on or off (default: the binary's).")] = None,
-    op_profile: Annotated[bool, typer.Option("--op-profile", help="Also record per-op times.")] = False,
-    cooldown: Annotated[float, typer.Option(help="Seconds to rest between trials.")] = 0.0,
-    thermal_gate: Annotated[float | None, typer.Option("--thermal-gate",
-                                                       help="Wait until the CPU is below this many C.")] = None,
-    thermal_timeout: Annotated[float, typer.Option("--thermal-timeout",
-                                                   help="Give up waiting for the gate after S seconds.")] = 600.0,
-    timeout: Annotated[float | None, typer.Option(help="Per-trial timeout in seconds "
-                                                  "(default 2 * (max-secs + 10) + 30).")] = None,
+    trials: TrialsOpt = DEFAULTS.trials,
+    num_runs: NumRunsOpt = DEFAULTS.num_runs,
+    warmup_runs: WarmupRunsOpt = DEFAULTS.warmup_runs,
+    min_secs: MinSecsOpt = DEFAULTS.min_secs,
+    max_secs: MaxSecsOpt = DEFAULTS.max_secs,
+    xnnpack: XnnpackOpt = DEFAULTS.use_xnnpack,
+    op_profile: OpProfileOpt = DEFAULTS.op_profiling,
+    cooldown: CooldownOpt = DEFAULTS.cooldown_s,
+    thermal_gate: ThermalGateOpt = DEFAULTS.thermal_gate_c,
+    thermal_timeout: ThermalTimeoutOpt = DEFAULTS.thermal_timeout_s,
+    timeout: TimeoutOpt = DEFAULTS.timeout_s,
     resume: Annotated[bool, typer.Option(help="Measure only trials not stored by the interrupted run.")] = False,
-    keep_going: Annotated[bool, typer.Option("--keep-going", help="Carry on past failed trials.")] = False,
-    force: Annotated[bool, typer.Option(help="Run even if the phone does not match the profile.")] = False,
-    models_dir: Annotated[Path, typer.Option("--models-dir", help="Where built models are cached.")] = Path("models"),
+    keep_going: KeepGoingOpt = DEFAULTS.keep_going,
+    force: ForceOpt = DEFAULTS.force,
+    models_dir: ModelsDirOpt = DEFAULT_MODELS_DIR,
     adb: AdbOpt = None,
     serial: SerialOpt = None,
     db: DbOpt = None,
@@ -143,35 +104,17 @@ def run_command(
 
     variants = _parse_variants(variant)
     profile = load_profile(device)
-    config = RunConfig(
-        trials=trials, warmup_runs=warmup_runs, num_runs=num_runs, min_secs=min_secs, max_secs=max_secs,
-        use_xnnpack=xnnpack, op_profiling=op_profile, cooldown_s=cooldown, thermal_gate_c=thermal_gate,
-        thermal_timeout_s=thermal_timeout, timeout_s=timeout, resume=resume, keep_going=keep_going, force=force,
+    config = run_config(
+        trials=trials, num_runs=num_runs, warmup_runs=warmup_runs, min_secs=min_secs, max_secs=max_secs,
+        xnnpack=xnnpack, op_profile=op_profile, cooldown=cooldown, thermal_gate=thermal_gate,
+        thermal_timeout=thermal_timeout, timeout=timeout, keep_going=keep_going, force=force, resume=resume,
     )
     command_line = shlex.join(["mnv3bench", *sys.argv[1:]]) if sys.argv else "mnv3bench run"
-    try:
-        result = _run_with_progress(profile, variants, config, Path(db) if db else DEFAULT_DB, adb, serial,
-                                    models_dir, command_line)
-    except KeyboardInterrupt:
-        # Every finished trial is already committed; say so, and how to finish.
-        stderr.print(f"interrupted: {RESUME_HINT}", highlight=False)
-        raise typer.Exit(130) from None
+    with ResultStore(Path(db) if db else DEFAULT_DB) as store:
+        # Ctrl-C: every finished trial is already committed; measure() says so and exits 130.
+        result = measure(run_session, profile, variants, config, store, adb=adb, serial=serial,
+                         models_dir=models_dir, command_line=command_line, interrupted_hint=RESUME_HINT)
     _report(result, json_output)
-
-
-def _run_with_progress(profile: Any, variants: list[Any], config: RunConfig, db: Path, adb: str | None,
-                       serial: str | None, models_dir: Path, command_line: str) -> SessionResult:
-    with ResultStore(db) as store:
-        if plain_output():
-            result = run_session(profile, variants, config, store, adb=adb, serial=serial,
-                                 progress=_PlainProgress(), models_dir=models_dir, command_line=command_line)
-        else:
-            columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}")]
-            with Progress(*columns, console=stderr, transient=True) as bar:
-                result = run_session(profile, variants, config, store, adb=adb, serial=serial,
-                                     progress=_RichProgress(bar), models_dir=models_dir,
-                                     command_line=command_line)
-    return result
 
 
 def _report(result: SessionResult, json_output: bool) -> None:

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,13 +14,37 @@ import typer
 from rich.console import Console
 
 from mnv3bench import __version__
-from mnv3bench.cliapp import AdbOpt, DbOpt, JsonOpt, SerialOpt, app, plain_output, stderr, stdout
+from mnv3bench.bench.runner import run_session
+from mnv3bench.cliapp import AdbOpt, DbOpt, JsonOpt, SerialOpt, app, stderr, stdout
+from mnv3bench.commands.measure_options import (
+    DEFAULT_MODELS_DIR,
+    DEFAULTS,
+    CooldownOpt,
+    ForceOpt,
+    KeepGoingOpt,
+    MaxSecsOpt,
+    MinSecsOpt,
+    ModelsDirOpt,
+    NumRunsOpt,
+    OpProfileOpt,
+    ThermalGateOpt,
+    ThermalTimeoutOpt,
+    TimeoutOpt,
+    TrialsOpt,
+    WarmupRunsOpt,
+    XnnpackOpt,
+    measure,
+    run_config,
+)
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import DEFAULT_DB, ResultStore
 from mnv3bench.tables.compute import TableResult, compute_table, latest_trials
 from mnv3bench.tables.definitions import TABLES, TableDef, get_table
 from mnv3bench.tables.render import to_json, to_json_dict, to_rich, write_reports
 
+INTERRUPTED_HINT = (
+    "Every finished trial is stored; run the same command again with --reuse to measure only what is missing."
+)
 ReportsDirOpt = Annotated[
     Path | None,
     typer.Option("--reports-dir", help="Folder for the report files (default: reports/); files go to DIR/<device>/."),
@@ -35,28 +60,6 @@ def _count(name: str) -> Any:
     from mnv3bench.variants import parse_variant
 
     return count(parse_variant(name))
-
-
-class _StderrProgress:
-    """One line per event on stderr; quiet in CI or when stderr is not a terminal."""
-
-    def __init__(self) -> None:
-        self.quiet = plain_output()
-
-    def message(self, text: str) -> None:
-        stderr.print(text, highlight=False)
-
-    def push(self, variant: str, sent: int, total: int) -> None:
-        if not self.quiet and sent == total:
-            stderr.print(f"pushed {variant} ({total / 1e6:.1f} MB)", highlight=False)
-
-    def trial_started(self, variant: str, trial_index: int, done: int, total: int) -> None:
-        if not self.quiet:
-            stderr.print(f"[{done + 1}/{total}] {variant} trial {trial_index + 1}", highlight=False)
-
-    def trial_finished(self, variant: str, trial_index: int, ok: bool, latency_ms: float | None, error: str | None) -> None:
-        if not ok:
-            stderr.print(f"[yellow]warning:[/] {variant} trial {trial_index + 1} failed: {error}", highlight=False)
 
 
 def _compute(defn: TableDef, trials: Any, profile: Any, device: str, op_profile: bool) -> TableResult:
@@ -98,10 +101,22 @@ def _list_tables() -> None:
 def table(
     name: Annotated[str | None, typer.Argument(help=f"Table name: {', '.join(TABLES)}.")] = None,
     device: DeviceOptionalOpt = None,
-    trials: Annotated[int, typer.Option("--trials", help="Trials per variant.")] = 5,
+    trials: TrialsOpt = DEFAULTS.trials,
     reuse: Annotated[bool, typer.Option("--reuse", help="Reuse stored trials of the same model, device and flags.")] = False,
-    op_profile: Annotated[bool, typer.Option("--op-profile", help="Also profile ops (time per op type).")] = False,
+    op_profile: OpProfileOpt = DEFAULTS.op_profiling,
     list_tables: Annotated[bool, typer.Option("--list", help="Name and describe every table.")] = False,
+    num_runs: NumRunsOpt = DEFAULTS.num_runs,
+    warmup_runs: WarmupRunsOpt = DEFAULTS.warmup_runs,
+    min_secs: MinSecsOpt = DEFAULTS.min_secs,
+    max_secs: MaxSecsOpt = DEFAULTS.max_secs,
+    xnnpack: XnnpackOpt = DEFAULTS.use_xnnpack,
+    cooldown: CooldownOpt = DEFAULTS.cooldown_s,
+    thermal_gate: ThermalGateOpt = DEFAULTS.thermal_gate_c,
+    thermal_timeout: ThermalTimeoutOpt = DEFAULTS.thermal_timeout_s,
+    timeout: TimeoutOpt = DEFAULTS.timeout_s,
+    keep_going: KeepGoingOpt = DEFAULTS.keep_going,
+    force: ForceOpt = DEFAULTS.force,
+    models_dir: ModelsDirOpt = DEFAULT_MODELS_DIR,
     adb: AdbOpt = None,
     serial: SerialOpt = None,
     db: DbOpt = None,
@@ -116,32 +131,32 @@ def table(
     defn = get_table(name)
     if not device:
         raise UsageError("--device is missing.", f"e.g. `mnv3bench table {defn.name} --device emulator`.")
-    from mnv3bench.bench.runner import RunConfig, run_session
     from mnv3bench.device.profiles import load_profile
     from mnv3bench.variants import parse_variant
 
     profile = load_profile(device)
-    store = ResultStore(Path(db) if db else DEFAULT_DB)
-    config = RunConfig(trials=trials, reuse=reuse, op_profiling=op_profile)
-    session = run_session(
-        profile,
-        [parse_variant(v) for v in defn.variants()],
-        config,
-        store,
-        adb=adb,
-        serial=serial,
-        progress=_StderrProgress(),
-        command_line=f"table {defn.name}",
+    config = run_config(
+        trials=trials, num_runs=num_runs, warmup_runs=warmup_runs, min_secs=min_secs, max_secs=max_secs,
+        xnnpack=xnnpack, op_profile=op_profile, cooldown=cooldown, thermal_gate=thermal_gate,
+        thermal_timeout=thermal_timeout, timeout=timeout, keep_going=keep_going, force=force, reuse=reuse,
     )
-    ids = {tid for v in session.variants for tid in v.trial_ids}
-    frame = store.trials(device=profile.name, variants=defn.variants(), ok_only=True)
+    command = "mnv3bench " + shlex.join(sys.argv[1:]) if sys.argv[1:] else f"mnv3bench table {defn.name}"
+    with ResultStore(Path(db) if db else DEFAULT_DB) as store:
+        session = measure(
+            run_session, profile, [parse_variant(v) for v in defn.variants()], config, store, adb=adb,
+            serial=serial, models_dir=models_dir, command_line=command, interrupted_hint=INTERRUPTED_HINT,
+        )
+        ids = {tid for v in session.variants for tid in v.trial_ids}
+        frame = store.trials(device=profile.name, variants=defn.variants(), ok_only=True)
     result = _compute(defn, frame[frame["id"].isin(ids)], profile, profile.name, op_profile)
+    result.notes.append(f"Session {session.timings.summary()}.")
     result.extra.update(
         session_id=session.session_id,
-        command="mnv3bench " + " ".join(sys.argv[1:]) if sys.argv[1:] else f"mnv3bench table {defn.name}",
+        command=command,
         tool_version=__version__,
         reused_trials={v.variant: v.reused for v in session.variants},
         warnings={v.variant: [str(w) for w in v.warnings] for v in session.variants if v.warnings},
+        timings=session.timings.to_json(),
     )
     _emit([result], json_output=json_output, reports_dir=reports_dir or DEFAULT_DB.parent, single=True)
 
