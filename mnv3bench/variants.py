@@ -217,7 +217,7 @@ def parse_variant(name: str) -> Variant:
         if channels not in valid_n:
             raise _fail(name, f"no {family} bottleneck has {channels} output channels, so '{n}' names no layer.", f"Valid N for {family}: {', '.join(map(str, valid_n))} (hswish@{valid_n[0]} = h-swish everywhere).")
     if fields.get("last_stage") == "original" and family != "large":
-        raise _fail(name, "the original (MobileNetV2-style) last stage is defined for large only.", f"Drop '-original' or use large-...-original.")
+        raise _fail(name, "the original (MobileNetV2-style) last stage is defined for large only.", "Drop '-original' or use large-...-original.")
     variant = Variant(**fields)  # type: ignore[arg-type]
     return _check_resolution(name, variant)
 
