@@ -17,7 +17,7 @@ import pandas as pd
 
 from mnv3bench.bench.stats import CI_METHOD, Comparison, Summary, compare, summarize
 from mnv3bench.tables.definitions import RowDef, TableDef
-from mnv3bench.tables.paper import EARLY, PAPER_COLUMNS, TABLE5_TEXT, PaperRow, paper_noopt_ratio, paper_ratio
+from mnv3bench.tables.paper import EARLY, PAPER_COLUMNS, TABLE5_TEXT, paper_noopt_ratio, paper_ratio
 
 # The h-swish ops and the primitive ops that replace it when it is not fused.
 HSWISH_OP_TYPES = ("HARD_SWISH", "ADD", "MUL")
@@ -344,7 +344,7 @@ def _notes(
         notes.append(f"Device {device} is the paper's phone for column {agreement_column}: absolute latencies are comparable.")
     else:
         why = (
-            f"its profile has no paper column" if not device_column else f"its profile's paper column is {device_column}"
+            "its profile has no paper column" if not device_column else f"its profile's paper column is {device_column}"
         )
         notes.append(
             f"Device {device} is not the paper's phone for column {agreement_column} ({why}): absolute numbers are "
