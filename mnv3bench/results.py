@@ -25,28 +25,15 @@ from typing import Any
 
 import pandas as pd
 
+from mnv3bench.bench.parser import JSON_KEYS
 from mnv3bench.errors import MnvError, UsageError
 
 SCHEMA_VERSION = 1
 DEFAULT_DB = Path("reports/results.db")
 BUSY_TIMEOUT_MS = 30_000
 
-# BenchmarkOutput's fields (bench/parser.py), one column each; the op profiles as JSON text.
-PARSED_NUMBER_FIELDS = (
-    "init_us",
-    "first_inference_us",
-    "warmup_avg_us",
-    "inference_avg_us",
-    "inference_count",
-    "inference_min_us",
-    "inference_max_us",
-    "inference_std_us",
-    "inference_median_us",
-    "memory_init_mb",
-    "memory_overall_mb",
-    "peak_memory_mb",
-    "num_threads",
-)
+# BenchmarkOutput's numeric fields (bench/parser.py), one column each; the op profiles as JSON text.
+PARSED_NUMBER_FIELDS = tuple(k for k in JSON_KEYS if k not in ("graph", "op_profile_top", "error"))
 PARSED_JSON_FIELDS = ("op_profile_top", "op_profile_by_type")
 
 
