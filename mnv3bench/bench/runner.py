@@ -115,11 +115,12 @@ class Timings:
         return self.overhead_s / self.benchmark_s if self.benchmark_s > 0 else None
 
     def to_json(self) -> dict[str, Any]:
+        fraction = self.overhead_fraction
         return {
-            "build_s": round(self.build_s, 4), "push_s": round(self.push_s, 4),
-            "benchmark_s": round(self.benchmark_s, 4), "overhead_s": round(self.overhead_s, 4),
-            "waiting_s": round(self.waiting_s, 4), "total_s": round(self.total_s, 4), "trials": self.trials,
-            "overhead_fraction": None if self.overhead_fraction is None else round(self.overhead_fraction, 5),
+            "build_s": round(self.build_s, 6), "push_s": round(self.push_s, 6),
+            "benchmark_s": round(self.benchmark_s, 6), "overhead_s": round(self.overhead_s, 6),
+            "waiting_s": round(self.waiting_s, 6), "total_s": round(self.total_s, 6), "trials": self.trials,
+            "overhead_fraction": None if fraction is None else round(fraction, 5),
         }
 
     def summary(self) -> str:
