@@ -11,7 +11,13 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from test_runner import FakeDevice, FakeSensors, ShellResult, good_output, make_artifacts
+from test_runner import (
+    FakeDevice,
+    FakeSensors,
+    ShellResult,
+    good_output,
+    make_artifacts,
+)
 
 from mnv3bench.bench.runner import RunConfig, Timings, run_session
 

@@ -7,7 +7,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_runner import FakeDevice, FakeSensors, ShellResult, good_output, make_artifacts
+from test_runner import (
+    FakeDevice,
+    FakeSensors,
+    ShellResult,
+    good_output,
+    make_artifacts,
+)
 
 import mnv3bench.commands.run as run_cmd
 import mnv3bench.commands.table as table_cmd

@@ -147,7 +147,7 @@ def measure(run_session: SessionRunner, profile: Any, variants: Sequence[Any], c
     `run_session` is passed in (not imported here) so each command's tests can replace it.
     Ctrl-C prints `interrupted_hint` (finished trials are already stored) and exits 130.
     """
-    kwargs = dict(adb=adb, serial=serial, models_dir=models_dir, command_line=command_line)
+    kwargs = {"adb": adb, "serial": serial, "models_dir": models_dir, "command_line": command_line}
     try:
         if plain_output():
             result = run_session(profile, list(variants), config, store, progress=PlainProgress(), **kwargs)

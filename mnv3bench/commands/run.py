@@ -14,7 +14,16 @@ from rich.table import Table
 
 from mnv3bench.bench import stats
 from mnv3bench.bench.runner import RESUME_HINT, SessionResult, run_session
-from mnv3bench.cliapp import AdbOpt, DbOpt, DeviceOpt, JsonOpt, SerialOpt, app, stderr, stdout
+from mnv3bench.cliapp import (
+    AdbOpt,
+    DbOpt,
+    DeviceOpt,
+    JsonOpt,
+    SerialOpt,
+    app,
+    stderr,
+    stdout,
+)
 from mnv3bench.commands.measure_options import (
     DEFAULT_MODELS_DIR,
     DEFAULTS,
