@@ -91,7 +91,14 @@ _LINK_ERRORS: tuple[type[BaseException], ...] = (
 
 
 class _TcpLink(TcpTransport):
-    """adb-shell's TCP transport, with EOF detection, complete writes and abort()."""
+    """adb-shell's TCP transport, with TCP_NODELAY, EOF detection, complete writes and abort()."""
+
+    def connect(self, transport_timeout_s: float | None) -> None:
+        super().connect(transport_timeout_s)
+        # ADB's small request/answer packets otherwise wait on Nagle + delayed ACK:
+        # measured ~44 ms per shell call without this, ~0.5 ms with it.
+        if self._connection is not None:
+            self._connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
     def bulk_read(self, numbytes: int, transport_timeout_s: float | None) -> bytes:
         conn = self._connection
