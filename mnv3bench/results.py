@@ -407,6 +407,12 @@ def _split_sql(script: str) -> list[str]:
 # -- device lock ------------------------------------------------------------------------------
 
 
+def default_lock_dir() -> Path:
+    """One place per user for device locks, whatever --db each run uses."""
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "mnv3bench" / "locks"
+
+
 class DeviceLock:
     """An advisory lock per device, so two mnv3bench processes never benchmark one phone.
 

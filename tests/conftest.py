@@ -1,6 +1,8 @@
 """Shared fixtures for the reliability, bad-input and security tests (issue 6).
 
-Nothing here is autouse: other test modules are unaffected unless they ask for a fixture.
+One fixture is autouse, for every test: `_user_cache_in_tmp` points XDG_CACHE_HOME at a
+session tmp dir, so device locks and emulator roots never land in the real ~/.cache.
+The others apply only where a test asks for them:
 - `adb_key`: one adb key pair for the whole session (what the emulators trust).
 - `rel_env`: a per-test HOME, XDG cache, MNV3BENCH_ADBKEY and CI=1, and no MNV3BENCH_ADB.
 - `small_model`: a models dir holding SMALL, built once per session with the real converter.
@@ -35,6 +37,17 @@ class CliResult:
     code: int
     out: str
     err: str
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _user_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    old = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    yield
+    if old is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = old
 
 
 @pytest.fixture(scope="session")

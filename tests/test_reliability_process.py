@@ -12,6 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+
+from mnv3bench.results import default_lock_dir
 from conftest import QUICK, SMALL, integrity_ok, mnv3_command, rows, trial_count, wait_until
 
 pytestmark = pytest.mark.slow
@@ -81,7 +83,8 @@ def _second_run_on_a_busy_device(server, first_db: Path, second_db: Path, models
     """While one `mnv3bench run` holds the device, a second one is refused with a clear message."""
     holder = spawn(*run_args(server, first_db, models, 3, "--min-secs", "2"))
     try:
-        assert wait_until(lambda: _held_by(first_db.parent / "locks", holder.pid), 60), "the first run never started"
+        lock_dir = default_lock_dir()  # per user (rel_env's XDG cache), whatever --db says
+        assert wait_until(lambda: _held_by(lock_dir, holder.pid), 60), "the first run never started"
         second = cli(*run_args(server, second_db, models, 1))
         assert second.code == 1, second.err
         assert "in use" in second.err and f"pid {holder.pid}" in second.err
@@ -101,10 +104,6 @@ def test_second_run_on_a_device_in_use_is_refused(rel_env, emulator, small_model
     assert rows(db, "SELECT COUNT(DISTINCT session_id), COUNT(*) FROM trials") == [(1, 3)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "The device lock lives next to the database (runner.py: lock_dir = store.path.parent / 'locks'), so two runs "
-    "with different --db folders both benchmark one phone at once. Fix in bench/runner.py: keep device locks in "
-    "one per-user place, e.g. $XDG_RUNTIME_DIR/mnv3bench/locks or ~/.cache/mnv3bench/locks."))
 def test_second_run_on_a_device_in_use_is_refused_even_with_another_database(rel_env, emulator, small_model, cli,
                                                                              tmp_path):
     server = emulator()

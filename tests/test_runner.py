@@ -88,6 +88,9 @@ class FakeSensors:
     def freq_khz(self, device, cpu):
         return self.freqs.pop(0) if len(self.freqs) > 1 else (self.freqs[0] if self.freqs else 2803200)
 
+    def freq_cap_khz(self, device, cpu):
+        return None  # the fake phone reports no thermal cap
+
 
 @pytest.fixture
 def profile():
@@ -303,9 +306,11 @@ def test_cooldown_between_trials_not_before_first(tmp_path, profile, store):
 
 
 def test_device_in_use_by_another_run(tmp_path, profile, store):
-    from mnv3bench.results import DeviceLock
+    from mnv3bench.results import DeviceLock, default_lock_dir
 
-    with DeviceLock(store.path.parent / "locks", f"{profile.name}-FAKE123"):
+    # The lock is per user, not per database: another --db cannot get around it.
+    assert store.path.parent not in default_lock_dir().parents
+    with DeviceLock(default_lock_dir(), f"{profile.name}-FAKE123"):
         with pytest.raises(MnvError, match="in use by another mnv3bench process"):
             run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), FakeDevice())
     run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), FakeDevice())  # free again

@@ -27,7 +27,7 @@ import mnv3bench
 from mnv3bench.bench import stats
 from mnv3bench.bench.command import benchmark_command, benchmark_flags
 from mnv3bench.errors import MnvError, UsageError
-from mnv3bench.results import DeviceLock, ResultStore, SessionRecord, TrialRecord, utc_now
+from mnv3bench.results import DeviceLock, ResultStore, SessionRecord, TrialRecord, default_lock_dir, utc_now
 
 # benchmark_model's own bound is max_secs for the regular runs; init and warmup come on top.
 WARMUP_ALLOWANCE_S = 10.0
@@ -200,6 +200,11 @@ class Sensors:
 
         return cpu_freq_khz(device, cpu)
 
+    def freq_cap_khz(self, device: Any, cpu: int) -> int | None:
+        from mnv3bench.device.probe import cpu_freq_cap_khz
+
+        return cpu_freq_cap_khz(device, cpu)
+
 
 @dataclass
 class _Plan:
@@ -247,7 +252,7 @@ def run_session(
     names = [getattr(v, "name", str(v)) for v in variants]
     if len(set(names)) != len(names):
         raise UsageError(f"A variant is listed twice: {', '.join(names)}.", "Give each --variant once.")
-    lock_dir = store.path.parent / "locks"
+    lock_dir = default_lock_dir()
     with _device(profile, device, adb, serial, config.force, sensors, progress, device_options, lock_dir) as opened:
         dev, info = opened
         if artifacts is None:
@@ -295,6 +300,7 @@ def _run_on_device(profile: Any, names: list[str], artifacts: list[Any], config:
                    clock: Callable[[], float], command_line: str, timings: Timings) -> SessionResult:
     device_model = getattr(info, "model", None)
     fingerprint = getattr(info, "fingerprint", None)
+    pin_core_max_khz = (getattr(info, "cpu_max_freq_khz", None) or {}).get(profile.pin_core)
     # The emulator's address changes with every start; its fingerprint names it.
     identity_serial = None if getattr(profile, "emulated", False) else dev.serial
     flags = benchmark_flags(config)
@@ -355,7 +361,7 @@ def _run_on_device(profile: Any, names: list[str], artifacts: list[Any], config:
         waited = time.perf_counter() - loop_started
         progress.trial_started(plan.variant, trial_index, done, len(order))
         record, benchmark_s = _run_trial(dev, profile, plan, trial_index, config, flags, session_id, device_model,
-                                         fingerprint, tf_version, sensors)
+                                         fingerprint, tf_version, sensors, pin_core_max_khz)
         trial_id = store.record_trial(record)
         new_trials[plan.variant].append(record)
         new_ids[plan.variant].append(trial_id)
@@ -448,7 +454,7 @@ def _reading(read: Callable[[], Any], doing: str) -> Any:
 
 def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: RunConfig, flags: dict[str, str],
                session_id: int, device_model: str | None, fingerprint: str | None, tf_version: str | None,
-               sensors: Sensors) -> tuple[TrialRecord, float]:
+               sensors: Sensors, max_freq_khz: int | None) -> tuple[TrialRecord, float]:
     """The stored record of one trial, and the seconds the benchmark_model shell call took."""
     from mnv3bench.bench.parser import BenchmarkOutput, parse_benchmark_output
 
@@ -472,6 +478,7 @@ def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: Ru
         _kill_benchmark(dev)
     temp_after = _reading(lambda: sensors.temperature_c(dev), "reading the CPU temperature")
     freq_after = _reading(lambda: sensors.freq_khz(dev, profile.pin_core), "reading the CPU frequency")
+    cap_after = _reading(lambda: sensors.freq_cap_khz(dev, profile.pin_core), "reading the CPU frequency cap")
 
     error: str | None = None
     try:
@@ -487,8 +494,12 @@ def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: Ru
     elif parsed.error or parsed.inference_avg_us is None:
         error = parsed.error_message or "the output has no inference latency"
     ok = error is None
+    # Throttled: the clock fell during the trial, the thermal framework capped the core
+    # below its rated maximum (scaling_max_freq < cpuinfo_max_freq; an idle core's low
+    # scaling_cur_freq alone is not throttling), or the CPU ended above the thermal gate.
     throttled = bool(
         (freq_before and freq_after and freq_after < freq_before)
+        or (cap_after and max_freq_khz and cap_after < max_freq_khz)
         or (config.thermal_gate_c is not None and temp_after is not None and temp_after > config.thermal_gate_c)
     )
     record = TrialRecord(

@@ -296,5 +296,14 @@ def cpu_temperature_c(device: Shell) -> float | None:
 
 def cpu_freq_khz(device: Shell, cpu: int) -> int | None:
     """scaling_cur_freq of one cpu now."""
-    result = device.shell(f"cat {CPU_ROOT}/cpu{int(cpu)}/cpufreq/scaling_cur_freq", timeout_s=PROBE_TIMEOUT_S)
+    return _read_cpufreq(device, cpu, "scaling_cur_freq")
+
+
+def cpu_freq_cap_khz(device: Shell, cpu: int) -> int | None:
+    """scaling_max_freq of one cpu now: below cpuinfo_max_freq while the phone throttles it."""
+    return _read_cpufreq(device, cpu, "scaling_max_freq")
+
+
+def _read_cpufreq(device: Shell, cpu: int, name: str) -> int | None:
+    result = device.shell(f"cat {CPU_ROOT}/cpu{int(cpu)}/cpufreq/{name}", timeout_s=PROBE_TIMEOUT_S)
     return None if result.timed_out or result.exit_code not in (0, None) else _int_or_none(result.output)

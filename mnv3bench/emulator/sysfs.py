@@ -64,11 +64,15 @@ class VirtualSysfs:
         key = "big_max_freq_khz" if big else "little_max_freq_khz"
         return int(self.emu.get(key, 2000000))
 
-    def cur_freq_khz(self, cpu: int) -> int:
+    def freq_cap_khz(self, cpu: int) -> int:
+        """scaling_max_freq: the thermal framework lowers it on hot big cores."""
         max_khz = self.max_freq_khz(cpu)
         if cpu in tuple(self.profile.big_cores) and self.cpu_temp_mc() > THROTTLE_C * 1000:
             return int(max_khz * THROTTLED_FRACTION)
         return max_khz
+
+    def cur_freq_khz(self, cpu: int) -> int:
+        return self.freq_cap_khz(cpu)
 
     # -- the tree ------------------------------------------------------------------------
 
@@ -90,7 +94,7 @@ class VirtualSysfs:
         for cpu in range(n):
             base = f"/sys/devices/system/cpu/cpu{cpu}/cpufreq"
             files[f"{base}/cpuinfo_max_freq"] = lambda c=cpu: f"{self.max_freq_khz(c)}\n"
-            files[f"{base}/scaling_max_freq"] = lambda c=cpu: f"{self.max_freq_khz(c)}\n"
+            files[f"{base}/scaling_max_freq"] = lambda c=cpu: f"{self.freq_cap_khz(c)}\n"
             files[f"{base}/scaling_cur_freq"] = lambda c=cpu: f"{self.cur_freq_khz(c)}\n"
             files[f"{base}/scaling_governor"] = lambda g=governor: g + "\n"
             files[f"/sys/devices/system/cpu/cpu{cpu}/online"] = lambda: "1\n"
