@@ -172,8 +172,8 @@ def diagnose(
         found.append(
             StatWarning(
                 "throttled",
-                f"Thermal throttling seen in {n_throttled} trial(s) (CPU clock dropped or the CPU was above "
-                "the thermal gate).",
+                f"Thermal throttling seen in {n_throttled} trial(s) (the pinned core was capped below its "
+                "maximum clock, its clock dropped, or the CPU ended above the thermal gate).",
                 "Use --cooldown and --thermal-gate, take the phone out of its case, keep it off the charger.",
             )
         )
