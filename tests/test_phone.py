@@ -214,3 +214,22 @@ def test_write_failure_kills_the_benchmark(tmp_path: Path, profile, tiny_tflite:
     with pytest.raises(ConnectionResetError):
         phone.run_shell(bench_command(profile), broken, threading.Event())
     assert phone.running_pids() == []
+
+
+def test_scheduled_fault_strikes_only_its_run(tmp_path: Path, profile, tiny_tflite: Path) -> None:
+    phone = make_phone(tmp_path, profile, tiny_tflite, {"crash@2"})
+    codes = []
+    for _ in range(3):
+        codes.append(phone.run_shell(bench_command(profile), lambda b: None, threading.Event()))
+    assert codes == [0, 1, 0]
+    # A --help check (as preflight does) is not a benchmark run: it does not count.
+    phone.run_shell(f"{profile.benchmark_binary} --help", lambda b: None, threading.Event())
+    assert phone.benchmark_runs == 3
+
+
+@pytest.mark.parametrize("name", ["crash@0", "hot@1", "no-binary@2", "hang@x"])
+def test_only_run_faults_take_a_positive_schedule(name: str) -> None:
+    from mnv3bench.emulator.faults import check_faults
+
+    with pytest.raises(UsageError):
+        check_faults([name])

@@ -123,12 +123,9 @@ def test_a_push_that_lands_damaged_is_never_benchmarked(rel_env, emulator, small
 
 def test_drop_during_a_benchmark_keeps_finished_trials_and_resume_runs_only_the_rest(rel_env, emulator, small_model,
                                                                                    cli, tmp_path):
-    server = emulator()
+    server = emulator(faults=("drop-run@2",))  # the link dies during the second benchmark run
     db = tmp_path / "r.db"
-    switch = WhenTrials(db, 1, lambda: setattr(server.phone, "faults", frozenset({"drop-run"})))
-    switch.start()
     first = cli(*run_args(server, db, small_model))
-    assert switch.fired.is_set()
     assert_clean_error(first, "lost the connection", "trial 2", "--resume")
     assert [(t["trial_index"], t["ok"]) for t in trials_of(db)] == [(1, 1)]
 
@@ -164,17 +161,13 @@ def test_link_lost_between_trials_keeps_the_first_and_resume_on_a_new_connection
 # -- a benchmark that hangs ------------------------------------------------------------------
 
 
-def hang_after_preflight(server, db: Path) -> WhenTrials:
-    """Turn on "hang" once the session starts: a binary that hangs on --help fails preflight."""
-    switch = WhenTrials(db, 1, lambda: setattr(server.phone, "faults", frozenset({"hang"})), table="sessions")
-    switch.start()
-    return switch
+# "hang@1": the first benchmark run hangs. (A plain "hang" also hangs preflight's
+# `benchmark_model --help`, which then fails before any trial.)
 
 
 def test_hung_benchmark_times_out_is_killed_and_stops_the_run(rel_env, emulator, small_model, cli, tmp_path):
-    server = emulator()
+    server = emulator(faults=("hang@1",))
     db = tmp_path / "r.db"
-    hang_after_preflight(server, db)
     result = cli(*run_args(server, db, small_model, 2, "--timeout", "2"))
     assert_clean_error(result, f"trial 1 of {SMALL} failed", "timed out after 2 s", "--keep-going")
     [hung] = trials_of(db)  # stopped after the first: trial 2 never ran
@@ -186,11 +179,8 @@ def test_hung_benchmark_times_out_is_killed_and_stops_the_run(rel_env, emulator,
 
 def test_hung_benchmark_with_keep_going_records_the_failure_and_carries_on(rel_env, emulator, small_model, cli,
                                                                            tmp_path):
-    server = emulator()
+    server = emulator(faults=("hang@1",))
     db = tmp_path / "r.db"
-    hang_after_preflight(server, db)
-    recover = WhenTrials(db, 1, lambda: setattr(server.phone, "faults", frozenset()))
-    recover.start()
     result = cli(*run_args(server, db, small_model, 2, "--timeout", "6", "--keep-going"))
     assert result.code == 0, result.err
     hung, ok = trials_of(db)

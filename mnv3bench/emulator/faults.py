@@ -2,6 +2,10 @@
 
 The reliability tests (issue 6) start the emulator with some of these to prove that
 mnv3bench survives each one. `mnv3bench emulator serve --fault KIND` exposes them.
+
+The faults of a benchmark run (RUN_FAULTS) can be scheduled: `KIND@N` strikes only the
+N-th benchmark run (`--graph=` given; a `--help` check does not count), so a test can
+say "trial 2 loses the link" without racing the runner.
 """
 
 from __future__ import annotations
@@ -24,17 +28,45 @@ FAULTS: dict[str, str] = {
 }
 
 
+RUN_FAULTS = frozenset({"drop-run", "hang", "crash", "garbage", "slow"})
+
+
 class DropConnection(Exception):
     """Raised inside the emulated phone when a fault says the ADB link dies now."""
+
+
+def _split(name: str) -> tuple[str, int | None]:
+    kind, at, number = name.partition("@")
+    if not at:
+        return kind, None
+    return kind, int(number) if number.isdigit() and int(number) > 0 else -1
 
 
 def check_faults(names: Iterable[str]) -> frozenset[str]:
     """Validate fault names (as typed by a user) and return them as a frozenset."""
     chosen = frozenset(n.strip() for n in names if n.strip())
-    unknown = sorted(chosen - FAULTS.keys())
+    unknown = sorted(n for n in chosen if _split(n)[0] not in FAULTS)
     if unknown:
         raise UsageError(
             f"unknown emulator fault {', '.join(repr(u) for u in unknown)}",
-            hint="choose from: " + ", ".join(sorted(FAULTS)),
+            hint="choose from: " + ", ".join(sorted(FAULTS))
+            + f"; {', '.join(sorted(RUN_FAULTS))} also as KIND@N (only the N-th benchmark run)",
         )
+    for name in chosen:
+        kind, number = _split(name)
+        if number is not None and (kind not in RUN_FAULTS or number < 1):
+            raise UsageError(
+                f"emulator fault {name!r} cannot be scheduled",
+                hint=f"only {', '.join(sorted(RUN_FAULTS))} take @N, with N a benchmark run number from 1",
+            )
     return chosen
+
+
+def active_faults(faults: Iterable[str], run_number: int | None) -> frozenset[str]:
+    """The fault kinds in force for benchmark run `run_number` (None: not a counted run)."""
+    active = set()
+    for name in faults:
+        kind, number = _split(name)
+        if number is None or (run_number is not None and number == run_number):
+            active.add(kind)
+    return frozenset(active)

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnv3bench.emulator.faults import DropConnection, check_faults
+from mnv3bench.emulator.faults import DropConnection, active_faults, check_faults
 from mnv3bench.emulator.sandbox import SandboxError, SandboxFS
 from mnv3bench.emulator.shell import Shell
 from mnv3bench.emulator.sysfs import VirtualSysfs
@@ -69,6 +69,7 @@ class EmulatedPhone:
         self.props = self._make_props()
         self._procs: dict[int, _Process] = {}
         self._procs_lock = threading.Lock()
+        self.benchmark_runs = 0  # measurements started so far: the N of scheduled faults
         self._install()
 
     # -- setup ---------------------------------------------------------------------------
@@ -139,9 +140,15 @@ class EmulatedPhone:
     def run_benchmark(self, device_path: str, args: list[str], out: Callable[[str], None],
                       cancelled: threading.Event, cpus: set[int] | None = None) -> int:
         """Run the benchmark_model stand-in with benchmark_model's `args`, streaming output."""
+        run_number = None
+        if any(a.startswith("--graph=") for a in args):  # a measurement, not a --help check
+            with self._procs_lock:
+                self.benchmark_runs += 1
+                run_number = self.benchmark_runs
+        faults = active_faults(self.faults, run_number)
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
-        env["MNV3BENCH_EMU_FAULTS"] = ",".join(sorted(self.faults))
+        env["MNV3BENCH_EMU_FAULTS"] = ",".join(sorted(faults))
         env["MNV3BENCH_EMU_HOST_GRAPH"] = str(self._host_graph(args))
         host_cpus = self.host_cpus(cpus) if cpus else None
         env["MNV3BENCH_EMU_CPUS"] = ",".join(map(str, sorted(host_cpus))) if host_cpus else ""
@@ -159,7 +166,7 @@ class EmulatedPhone:
         with self._procs_lock:
             self._procs[popen.pid] = _Process(popen, posixpath.basename(device_path), cmdline)
         try:
-            return self._stream(popen, out, cancelled)
+            return self._stream(popen, out, cancelled, drop_run="drop-run" in faults)
         finally:
             self._terminate(popen)
             with self._procs_lock:
@@ -177,7 +184,7 @@ class EmulatedPhone:
             return missing
 
     def _stream(self, popen: subprocess.Popen[bytes], out: Callable[[str], None],
-                cancelled: threading.Event) -> int:
+                cancelled: threading.Event, drop_run: bool) -> int:
         assert popen.stdout is not None
         fd = popen.stdout.fileno()
         seen = b""
@@ -193,7 +200,7 @@ class EmulatedPhone:
                 if not chunk:
                     break
                 out(chunk.decode("utf-8", "surrogateescape"))
-                if "drop-run" in self.faults:
+                if drop_run:
                     seen = (seen + chunk)[-4096:]
                     if _DROP_RUN_AFTER in seen:
                         self._terminate(popen)
