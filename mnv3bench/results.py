@@ -64,6 +64,7 @@ class TrialRecord:
     temp_after_c: float | None = None
     freq_before_khz: int | None = None
     freq_after_khz: int | None = None
+    freq_cap_khz: int | None = None  # scaling_max_freq after the trial: the thermal cap
     throttled: bool = False
     exit_code: int | None = None
     timed_out: bool = False
@@ -135,6 +136,7 @@ CREATE TABLE IF NOT EXISTS trials (
     temp_after_c REAL,
     freq_before_khz INTEGER,
     freq_after_khz INTEGER,
+    freq_cap_khz INTEGER,
     throttled INTEGER NOT NULL,
     exit_code INTEGER,
     timed_out INTEGER NOT NULL,
@@ -153,7 +155,7 @@ _TRIAL_COLUMNS = (
     ["session_id", "variant", "model_sha256", "device_profile", "device_serial", "device_model"]
     + ["device_fingerprint", "flags", "trial_index", "started_at", "ended_at", "ok", "error_message"]
     + ["latency_ms", *PARSED_NUMBER_FIELDS, "graph", *PARSED_JSON_FIELDS, "error"]
-    + ["temp_before_c", "temp_after_c", "freq_before_khz", "freq_after_khz", "throttled"]
+    + ["temp_before_c", "temp_after_c", "freq_before_khz", "freq_after_khz", "freq_cap_khz", "throttled"]
     + ["exit_code", "timed_out", "raw_output", "tool_version", "tf_version"]
 )
 _INTEGER_COLUMNS = ("inference_count", "num_threads")
@@ -271,7 +273,7 @@ class ResultStore:
             for name in (
                 "session_id variant model_sha256 device_profile device_serial device_model device_fingerprint"
                 " trial_index started_at ended_at error_message latency_ms temp_before_c temp_after_c"
-                " freq_before_khz freq_after_khz exit_code raw_output tool_version tf_version"
+                " freq_before_khz freq_after_khz freq_cap_khz exit_code raw_output tool_version tf_version"
             ).split()
         }
         values["flags"] = flags_json(trial.flags)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 
 from mnv3bench.bench.runner import KILL_COMMAND, RunConfig, run_session
@@ -75,12 +76,16 @@ class FakeDevice:
 
 
 class FakeSensors:
-    def __init__(self, temps: list[float] | None = None, freqs: list[int] | None = None) -> None:
+    def __init__(self, temps: list[float] | None = None, freqs: list[int] | None = None,
+                 caps: list[int] | None = None) -> None:
         self.temps = list(temps or [])
         self.freqs = list(freqs or [])
+        self.caps = list(caps or [])
 
     def info(self, device, profile):
-        return {"model": "Fake Phone", "fingerprint": "fake/fp:14"}
+        return SimpleNamespace(model="Fake Phone", fingerprint="fake/fp:14",
+                               cpu_max_freq_khz={profile.pin_core: 2803200},
+                               to_json=lambda: {"model": "Fake Phone", "fingerprint": "fake/fp:14"})
 
     def temperature_c(self, device):
         return self.temps.pop(0) if len(self.temps) > 1 else (self.temps[0] if self.temps else 30.0)
@@ -89,7 +94,7 @@ class FakeSensors:
         return self.freqs.pop(0) if len(self.freqs) > 1 else (self.freqs[0] if self.freqs else 2803200)
 
     def freq_cap_khz(self, device, cpu):
-        return None  # the fake phone reports no thermal cap
+        return self.caps.pop(0) if len(self.caps) > 1 else (self.caps[0] if self.caps else 2803200)
 
 
 @pytest.fixture
@@ -292,8 +297,8 @@ def test_thermal_gate_times_out_with_advice(tmp_path, profile, store):
 
 
 def test_throttling_is_flagged(tmp_path, profile, store):
-    # freq before/after per trial: 2.8 GHz then 1.9 GHz in trial 1
-    sensors = FakeSensors(freqs=[2803200, 1900800, 2803200, 2803200, 2803200, 2803200])
+    # the core's cap after each trial: capped to 1.9 GHz after trial 1 (rated 2.8 GHz)
+    sensors = FakeSensors(caps=[1900800, 2803200, 2803200])
     result, _ = run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), FakeDevice(), sensors=sensors)
     assert store.trials()["throttled"].tolist() == [True, False, False]
     assert {"throttled", "freq-changed"} <= {w.code for w in result.variants[0].warnings}
@@ -343,3 +348,13 @@ def test_ctrl_c_from_the_cli_exits_130_with_the_resume_hint(tmp_path, monkeypatc
         main(["run", "-d", "pixel3", "-v", "small-hswish-fused-r96", "--db", str(tmp_path / "r.db")])
     assert exit_info.value.code == 130 and "--resume" in capfd.readouterr().err
 
+
+
+def test_a_run_that_printed_stats_then_failed_stores_no_timings(tmp_path, profile, store):
+    # benchmark_model printed a full result, then died at teardown (exit 139): a failure,
+    # and none of its numbers may be stored as if they were a measurement.
+    device = FakeDevice(respond=lambda graph, n: ShellResult(good_output(5000), 139, False))
+    run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), device, RunConfig(trials=1, keep_going=True))
+    [trial] = store.trials().to_dict("records")
+    assert not trial["ok"] and "status 139" in trial["error_message"]
+    assert pd.isna(trial["latency_ms"]) and pd.isna(trial["inference_avg_us"]) and trial["error"]

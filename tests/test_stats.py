@@ -49,8 +49,7 @@ def codes(warnings):
 
 
 def test_quiet_data_raises_no_warning():
-    assert stats.diagnose([10.0, 10.1, 10.05, 9.98, 10.02], freqs_before_khz=[2803200] * 5,
-                          freqs_after_khz=[2803200] * 5) == []
+    assert stats.diagnose([10.0, 10.1, 10.05, 9.98, 10.02], freq_caps_khz=[2803200] * 5) == []
 
 
 def test_warnings_fire_with_advice():
@@ -62,7 +61,7 @@ def test_warnings_fire_with_advice():
     assert "--warmup-runs" in str(next(w for w in slow_first if w.code == "slow-first-trial"))
     assert "few-trials" in codes(stats.diagnose([10.0, 10.1]))
     assert "throttled" in codes(stats.diagnose([10.0, 10.1, 10.0], throttled=[False, True, False]))
-    changed = stats.diagnose([10.0, 10.1, 10.0], freqs_before_khz=[2803200, 2803200, 1900800])
+    changed = stats.diagnose([10.0, 10.1, 10.0], freq_caps_khz=[2803200, 2803200, 1900800])
     assert "freq-changed" in codes(changed)
     assert "failed-trials" in codes(stats.diagnose([10.0, 10.1, 10.0], failed_trials=1))
 

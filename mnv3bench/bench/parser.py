@@ -414,7 +414,7 @@ def parse_benchmark_output(text: str) -> BenchmarkOutput:
     elif result.inference_avg_us is None:
         reason = phase_problem or NO_LATENCY_MESSAGE
     if reason is not None:
-        _mark_failed(result, reason)
+        mark_failed(result, reason)
     return result
 
 
@@ -512,7 +512,7 @@ def _fill_op_profile(result: BenchmarkOutput, tables: list[_Table]) -> None:
         )
 
 
-def _mark_failed(result: BenchmarkOutput, reason: str) -> None:
+def mark_failed(result: BenchmarkOutput, reason: str) -> None:
     """A failed run carries no latency: keep the count and other facts, drop the timings."""
     result.error = True
     result.error_message = reason

@@ -456,7 +456,7 @@ def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: Ru
                session_id: int, device_model: str | None, fingerprint: str | None, tf_version: str | None,
                sensors: Sensors, max_freq_khz: int | None) -> tuple[TrialRecord, float]:
     """The stored record of one trial, and the seconds the benchmark_model shell call took."""
-    from mnv3bench.bench.parser import BenchmarkOutput, parse_benchmark_output
+    from mnv3bench.bench.parser import BenchmarkOutput, mark_failed, parse_benchmark_output
 
     command = benchmark_command(profile, plan.remote, config)
     temp_before = _reading(lambda: sensors.temperature_c(dev), "reading the CPU temperature")
@@ -494,12 +494,16 @@ def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: Ru
     elif parsed.error or parsed.inference_avg_us is None:
         error = parsed.error_message or "the output has no inference latency"
     ok = error is None
-    # Throttled: the clock fell during the trial, the thermal framework capped the core
-    # below its rated maximum (scaling_max_freq < cpuinfo_max_freq; an idle core's low
-    # scaling_cur_freq alone is not throttling), or the CPU ended above the thermal gate.
+    if not ok:
+        # A run that printed its stats and then timed out or exited non-zero is a failure:
+        # none of its timings may reach the database as if they were a measurement.
+        mark_failed(parsed, error)
+    # Throttled: the thermal framework capped the core below its rated maximum
+    # (scaling_max_freq < cpuinfo_max_freq), or the CPU ended above the thermal gate.
+    # scaling_cur_freq is recorded but not used here: read between runs it is an idle
+    # core's clock, which a schedutil governor lowers without any throttling.
     throttled = bool(
-        (freq_before and freq_after and freq_after < freq_before)
-        or (cap_after and max_freq_khz and cap_after < max_freq_khz)
+        (cap_after and max_freq_khz and cap_after < max_freq_khz)
         or (config.thermal_gate_c is not None and temp_after is not None and temp_after > config.thermal_gate_c)
     )
     record = TrialRecord(
@@ -509,7 +513,7 @@ def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: Ru
         ok=ok, error_message=error, latency_ms=float(parsed.inference_avg_us) / 1000.0 if ok else None,
         parsed=parsed.to_json() | {"op_profile_by_type": getattr(parsed, "op_profile_by_type", None)},
         temp_before_c=temp_before, temp_after_c=temp_after, freq_before_khz=freq_before,
-        freq_after_khz=freq_after, throttled=throttled, exit_code=result.exit_code, timed_out=result.timed_out,
+        freq_after_khz=freq_after, freq_cap_khz=cap_after, throttled=throttled, exit_code=result.exit_code, timed_out=result.timed_out,
         raw_output=result.output, tool_version=mnv3bench.__version__, tf_version=tf_version,
     )
     return record, benchmark_s
@@ -522,22 +526,21 @@ def _kill_benchmark(dev: Any) -> None:
 
 
 def _variant_result(plan: _Plan, new: list[TrialRecord], new_ids: list[int]) -> VariantResult:
-    rows: list[tuple[int, int, float, bool, int | None, int | None]] = []
+    rows: list[tuple[int, int, float, bool, int | None]] = []
     if plan.prior_ok is not None:
         for r in plan.prior_ok.itertuples():
             rows.append((int(r.trial_index), int(r.id), float(r.latency_ms), bool(r.throttled),
-                         _int(r.freq_before_khz), _int(r.freq_after_khz)))
+                         _int(r.freq_cap_khz)))
     for trial_id, t in zip(new_ids, new, strict=True):
         if t.ok:
             rows.append((t.trial_index, trial_id, float(t.latency_ms), t.throttled,  # type: ignore[arg-type]
-                         t.freq_before_khz, t.freq_after_khz))
+                         t.freq_cap_khz))
     rows.sort()
     failed = sum(1 for t in new if not t.ok)
     latencies = [r[2] for r in rows]
     summary = stats.summarize(latencies) if latencies else None
     warnings = stats.diagnose(
-        latencies, throttled=[r[3] for r in rows], freqs_before_khz=[r[4] for r in rows],
-        freqs_after_khz=[r[5] for r in rows], failed_trials=failed,
+        latencies, throttled=[r[3] for r in rows], freq_caps_khz=[r[4] for r in rows], failed_trials=failed,
     )
     reused = 0 if plan.prior_ok is None else len(plan.prior_ok)
     return VariantResult(plan.variant, plan.artifact.sha256, summary, warnings, [r[1] for r in rows], len(new),

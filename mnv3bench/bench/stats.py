@@ -120,8 +120,7 @@ def diagnose(
     latencies_ms: Sequence[float],
     *,
     throttled: Sequence[bool] = (),
-    freqs_before_khz: Sequence[int | None] = (),
-    freqs_after_khz: Sequence[int | None] = (),
+    freq_caps_khz: Sequence[int | None] = (),
     failed_trials: int = 0,
     cv_threshold: float = CV_THRESHOLD,
 ) -> list[StatWarning]:
@@ -173,16 +172,19 @@ def diagnose(
             StatWarning(
                 "throttled",
                 f"Thermal throttling seen in {n_throttled} trial(s) (the pinned core was capped below its "
-                "maximum clock, its clock dropped, or the CPU ended above the thermal gate).",
+                "maximum clock, or the CPU ended above the thermal gate).",
                 "Use --cooldown and --thermal-gate, take the phone out of its case, keep it off the charger.",
             )
         )
-    seen = {f for f in list(freqs_before_khz) + list(freqs_after_khz) if f}
+    # The cap (scaling_max_freq), not the current clock: read between runs, the current
+    # clock is an idle core's, which the governor moves without changing the measurement.
+    seen = {f for f in freq_caps_khz if f}
     if len(seen) > 1:
         found.append(
             StatWarning(
                 "freq-changed",
-                f"The pinned core's clock changed during the run ({min(seen) / 1000:.0f}-{max(seen) / 1000:.0f} MHz).",
+                f"The pinned core's maximum clock changed during the run ({min(seen) / 1000:.0f}-"
+                f"{max(seen) / 1000:.0f} MHz): the phone capped it for heat or power.",
                 "Set the governor to performance (root) or cool down between trials; see `mnv3bench doctor`.",
             )
         )
