@@ -93,6 +93,9 @@ class SessionRecord:
     device_info: dict[str, Any] = field(default_factory=dict)
     started_at: str = field(default_factory=utc_now)
     resumed_from: int | None = None  # the interrupted session this one finishes (--resume)
+    # Earlier trials this session builds on (--resume, --reuse), by variant: with its own
+    # trials they are the measurement it reports, so `report` can show the same.
+    builds_on: dict[str, list[int]] = field(default_factory=dict)
 
 
 _SCHEMA = f"""
@@ -110,7 +113,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     tool_version TEXT NOT NULL,
     tf_version TEXT,
     device_info TEXT NOT NULL,
-    resumed_from INTEGER REFERENCES sessions(id)
+    resumed_from INTEGER REFERENCES sessions(id),
+    builds_on TEXT NOT NULL DEFAULT '{{}}'
 );
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,
@@ -246,8 +250,8 @@ class ResultStore:
         with self._transaction():
             cursor = self._conn.execute(
                 "INSERT INTO sessions (command, device_profile, device_serial, device_model, device_fingerprint,"
-                " flags, variants, started_at, tool_version, tf_version, device_info, resumed_from)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " flags, variants, started_at, tool_version, tf_version, device_info, resumed_from, builds_on)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     session.command,
                     session.device_profile,
@@ -261,6 +265,7 @@ class ResultStore:
                     session.tf_version,
                     json.dumps(session.device_info, default=str),
                     session.resumed_from,
+                    json.dumps(session.builds_on),
                 ),
             )
             return int(cursor.lastrowid)
@@ -329,6 +334,21 @@ class ResultStore:
     def sessions(self) -> pd.DataFrame:
         return pd.read_sql_query("SELECT * FROM sessions ORDER BY id", self._conn)
 
+    def measurement_trials(self, *, device: str | None = None, variants: Sequence[str] | None = None) -> pd.DataFrame:
+        """For each variant, the ok trials its newest session reported: the session's own
+        and the earlier ones it built on (--resume, --reuse). What `report` re-renders."""
+        trials = self.trials(device=device, variants=variants, ok_only=True)
+        if trials.empty:
+            return trials
+        builds_on = {int(i): json.loads(text or "{}") for i, text in
+                     self._conn.execute("SELECT id, builds_on FROM sessions").fetchall()}
+        keep: list[int] = []
+        for (_, variant), group in trials.groupby(["device_profile", "variant"], sort=False):
+            newest = int(group["session_id"].max())
+            keep += group.loc[group["session_id"] == newest, "id"].astype(int).tolist()
+            keep += [int(i) for i in builds_on.get(newest, {}).get(variant, [])]
+        return trials[trials["id"].isin(keep)]
+
     def matching_ok_trials(
         self,
         *,
@@ -375,15 +395,7 @@ class ResultStore:
         frame = self.trials(device=device, variants=[variant], ok_only=True)
         if flags is not None:
             frame = frame[frame["flags"] == flags]
-        if frame.empty:
-            return frame
-        newest = frame.iloc[-1]
-        same = (
-            (frame["model_sha256"] == newest["model_sha256"])
-            & (frame["flags"] == newest["flags"])
-            & (frame["device_fingerprint"].fillna("") == (newest["device_fingerprint"] or ""))
-        )
-        return frame[same]
+        return newest_measurement(frame)
 
     def _session_chain(self, session_id: int) -> list[int]:
         chain, current = [], session_id
@@ -392,6 +404,21 @@ class ResultStore:
             row = self._conn.execute("SELECT resumed_from FROM sessions WHERE id = ?", (current,)).fetchone()
             current = row[0] if row else None
         return chain
+
+
+def newest_measurement(ok_trials: pd.DataFrame) -> pd.DataFrame:
+    """Of one variant's ok trials (in id order), those that measured what its newest trial
+    measured: the same model bytes, flags and device build, across sessions (a resumed or
+    reused run adds to a measurement; a rebuilt model or other flags start a new one)."""
+    if ok_trials.empty:
+        return ok_trials
+    newest = ok_trials.iloc[-1]
+    same = (
+        (ok_trials["model_sha256"] == newest["model_sha256"])
+        & (ok_trials["flags"] == newest["flags"])
+        & (ok_trials["device_fingerprint"].fillna("") == (newest["device_fingerprint"] or ""))
+    )
+    return ok_trials[same]
 
 
 def _split_sql(script: str) -> list[str]:

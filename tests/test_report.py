@@ -81,3 +81,27 @@ def test_table_list_names_every_table(capsys):
     out = capsys.readouterr().out
     for name in ("5", "last-stage", "stem", "swish-int8", "3", "4"):
         assert re.search(rf"^{re.escape(name)}\s+\S", out, re.MULTILINE), name
+
+
+def test_report_shows_what_a_reusing_table_showed(tmp_path, capsys):
+    # `table --reuse` measured 2 new trials on top of 5 stored ones: `report` must show all 7,
+    # as the table did, not only the newest session's 2.
+    db = tmp_path / "results.db"
+    with ResultStore(db) as store:
+        _store_session(store, {"large-hswish-fused": 20.0})
+        old_ids = store.trials()["id"].astype(int).tolist()
+        session = store.start_session(
+            SessionRecord(command="table 5 --reuse", device_profile="emulator", device_serial="127.0.0.1:5555",
+                          device_model="m", device_fingerprint="fp", flags={}, variants=["large-hswish-fused"],
+                          tool_version="test", builds_on={"large-hswish-fused": old_ids})
+        )
+        for index in (len(SPREAD), len(SPREAD) + 1):
+            store.record_trial(
+                TrialRecord(session_id=session, variant="large-hswish-fused", model_sha256="a" * 64,
+                            device_profile="emulator", device_serial="127.0.0.1:5555", device_model="m",
+                            device_fingerprint="fp", flags={}, trial_index=index, started_at="2026-01-01T00:00:00",
+                            ended_at="2026-01-01T00:00:01", ok=True, latency_ms=20.0, tool_version="test")
+            )
+        chosen = store.measurement_trials(device="emulator")
+    assert len(chosen) == len(SPREAD) + 2
+    assert sorted(chosen["session_id"].unique()) == [1, session]

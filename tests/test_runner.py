@@ -263,6 +263,8 @@ def test_reuse_counts_every_stored_session(tmp_path, profile, store):
     assert len(dev.benchmarks) == 3
     assert result.variants[0].reused == 2 and result.variants[0].summary.n == 3
     assert store.trials()["trial_index"].tolist() == [1, 2, 3]
+    # The session says which stored trials it built on, so `report` shows the same 3.
+    assert len(store.measurement_trials(device=profile.name)) == 3
 
 
 def test_thermal_gate_waits_until_cool(tmp_path, profile, store):

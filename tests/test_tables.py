@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import statistics
 
 import pandas as pd
 import pytest
 
 from mnv3bench.errors import UsageError
 from mnv3bench.tables import paper
-from mnv3bench.tables.compute import compute_table, latest_trials, op_profile_breakdown
+from mnv3bench.tables.compute import compute_table, op_profile_breakdown
 from mnv3bench.tables.definitions import TABLES, get_table, table_names
 from mnv3bench.variants import parse_variant
 
@@ -232,14 +231,6 @@ def test_failed_trials_are_left_out():
     bad = trials.iloc[:1].assign(ok=False, latency_ms=None, id=999)
     result = compute_table(get_table("5"), pd.concat([trials, bad]), device="emulator")
     assert _row(result, "V3")["opt_n"] == 5
-
-
-def test_latest_trials_take_each_variants_newest_session():
-    old = synthetic_trials({"large-relu": 30.0, "large-hswish-fused": 31.0}, session_id=1)
-    new = synthetic_trials({"large-relu": 20.0}, session_id=2, first_id=100)
-    chosen = latest_trials(pd.concat([old, new]), ["large-relu", "large-hswish-fused"])
-    assert statistics.median(chosen[chosen.variant == "large-relu"].latency_ms) == pytest.approx(20.0)
-    assert set(chosen[chosen.variant == "large-hswish-fused"].session_id) == {1}
 
 
 def test_op_profile_breakdown_and_its_absence():

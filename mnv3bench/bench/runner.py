@@ -335,6 +335,8 @@ def _run_on_device(profile: Any, names: list[str], artifacts: list[Any], config:
         command=command_line, device_profile=profile.name, device_serial=dev.serial, device_model=device_model,
         device_fingerprint=fingerprint, flags=flags, variants=names, tool_version=mnv3bench.__version__,
         tf_version=tf_version, device_info=_as_dict(info), resumed_from=resumed_from,
+        builds_on={p.variant: [int(i) for i in p.prior_ok["id"]] for p in plans
+                   if p.prior_ok is not None and len(p.prior_ok)},
     ))
 
     to_measure = [p for p in plans if p.todo]

@@ -38,7 +38,7 @@ from mnv3bench.commands.measure_options import (
 )
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import DEFAULT_DB, ResultStore
-from mnv3bench.tables.compute import TableResult, compute_table, latest_trials
+from mnv3bench.tables.compute import TableResult, compute_table
 from mnv3bench.tables.definitions import TABLES, TableDef, get_table
 from mnv3bench.tables.render import to_json, to_json_dict, to_rich, write_reports
 
@@ -178,18 +178,19 @@ def report(
             "Measure first (`mnv3bench table 5 --device emulator`), or point --db at the database.",
         )
     store = ResultStore(db_path)
-    all_trials = store.trials(device=device, ok_only=True)
+    all_trials = store.measurement_trials(device=device)
     devices = [device] if device else sorted(all_trials["device_profile"].unique())
     results: list[TableResult] = []
     for dev in devices:
         profile = _profile_or_none(dev)
         for defn in defns:
-            chosen = latest_trials(all_trials[all_trials["device_profile"] == dev], defn.variants())
+            on_device = all_trials[all_trials["device_profile"] == dev]
+            chosen = on_device[on_device["variant"].isin(defn.variants())]
             if chosen.empty and not table_name:
                 continue  # a table never measured on this device: not worth a page of dashes
             result = _compute(defn, chosen, profile, dev, op_profile)
             result.extra.update(
-                command="mnv3bench report", tool_version=__version__, source="latest stored trials per variant"
+                command="mnv3bench report", tool_version=__version__, source="each variant's newest session, with the stored trials it built on (--resume, --reuse)"
             )
             results.append(result)
     if not results or all(r.n_trials() == 0 for r in results):

@@ -91,20 +91,6 @@ def ok_trials(trials: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["latency_ms"].notna()]
 
 
-def latest_trials(trials: pd.DataFrame, variants: Sequence[str]) -> pd.DataFrame:
-    """For each variant, its ok trials from the newest session that has any (for `report`)."""
-    frame = ok_trials(trials)
-    frame = frame[frame["variant"].isin(list(variants))]
-    if frame.empty:
-        return frame
-    keep = []
-    for _, group in frame.groupby("variant", sort=False):
-        sessions = group["session_id"]
-        newest = sessions.max() if sessions.notna().any() else None
-        keep.append(group if newest is None else group[sessions == newest])
-    return pd.concat(keep).sort_values("id" if "id" in frame.columns else "variant")
-
-
 # -- the table ---------------------------------------------------------------------------
 
 
