@@ -177,6 +177,13 @@ def verify_ops(variant: Variant, ops: dict[str, int], hswish_sites: int) -> None
 # ---------------------------------------------------------------------------- cache key
 
 
+def _package_version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
 def tf_version() -> str:
     """The installed TensorFlow's version, read from package metadata (TF is not imported)."""
     for dist in ("tensorflow", "tensorflow-cpu", "tf-nightly", "tf-nightly-cpu"):
@@ -213,6 +220,9 @@ def cache_key(variant: Variant, weights: Path | None = None) -> str:
         "weights_sha256": file_sha256(weights) if weights else None,
         "builder": builder_code_version(),
         "tf_version": tf_version(),
+        # Keras decides how h-swish is written (and so whether it fuses); LiteRT reads the file.
+        "keras_version": _package_version("keras"),
+        "litert_version": _package_version("ai-edge-litert"),
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 

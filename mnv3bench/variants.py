@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from decimal import Decimal
 from dataclasses import dataclass
 
 from mnv3bench.errors import UsageError
@@ -107,8 +108,10 @@ class Variant:
 
 
 def _format_width(width: float) -> str:
-    # repr is the shortest text that reads back to the same float: 0.85 -> "0.85".
-    return repr(float(width))
+    # repr is the shortest text that reads back to the same float: 0.85 -> "0.85". Decimal
+    # spells out the rare exponent form (1e-05 -> "0.00001"), which the grammar cannot read.
+    text = repr(float(width))
+    return format(Decimal(text), "f") if "e" in text else text
 
 
 def format_variant(v: Variant) -> str:
@@ -176,7 +179,7 @@ def parse_variant(name: str) -> Variant:
 
     for token in rest:
         if m := _HSWISH_AT_RE.match(token):
-            take("nonlinearity", token, token)
+            take("nonlinearity", f"hswish@{int(m.group(1))}", token)  # hswish@080 is hswish@80
         elif token in PLAIN_NONLINEARITIES:
             take("nonlinearity", token, token)
         elif token in HSWISH_IMPLS:

@@ -303,7 +303,11 @@ def _run_on_device(profile: Any, names: list[str], artifacts: list[Any], config:
     pin_core_max_khz = (getattr(info, "cpu_max_freq_khz", None) or {}).get(profile.pin_core)
     # The emulator's address changes with every start; its fingerprint names it.
     identity_serial = None if getattr(profile, "emulated", False) else dev.serial
-    flags = benchmark_flags(config)
+    # What identifies a measurement besides the model: the benchmark_model flags, the core
+    # it is pinned to and the benchmark binary itself (a new build or another core must not
+    # mix with stored trials under --resume, --reuse or compare).
+    flags = {**benchmark_flags(config), "taskset": profile.affinity_mask,
+             "binary_sha256": dev.sha256(profile.benchmark_binary) or "missing"}
     tf_version = next((getattr(a, "tf_version", None) for a in artifacts), None)
 
     plans: list[_Plan] = []
