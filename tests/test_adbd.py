@@ -31,7 +31,7 @@ PROPS = {"ro.product.name": "mnv3emu", "ro.product.model": "mnv3bench emulator",
 
 
 class FakePhone:
-    """EmulatedPhone's interface: fs, props, faults, run_shell (a handful of commands)."""
+    """EmulatedPhone's interface: fs, props, faults, run_shell (a handful of commands), shutdown."""
 
     def __init__(self, root: Path, faults: frozenset[str] = frozenset()):
         self.fs = SandboxFS(root)
@@ -39,6 +39,10 @@ class FakePhone:
         self.faults = faults
         self.gate = threading.Event()  # "gated" waits for it between its two lines
         self.cancel_seen = threading.Event()
+        self.shut_down = False
+
+    def shutdown(self) -> None:
+        self.shut_down = True
 
     def run_shell(self, command: str, write: Callable[[bytes], None], cancelled: threading.Event) -> int:
         word, _, rest = command.partition(" ")
@@ -421,6 +425,7 @@ def test_stop_closes_open_connections(phone: FakePhone, host_key: Path, signer: 
     started = time.monotonic()
     server.stop()
     assert time.monotonic() - started < 3
+    assert phone.shut_down  # its benchmark processes are stopped too, not orphaned
     with pytest.raises((EOFError, ConnectionResetError)):
         raw.read()
     with pytest.raises(OSError):

@@ -233,3 +233,21 @@ def test_only_run_faults_take_a_positive_schedule(name: str) -> None:
 
     with pytest.raises(UsageError):
         check_faults([name])
+
+
+@pytest.mark.parametrize("module", ["/resource.py", "/numpy.py", "/data/local/tmp/resource.py"])
+def test_a_pushed_python_module_is_never_imported_by_the_stand_in(tmp_path: Path, profile, tiny_tflite: Path,
+                                                                   module: str) -> None:
+    canary = tmp_path / "CANARY"
+    phone = make_phone(tmp_path / "phone", profile, tiny_tflite, set())
+    phone.fs.write_bytes(module, f"open({str(canary)!r}, 'w').write('host code ran')\n".encode())
+    assert phone.run_shell(bench_command(profile), lambda b: None, threading.Event()) == 0
+    assert not canary.exists()
+
+
+def test_a_foreign_binary_is_replaced_by_the_stand_in_when_the_emulator_restarts(tmp_path: Path, profile,
+                                                                                 tiny_tflite: Path) -> None:
+    phone = make_phone(tmp_path, profile, tiny_tflite, set())
+    phone.fs.write_bytes(profile.benchmark_binary, b"\x7fELF an android binary", permissions=0o755)
+    restarted = EmulatedPhone(tmp_path / "root", profile)
+    assert restarted.run_shell(bench_command(profile), lambda b: None, threading.Event()) == 0

@@ -7,7 +7,6 @@ Any ADB client on this machine can then talk to it: `mnv3bench run --device emul
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from pathlib import Path
 from typing import Annotated
@@ -15,6 +14,7 @@ from typing import Annotated
 import typer
 
 from mnv3bench.cliapp import app, stderr, stdout
+from mnv3bench.device.adb import default_key_path, load_signer
 from mnv3bench.errors import UsageError
 
 emulator_app = typer.Typer(
@@ -25,20 +25,6 @@ emulator_app = typer.Typer(
 app.add_typer(emulator_app, name="emulator")
 
 
-def host_key_path() -> Path:
-    """The private key ADB clients here sign with: $MNV3BENCH_ADBKEY or ~/.android/adbkey."""
-    return Path(os.environ.get("MNV3BENCH_ADBKEY") or Path.home() / ".android" / "adbkey")
-
-
-def ensure_host_key(path: Path) -> bool:
-    """Create an adb key pair at `path` (+ .pub) when missing; True when one was made."""
-    if path.exists() and Path(str(path) + ".pub").exists():
-        return False
-    from adb_shell.auth.keygen import keygen
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    keygen(str(path))
-    return True
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
@@ -73,9 +59,10 @@ def serve(
     profile = load_profile(device)
     if not profile.emulated:
         raise UsageError(f"profile {profile.name!r} is a real phone, not an emulator", hint="Use --device emulator.")
-    key = host_key_path()
-    if ensure_host_key(key):
-        stderr.print(f"created an adb key pair at {key} (+ .pub); the emulator trusts it", highlight=False)
+    # The key the ADB clients here sign with; made when missing (a missing .pub is derived
+    # from the private key, never by replacing it: phones trust that key).
+    key = default_key_path()
+    load_signer(key, notify=lambda message: stderr.print(message, highlight=False))
     logging.basicConfig(level=logging.WARNING, format="emulator: %(message)s")
 
     # `kill` / CI teardown (SIGTERM) stops as cleanly as Ctrl-C.

@@ -220,6 +220,8 @@ class EmulatorServer:
             conn.close()
         for conn in connections:
             conn.join(timeout=5)
+        # Benchmarks run in their own sessions: without this they outlive the emulator.
+        self.phone.shutdown()
 
     def __enter__(self) -> EmulatorServer:
         self.start()

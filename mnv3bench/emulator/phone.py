@@ -108,7 +108,9 @@ class EmulatedPhone:
         if "no-binary" in self.faults:
             if self.fs.exists(binary):
                 self.fs.remove(binary)
-        elif not self.fs.exists(binary):
+        elif not self.is_benchmark_binary(self.fs.normalize(binary)):
+            # Missing, or a foreign binary pushed by `device setup` (which cannot run here):
+            # a restarted emulator has its own stand-in again.
             self.fs.write_bytes(binary, BINARY_MARKER, permissions=0o755)
 
     # -- the shell -----------------------------------------------------------------------
@@ -127,15 +129,19 @@ class EmulatedPhone:
                        or posixpath.basename(device_path) == BENCHMARK_NAME)
         if not named_right:
             return False
-        with self.fs.open_read(device_path) as f:
-            return f.read(len(BINARY_MARKER)) == BINARY_MARKER
+        try:
+            with self.fs.open_read(device_path) as f:
+                return f.read(len(BINARY_MARKER)) == BINARY_MARKER
+        except (OSError, SandboxError):  # missing, a folder, unreadable: not our binary
+            return False
 
     # -- benchmark processes -------------------------------------------------------------
 
     def host_cpus(self, virtual_cpus: set[int]) -> set[int]:
-        """Host cpus for a set of virtual cpus: v -> v % os.cpu_count()."""
-        count = os.cpu_count() or 1
-        return {v % count for v in virtual_cpus}
+        """Host cpus for a set of virtual cpus: the v-th of the cpus this process may use
+        (v modulo their number), so a cpuset-limited host still pins to a real, allowed core."""
+        allowed = sorted(os.sched_getaffinity(0))
+        return {allowed[v % len(allowed)] for v in virtual_cpus}
 
     def run_benchmark(self, device_path: str, args: list[str], out: Callable[[str], None],
                       cancelled: threading.Event, cpus: set[int] | None = None) -> int:
@@ -152,10 +158,12 @@ class EmulatedPhone:
         env["MNV3BENCH_EMU_HOST_GRAPH"] = str(self._host_graph(args))
         host_cpus = self.host_cpus(cpus) if cpus else None
         env["MNV3BENCH_EMU_CPUS"] = ",".join(map(str, sorted(host_cpus))) if host_cpus else ""
+        # -I (isolated): no current folder or PYTHON* variables on the import path, and the
+        # working folder outside the sandbox, so a pushed "numpy.py" is never imported.
         popen = subprocess.Popen(
-            [sys.executable, "-m", "mnv3bench.emulator.standin", *args],
+            [sys.executable, "-I", "-m", "mnv3bench.emulator.standin", *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            cwd=self.fs.root, env=env, start_new_session=True,
+            cwd=self.fs.root.parent, env=env, start_new_session=True,
         )
         if host_cpus:
             try:  # the stand-in also pins itself first thing, before LiteRT starts threads

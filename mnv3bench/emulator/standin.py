@@ -147,7 +147,10 @@ def _fail(message: str) -> int:
 def _pin_to_env_cpus() -> None:
     cpus = os.environ.get("MNV3BENCH_EMU_CPUS", "")
     if cpus:
-        os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
+        try:
+            os.sched_setaffinity(0, {int(c) for c in cpus.split(",")})
+        except OSError as exc:  # the parent pins us too; say it, as the real tool would
+            Log.warn(f"could not pin to cpus {cpus}: {exc}")
 
 
 def _random_inputs(interpreter: Any) -> None:
