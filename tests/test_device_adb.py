@@ -150,6 +150,25 @@ def test_untrusted_key_is_refused_with_advice(tmp_path: Path, keys: Path) -> Non
         server.stop()
 
 
+def test_a_port_that_is_not_adb_is_an_error_not_a_traceback(keys: Path) -> None:
+    # Something else listens there (say, an SSH server): it answers with its own banner.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+
+        def answer() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                conn.recv(64)
+                conn.sendall(b"SSH-2.0-OpenSSH_9.2 not an adbd at all\r\n")
+                time.sleep(1)
+
+        threading.Thread(target=answer, daemon=True).start()
+        with pytest.raises(MnvError) as err:
+            connect(PROFILE, adb_address=f"127.0.0.1:{listener.getsockname()[1]}", connect_timeout_s=3)
+    assert "does not speak ADB" in err.value.message and "5555" in (err.value.hint or "")
+
+
 def test_connection_refused_says_how_to_fix(keys: Path) -> None:
     with socket.socket() as probe_socket:
         probe_socket.bind(("127.0.0.1", 0))

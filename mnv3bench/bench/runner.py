@@ -31,7 +31,9 @@ from mnv3bench.results import DeviceLock, ResultStore, SessionRecord, TrialRecor
 
 # benchmark_model's own bound is max_secs for the regular runs; init and warmup come on top.
 WARMUP_ALLOWANCE_S = 10.0
-KILL_COMMAND = "pkill -f benchmark_model"
+# -x matches the process name exactly. Not -f: on a phone the command runs inside
+# `sh -c "pkill -f benchmark_model; echo ..."`, whose own command line matches and dies.
+KILL_COMMAND = "pkill -x benchmark_model"
 RESUME_HINT = "Every finished trial is stored; run the same command again with --resume to measure only the rest."
 
 

@@ -428,6 +428,11 @@ def _open_tcp(host: str, port: int, signer: Any, connect_timeout_s: float, auth_
     except OSError as exc:
         raise MnvError(f"cannot reach {where}: {exc.strerror or exc}",
                        "Fix: check the address, the network, and that ADB over TCP is enabled on the phone.") from exc
+    except (adb_exc.InvalidCommandError, adb_exc.InvalidResponseError, adb_exc.InvalidChecksumError) as exc:
+        adb.close()
+        raise MnvError(f"{where} does not speak ADB ({exc})",
+                       "Fix: check the port: a phone's ADB over TCP listens on 5555 after `adb tcpip 5555`; "
+                       "`mnv3bench emulator serve` prints its own address.") from exc
     return adb, link
 
 

@@ -279,6 +279,13 @@ class Shell:
         except SandboxError as exc:
             io.err(f"{name}: {exc.message}\n")
             return 1
+        except OSError as exc:  # as toybox says it: "mkdir: /file/x: Not a directory"
+            where = f"{exc.filename}: " if exc.filename else ""
+            io.err(f"{name}: {where}{exc.strerror or exc}\n")
+            return 1
+        except (ValueError, OverflowError) as exc:  # e.g. `sleep inf`
+            io.err(f"{name}: {exc}\n")
+            return 1
 
     def _run_program(self, path: str, args: list[str], io: _IO) -> int:
         """Run a file by path: only the benchmark binary can be run."""
@@ -524,6 +531,8 @@ class Shell:
         for a in args:
             if a == "-f":
                 full = True
+            elif a == "-x":
+                pass  # exact process name: how names are matched here anyway
             elif a.startswith("-") and _signal_number(a[1:]) is not None:
                 sig = _signal_number(a[1:]) or 15
             else:
