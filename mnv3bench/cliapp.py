@@ -37,7 +37,8 @@ def _global_options(
 
 
 # stdout carries results (tables, --json); stderr carries progress, warnings and errors.
-stdout = Console()
+# Off a terminal Rich would squeeze wide result tables into 80 columns and cut numbers.
+stdout = Console() if sys.stdout.isatty() else Console(width=240)
 stderr = Console(stderr=True)
 
 

@@ -184,6 +184,14 @@ def _package_version(dist: str) -> str | None:
         return None
 
 
+def _make_models_dir(models_dir: Path) -> None:
+    try:
+        models_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot use {models_dir} as the models folder: {exc.strerror or exc}",
+                         "Fix: pass --models-dir with a folder you can write.") from exc
+
+
 def tf_version() -> str:
     """The installed TensorFlow's version, read from package metadata (TF is not imported)."""
     for dist in ("tensorflow", "tensorflow-cpu", "tf-nightly", "tf-nightly-cpu"):
@@ -495,7 +503,7 @@ def ensure_model(
     path = model_path(v, models_dir, key)
     if not force and (hit := _read_cached(v, path, key)):
         return hit
-    models_dir.mkdir(parents=True, exist_ok=True)
+    _make_models_dir(models_dir)
     with _build_lock(path):
         # Another process may have built it while we waited for the lock.
         if not force and (hit := _read_cached(v, path, key)):
@@ -632,7 +640,7 @@ def ensure_models(
 
     failures: list[dict[str, Any]] = []
     if missing:
-        models_dir.mkdir(parents=True, exist_ok=True)
+        _make_models_dir(models_dir)
         workers = min(jobs, len(missing))
         try:
             with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:

@@ -222,14 +222,21 @@ class ResultStore:
     def _transaction(self) -> Iterator[None]:
         # BEGIN IMMEDIATE takes the write lock up front, so the busy timeout applies
         # here instead of failing half-way through.
-        self._conn.execute("BEGIN IMMEDIATE")
         try:
-            yield
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        else:
-            self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:  # disk full, locked too long, read-only file
+            raise MnvError(
+                f"cannot write the results database {self.path}: {exc}",
+                "Every trial stored before this one is kept. Free disk space or wait for the other writer, "
+                "then run the same command again with --resume.",
+            ) from exc
 
     def close(self) -> None:
         self._conn.close()

@@ -157,6 +157,13 @@ def test_unwritable_reports_folder(rel_env, cli, tmp_path):
     assert_error(result, result.code, str(blocker))
 
 
+def test_unwritable_models_folder(rel_env, cli, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("a file where the models folder should be")
+    result = cli("build", "small-hswish-fused-r96", "--models-dir", str(blocker))
+    assert_error(result, 2, str(blocker), "--models-dir")
+
+
 def test_database_from_a_newer_schema(rel_env, cli, tmp_path):
     db = tmp_path / "r.db"
     ResultStore(db).close()

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from mnv3bench import __version__
 from mnv3bench.bench.runner import run_session
@@ -84,10 +83,8 @@ def _emit(results: list[TableResult], *, json_output: bool, reports_dir: Path, s
         else:
             stdout.out(json.dumps({"tables": [to_json_dict(r) for r in results]}, indent=2, default=str), highlight=False)
     else:
-        # Off a terminal Rich would squeeze the wide tables into 80 columns.
-        console = stdout if stdout.is_terminal else Console(width=240)
         for result in results:
-            console.print(to_rich(result))
+            stdout.print(to_rich(result))
     folders = sorted({str(p.parent) for p in written})
     stderr.print(f"wrote {len(written)} report file(s) to {', '.join(folders)}", highlight=False)
 

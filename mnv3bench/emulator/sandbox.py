@@ -13,12 +13,13 @@ import json
 import os
 import posixpath
 import stat as stat_module
+import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from mnv3bench.errors import MnvError
+from mnv3bench.errors import MnvError, UsageError
 
 # Where the sandbox keeps its own bookkeeping; invisible and unreachable from the device.
 _META_DIR = ".mnv3emu"
@@ -56,7 +57,11 @@ class SandboxFS:
 
     def __init__(self, root: Path) -> None:
         root = Path(root)
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot use {root} as the emulator's root folder: {exc.strerror or exc}",
+                             "Fix: give --root a folder you can write (or unset XDG_CACHE_HOME).") from exc
         self.root = Path(os.path.realpath(root))
         self._lock = threading.Lock()
         self._modes_file = self.root / _META_DIR / "modes.json"
@@ -117,8 +122,10 @@ class SandboxFS:
 
     def _save_modes(self) -> None:
         self._modes_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._modes_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._modes, sort_keys=True))
+        # A temp name of its own: two emulators may share a root (two runs at once).
+        fd, tmp = tempfile.mkstemp(dir=self._modes_file.parent, prefix="modes.", suffix=".tmp")
+        with os.fdopen(fd, "w") as handle:
+            handle.write(json.dumps(self._modes, sort_keys=True))
         os.replace(tmp, self._modes_file)
 
     def set_mode(self, device_path: str, permissions: int) -> None:
