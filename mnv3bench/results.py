@@ -351,7 +351,11 @@ class ResultStore:
                      self._conn.execute("SELECT id, builds_on FROM sessions").fetchall()}
         keep: list[int] = []
         for (_, variant), group in trials.groupby(["device_profile", "variant"], sort=False):
-            newest = int(group["session_id"].max())
+            sessions = group["session_id"].dropna()
+            if sessions.empty:  # trials stored outside any session: all of them
+                keep += group["id"].astype(int).tolist()
+                continue
+            newest = int(sessions.max())
             keep += group.loc[group["session_id"] == newest, "id"].astype(int).tolist()
             keep += [int(i) for i in builds_on.get(newest, {}).get(variant, [])]
         return trials[trials["id"].isin(keep)]
