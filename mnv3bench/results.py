@@ -28,7 +28,15 @@ import pandas as pd
 from mnv3bench.bench.parser import JSON_KEYS
 from mnv3bench.errors import MnvError, UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# How to bring an older database up to date: version -> statements to reach version + 1.
+# Columns are only ever added, so old rows stay as they were written.
+_MIGRATIONS: dict[int, list[str]] = {
+    1: [
+        "ALTER TABLE sessions ADD COLUMN builds_on TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE trials ADD COLUMN freq_cap_khz INTEGER",
+    ],
+}
 DEFAULT_DB = Path("reports/results.db")
 BUSY_TIMEOUT_MS = 30_000
 
@@ -213,9 +221,14 @@ class ResultStore:
                     f"{SCHEMA_VERSION}).",
                     "Upgrade mnv3bench (pip install -U mnv3bench), or use another database with --db.",
                 )
+            if version is not None:
+                for old in range(version, SCHEMA_VERSION):
+                    for statement in _MIGRATIONS[old]:
+                        self._conn.execute(statement)
             for statement in _split_sql(_SCHEMA):
                 self._conn.execute(statement)
-            if version is None:
+            if version != SCHEMA_VERSION:
+                self._conn.execute("DELETE FROM schema_version")
                 self._conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
 
     @contextlib.contextmanager

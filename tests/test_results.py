@@ -160,3 +160,26 @@ def test_stale_lock_from_a_dead_process_is_taken_over(tmp_path):
     assert lock.path.exists()  # the dead process left its file behind
     with lock:
         assert lock.path.read_text().strip() == str(__import__("os").getpid())
+
+
+def test_a_version_1_database_is_migrated_keeping_its_rows(tmp_path):
+    import sqlite3
+
+    from mnv3bench.results import _MIGRATIONS
+
+    db = tmp_path / "v1.db"
+    with ResultStore(db) as store:
+        store.record_trial(trial(None, 1))
+    # Make it look as version 1 wrote it: without the columns version 2 added.
+    with sqlite3.connect(db) as conn:
+        conn.execute("ALTER TABLE sessions DROP COLUMN builds_on")
+        conn.execute("ALTER TABLE trials DROP COLUMN freq_cap_khz")
+        conn.execute("UPDATE schema_version SET version = 1")
+    assert _MIGRATIONS[1]
+    with ResultStore(db) as store:
+        frame = store.trials()
+        assert len(frame) == 1 and "freq_cap_khz" in frame.columns
+        store.record_trial(trial(None, 2))
+        assert len(store.trials()) == 2
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
