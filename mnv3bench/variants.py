@@ -204,7 +204,6 @@ def parse_variant(name: str) -> Variant:
         v3_only = [t for f, t in seen.items() if f in ("nonlinearity", "hswish_impl", "last_stage", "stem")]
         if v3_only:
             raise _fail(name, f"'{v3_only[0]}' is a MobileNetV3 choice; v2 baselines take only a width, rRES and int8.", "Write e.g. v2-1.0 or v2-0.35-int8.")
-        fields.pop("hswish_impl", None)
         variant = Variant(**fields)  # type: ignore[arg-type]
         return _check_resolution(name, variant)
 
