@@ -39,6 +39,19 @@ class CliResult:
     err: str
 
 
+def main_in_process(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """mnv3bench.cli.main(argv) with capsys: (exit code, stdout, stderr)."""
+    from mnv3bench.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _user_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     old = os.environ.get("XDG_CACHE_HOME")

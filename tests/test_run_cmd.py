@@ -5,22 +5,18 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import main_in_process as cli
+from test_runner import (
+    FakeDevice,
+    FakeSensors,
+    ShellResult,
+    good_output,
+    make_artifacts,
+)
 
 import mnv3bench.commands.run as run_cmd
 from mnv3bench.bench import runner
-from mnv3bench.cli import main
 from mnv3bench.results import ResultStore
-from test_runner import FakeDevice, FakeSensors, ShellResult, good_output, make_artifacts
-
-
-def cli(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import main_in_process as cli
 
 from mnv3bench.bench.runner import NullProgress, RunConfig, run_session
-from mnv3bench.cli import main
 from mnv3bench.device.adb import load_signer
 from mnv3bench.device.profiles import load_profile
 from mnv3bench.emulator import start_in_process
@@ -36,15 +36,6 @@ def isolated(tmp_path, monkeypatch):
     monkeypatch.delenv("MNV3BENCH_ADB", raising=False)
     monkeypatch.setenv("CI", "1")
 
-
-def cli(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_run_on_the_emulator_then_resume_measures_nothing(tmp_path, models_dir, capsys):

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import main_in_process as cli
 from test_runner import (
     FakeDevice,
     FakeSensors,
@@ -18,18 +19,7 @@ from test_runner import (
 import mnv3bench.commands.run as run_cmd
 import mnv3bench.commands.table as table_cmd
 from mnv3bench.bench import runner
-from mnv3bench.cli import main
 from mnv3bench.results import ResultStore
-
-
-def cli(argv, capsys):
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
