@@ -253,6 +253,17 @@ def test_drop_connection_from_the_phone_kills_the_link(server: EmulatorServer, s
 # --- sync -----------------------------------------------------------------------------------
 
 
+def test_a_pushed_mode_never_gives_the_host_file_setuid_or_world_write(server: EmulatorServer,
+                                                                       signer: PythonRSASigner, phone: FakePhone,
+                                                                       tmp_path: Path) -> None:
+    local = tmp_path / "x.bin"
+    local.write_bytes(b"x")
+    device = adb_shell_client(server, signer)
+    device.push(str(local), "/data/local/tmp/x.bin", st_mode=0o104777)
+    host_mode = phone.fs.resolve("/data/local/tmp/x.bin").stat().st_mode
+    assert host_mode & 0o7777 == 0o755
+
+
 def test_push_pull_stat_list_roundtrip(server: EmulatorServer, signer: PythonRSASigner, phone: FakePhone, tmp_path: Path) -> None:
     payload = os.urandom(5 * 1024 * 1024 + 123)
     local = tmp_path / "model.tflite"
@@ -430,3 +441,40 @@ def test_stop_closes_open_connections(phone: FakePhone, host_key: Path, signer: 
         raw.read()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1)
+
+
+def test_a_trusted_key_file_with_a_line_of_nuls_still_trusts_its_good_keys(host_key: Path, tmp_path: Path) -> None:
+    from mnv3bench.emulator.adbd import load_trusted_keys
+
+    mixed = tmp_path / "adb_keys"
+    mixed.write_text("\0\0\0\n" + Path(str(host_key) + ".pub").read_text())
+    assert len(load_trusted_keys([mixed])) == 1
+
+
+def test_a_client_trickling_bytes_cannot_outlast_the_handshake_deadline(phone: FakePhone, host_key: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    import mnv3bench.emulator.adbd as adbd
+
+    monkeypatch.setattr(adbd, "HANDSHAKE_TIMEOUT_S", 1.0)
+    server = EmulatorServer(phone, trusted_keys=[Path(str(host_key) + ".pub")])
+    _, port = server.start()
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+            started = time.monotonic()
+            closed = False
+            while time.monotonic() - started < 4:
+                try:
+                    sock.sendall(b"C")  # one byte of a header every 0.3 s: never a whole packet
+                    time.sleep(0.3)
+                    sock.settimeout(0.01)
+                    if sock.recv(1) == b"":
+                        closed = True
+                        break
+                except TimeoutError:
+                    continue
+                except OSError:
+                    closed = True
+                    break
+            assert closed and time.monotonic() - started < 3
+    finally:
+        server.stop()

@@ -192,3 +192,14 @@ def test_address_parsing() -> None:
 def test_emulator_profile_without_address_is_a_usage_error(keys: Path) -> None:
     with pytest.raises(UsageError, match="host emulator"):
         connect(PROFILE)
+
+
+def test_a_phone_without_sha256sum_is_told_not_mistaken_for_missing_files() -> None:
+    from mnv3bench.device.adb import AdbDevice, ShellResult
+
+    device = object.__new__(AdbDevice)  # only its shell() answer matters here
+    device.serial = "old-phone"
+    device.shell = lambda command, timeout_s=60.0: ShellResult("/system/bin/sh: sha256sum: not found\n", 127, False)
+    with pytest.raises(MnvError) as err:
+        AdbDevice.sha256(device, "/data/local/tmp/model.tflite")
+    assert "no sha256sum" in err.value.message and "Android 8" in (err.value.hint or "")

@@ -324,6 +324,11 @@ class AdbDevice:
     def sha256(self, remote: str) -> str | None:
         """The file's sha256 on the device, or None when it does not exist."""
         result = self.shell(f"sha256sum {shlex.quote(remote)}", timeout_s=120.0)
+        if result.exit_code == 127 and "not found" in result.output and "sha256sum" in result.output:
+            # Without sha256sum every model would look missing and every push "damaged".
+            raise MnvError(f"{self.serial} has no sha256sum, which mnv3bench needs to check pushed models",
+                           "Fix: use Android 8 or newer (its toybox has sha256sum), or install busybox "
+                           "on the phone and link sha256sum into /system/xbin.")
         if result.exit_code != 0:
             return None
         match = re.match(r"\s*([0-9a-fA-F]{64})\b", result.output)

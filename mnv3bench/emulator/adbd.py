@@ -21,6 +21,7 @@ import socket
 import stat
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -116,7 +117,7 @@ def load_trusted_keys(paths: Iterable[Path]) -> list[rsa.RSAPublicKey]:
             log.info("trusted key file %s not readable: %s", path, exc)
             continue
         for line in text.splitlines():
-            if not line.strip():
+            if not line.strip().strip("\0").strip():  # blank, or only NULs
                 continue
             try:
                 keys.append(parse_android_pubkey(line))
@@ -283,6 +284,7 @@ class _Connection:
         self._next_stream_id = 0
         self._closed = threading.Event()
         self._authenticated = False
+        self._handshake_deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
         self._token = b""
         self._thread = threading.Thread(target=self._run, name=f"adbd-conn-{name}", daemon=True)
 
@@ -356,6 +358,13 @@ class _Connection:
     def _recv_exact(self, size: int) -> bytes:
         buf = bytearray()
         while len(buf) < size:
+            if not self._authenticated:
+                # A deadline, not a per-recv timeout: a client trickling a byte now and
+                # then must not hold an unauthenticated connection open for ever.
+                left = self._handshake_deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError("handshake deadline passed")
+                self.sock.settimeout(left)
             chunk = self.sock.recv(min(size - len(buf), 1 << 20))
             if not chunk:
                 raise EOFError("client closed the connection")
@@ -377,7 +386,6 @@ class _Connection:
 
     def _run(self) -> None:
         try:
-            self.sock.settimeout(HANDSHAKE_TIMEOUT_S)
             while not self.closed:
                 self._dispatch(*self._read_packet())
         except (EOFError, _StreamClosed):
@@ -415,6 +423,7 @@ class _Connection:
         # A CNXN after the handshake restarts the session, as on adbd.
         self._close_all_streams()
         self._authenticated = False
+        self._handshake_deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
         self.max_write = max(256, min(host_maxdata, MAX_PAYLOAD))
         log.debug("%s: CNXN %r", self.name, banner[:80])
         self._send_token()
@@ -769,12 +778,14 @@ class _SyncSession:
             if error is None and handle is not None and tmp is not None and target is not None:
                 try:
                     handle.close()
-                    os.chmod(tmp, stat.S_IMODE(mode) or 0o644)
+                    # adbd keeps only rwx bits (mode & 0777); the host file never gets
+                    # setuid, sticky or world-writable bits from a client.
+                    os.chmod(tmp, (stat.S_IMODE(mode) & 0o755) or 0o644)
                     os.utime(tmp, (mtime, mtime))
                     os.replace(tmp, target)
                     tmp = None
                     # The sandbox keeps the phone's permission bits (the host's may differ).
-                    self.phone.fs.set_mode(device_path, stat.S_IMODE(mode) or 0o644)
+                    self.phone.fs.set_mode(device_path, (mode & 0o777) or 0o644)
                 except (SandboxError, OSError) as exc:
                     error = f"couldn't finish file: {_reason(exc)}"
         finally:
