@@ -56,8 +56,9 @@ AdbOpt = Annotated[
     str | None,
     typer.Option(
         "--adb",
-        envvar="MNV3BENCH_ADB",
-        help="Reach the device over TCP at HOST:PORT (e.g. 192.168.1.20:5555). Env: MNV3BENCH_ADB.",
+        # Not an envvar option: MNV3BENCH_ADB is read where the connection is made, so that
+        # an explicit --serial can override it (Typer could not tell them apart).
+        help="Reach the device over TCP at HOST:PORT (e.g. 192.168.1.20:5555). Default: $MNV3BENCH_ADB.",
     ),
 ]
 SerialOpt = Annotated[

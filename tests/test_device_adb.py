@@ -203,3 +203,12 @@ def test_a_phone_without_sha256sum_is_told_not_mistaken_for_missing_files() -> N
     with pytest.raises(MnvError) as err:
         AdbDevice.sha256(device, "/data/local/tmp/model.tflite")
     assert "no sha256sum" in err.value.message and "Android 8" in (err.value.hint or "")
+
+
+def test_an_explicit_serial_overrides_mnv3bench_adb(monkeypatch: pytest.MonkeyPatch, keys: Path) -> None:
+    monkeypatch.setenv("MNV3BENCH_ADB", "127.0.0.1:1")
+    # USB is then chosen: without a phone (or libusb) that is an MnvError about USB, never
+    # "both --adb and --serial given".
+    with pytest.raises(MnvError) as err:
+        connect(load_profile("pixel3"), serial="NO-SUCH-PHONE", connect_timeout_s=1)
+    assert "both --adb and --serial" not in err.value.message

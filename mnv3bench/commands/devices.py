@@ -12,7 +12,16 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from mnv3bench.cliapp import AdbOpt, DeviceOpt, JsonOpt, SerialOpt, app, plain_output, stderr, stdout
+from mnv3bench.cliapp import (
+    AdbOpt,
+    DeviceOpt,
+    JsonOpt,
+    SerialOpt,
+    app,
+    plain_output,
+    stderr,
+    stdout,
+)
 from mnv3bench.device.adb import connect, list_usb_serials
 from mnv3bench.device.preflight import FAIL, OK, WARN, Check, binary_checks, run_checks
 from mnv3bench.device.probe import probe
@@ -43,6 +52,7 @@ def devices_command(adb: AdbOpt = None, as_json: JsonOpt = False) -> None:
     profiles = list_profiles()
     reachable: list[dict[str, str]] = []
     notes: list[str] = []
+    adb = adb or os.environ.get("MNV3BENCH_ADB") or None
     if adb:
         try:
             with connect(None, adb_address=adb, connect_timeout_s=5.0, auth_timeout_s=10.0,

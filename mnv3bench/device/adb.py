@@ -366,7 +366,8 @@ def connect(profile: DeviceProfile | None = None, *, adb_address: str | None = N
             keys_path: Path | None = None, connect_timeout_s: float = 10.0,
             auth_timeout_s: float = DEFAULT_AUTH_TIMEOUT_S, notify: Notify = _stderr_notify) -> AdbDevice:
     """Open an ADB connection: TCP with adb_address (or $MNV3BENCH_ADB), else USB (serial or the first)."""
-    address = adb_address or os.environ.get("MNV3BENCH_ADB") or None
+    # $MNV3BENCH_ADB is a default for TCP; an explicit --serial (USB) overrides it.
+    address = adb_address or (None if serial else os.environ.get("MNV3BENCH_ADB")) or None
     if address and serial:
         raise UsageError("both --adb and --serial given", "Fix: use --adb HOST:PORT for TCP or --serial for USB, not both.")
     signer = load_signer(keys_path, notify)
