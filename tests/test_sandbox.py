@@ -92,3 +92,15 @@ def test_root_cannot_be_removed(fs: SandboxFS) -> None:
     with pytest.raises(SandboxError):
         fs.remove("/../", recursive=True)
     assert fs.root.is_dir()
+
+
+def test_rm_of_a_symlink_removes_the_link_not_its_target(tmp_path: Path) -> None:
+    fs = SandboxFS(tmp_path / "root")
+    fs.write_bytes("/data/local/tmp/real.bin", b"keep me")
+    os.symlink(fs.resolve("/data/local/tmp/real.bin"), fs.root / "data/local/tmp/link.bin")
+    os.symlink(fs.root, fs.root / "data/local/tmp/to-root")
+    fs.remove("/data/local/tmp/link.bin")
+    fs.remove("/data/local/tmp/to-root", recursive=True)  # would have wiped the whole sandbox
+    assert fs.resolve("/data/local/tmp/real.bin").read_bytes() == b"keep me"
+    assert not (fs.root / "data/local/tmp/link.bin").exists()
+    assert not os.path.lexists(fs.root / "data/local/tmp/to-root")

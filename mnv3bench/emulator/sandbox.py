@@ -224,7 +224,15 @@ class SandboxFS:
         norm = self.normalize(device_path)
         if norm == "/":
             raise SandboxError("/: refusing to remove the root")
+        self.resolve(posixpath.dirname(norm))  # the folder holding it must be inside the root
+        link = self.root / norm.lstrip("/")
+        if link.is_symlink():  # rm removes the link itself, never what it points to
+            link.unlink()
+            self._forget(norm)
+            return
         host = self.resolve(device_path)
+        if host == self.root:
+            raise SandboxError(f"{device_path}: refusing to remove the root")
         if host.is_dir():
             if not recursive:
                 raise IsADirectoryError(device_path)
