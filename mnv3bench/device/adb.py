@@ -144,12 +144,17 @@ def default_key_path() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".android" / "adbkey"
 
 
+def key_path(keys_path: Path | None = None) -> Path:
+    """The private key to sign with: the one given, else $MNV3BENCH_ADBKEY or ~/.android/adbkey."""
+    return Path(keys_path).expanduser() if keys_path else default_key_path()
+
+
 def load_signer(keys_path: Path | None = None, notify: Notify = _stderr_notify) -> Any:
     """The RSA signer for ADB auth, creating the platform-tools key pair when missing."""
     from adb_shell.auth.keygen import keygen, write_public_keyfile
     from adb_shell.auth.sign_cryptography import CryptographySigner
 
-    path = Path(keys_path).expanduser() if keys_path else default_key_path()
+    path = key_path(keys_path)
     pub = Path(f"{path}.pub")
     try:
         if not path.exists():

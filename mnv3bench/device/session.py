@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mnv3bench.device.adb import AdbDevice, Notify, _stderr_notify, connect, default_key_path, load_signer
+from mnv3bench.device.adb import AdbDevice, Notify, _stderr_notify, connect, key_path, load_signer
 from mnv3bench.device.probe import DeviceInfo, check_profile, probe
 from mnv3bench.device.profiles import DeviceProfile
 
@@ -49,7 +49,7 @@ def open_device(profile: DeviceProfile, adb: str | None = None, serial: str | No
         from mnv3bench.emulator import start_in_process
 
         load_signer(keys_path, notify)  # the emulator trusts our public key, so it must exist
-        key = Path(keys_path).expanduser() if keys_path else default_key_path()
+        key = key_path(keys_path)
         server = start_in_process(profile, root=emulator_root, faults=tuple(faults),
                                   trusted_keys=[Path(f"{key}.pub")])
         adb = server.address

@@ -92,8 +92,9 @@ class _StreamClosed(Exception):
 
 def default_trusted_keys() -> list[Path]:
     """The public key the host's client signs with: $MNV3BENCH_ADBKEY.pub or ~/.android/adbkey.pub."""
-    private = os.environ.get("MNV3BENCH_ADBKEY") or str(Path.home() / ".android" / "adbkey")
-    return [Path(private + ".pub")]
+    from mnv3bench.device.adb import default_key_path  # the one place that names the key file
+
+    return [Path(f"{default_key_path()}.pub")]
 
 
 def parse_android_pubkey(line: str) -> rsa.RSAPublicKey:
