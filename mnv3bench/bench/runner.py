@@ -519,9 +519,10 @@ def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: Ru
         device_profile=profile.name, device_serial=dev.serial, device_model=device_model,
         device_fingerprint=fingerprint, flags=flags, trial_index=trial_index, started_at=started, ended_at=ended,
         ok=ok, error_message=error, latency_ms=float(parsed.inference_avg_us) / 1000.0 if ok else None,
-        parsed=parsed.to_json() | {"op_profile_by_type": getattr(parsed, "op_profile_by_type", None)},
+        parsed=parsed.to_json() | {"op_profile_by_type": parsed.op_profile_by_type},
         temp_before_c=temp_before, temp_after_c=temp_after, freq_before_khz=freq_before,
-        freq_after_khz=freq_after, freq_cap_khz=cap_after, throttled=throttled, exit_code=result.exit_code, timed_out=result.timed_out,
+        freq_after_khz=freq_after, freq_cap_khz=cap_after, throttled=throttled, exit_code=result.exit_code,
+        timed_out=result.timed_out,
         raw_output=result.output, tool_version=mnv3bench.__version__, tf_version=tf_version,
     )
     return record, benchmark_s
