@@ -1,6 +1,6 @@
 """The emulated phone behind the emulated adbd: files, properties, shell, benchmark runs.
 
-`EmulatedPhone` is what adbd.py talks to. It owns a sandboxed file system (sandbox.py),
+`EmulatedPhone` is what adbd/server.py serves. It owns a sandboxed file system (sandbox.py),
 a virtual /sys and /proc (sysfs.py), the getprop values, and the benchmark_model
 processes it starts: each one is `python -m mnv3bench.emulator.standin` in a child
 process, pinned to the host cpus named by the taskset mask (virtual cpu v -> host cpu
