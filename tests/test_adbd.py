@@ -22,7 +22,8 @@ from adb_shell.adb_message import AdbMessage, unpack
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
-from mnv3bench.emulator.adbd import EmulatorServer, parse_android_pubkey
+from mnv3bench.emulator.adbd.auth import parse_android_pubkey
+from mnv3bench.emulator.adbd.server import EmulatorServer
 from mnv3bench.emulator.faults import DropConnection
 from mnv3bench.emulator.sandbox import SandboxFS
 from mnv3bench.errors import UsageError
@@ -444,7 +445,7 @@ def test_stop_closes_open_connections(phone: FakePhone, host_key: Path, signer: 
 
 
 def test_a_trusted_key_file_with_a_line_of_nuls_still_trusts_its_good_keys(host_key: Path, tmp_path: Path) -> None:
-    from mnv3bench.emulator.adbd import load_trusted_keys
+    from mnv3bench.emulator.adbd.auth import load_trusted_keys
 
     mixed = tmp_path / "adb_keys"
     mixed.write_text("\0\0\0\n" + Path(str(host_key) + ".pub").read_text())
@@ -453,9 +454,9 @@ def test_a_trusted_key_file_with_a_line_of_nuls_still_trusts_its_good_keys(host_
 
 def test_a_client_trickling_bytes_cannot_outlast_the_handshake_deadline(phone: FakePhone, host_key: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    import mnv3bench.emulator.adbd as adbd
+    import mnv3bench.emulator.adbd.connection as connection
 
-    monkeypatch.setattr(adbd, "HANDSHAKE_TIMEOUT_S", 1.0)
+    monkeypatch.setattr(connection, "HANDSHAKE_TIMEOUT_S", 1.0)
     server = EmulatorServer(phone, trusted_keys=[Path(str(host_key) + ".pub")])
     _, port = server.start()
     try:

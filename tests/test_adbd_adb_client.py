@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from test_adbd import FakePhone, adb_shell_client
 
-from mnv3bench.emulator.adbd import EmulatorServer
+from mnv3bench.emulator.adbd.server import EmulatorServer
 
 ADB = shutil.which("adb") or "/usr/bin/adb"
 pytestmark = [

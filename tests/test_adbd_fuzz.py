@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_adbd import FakePhone, RawClient, server_still_serves
 
-from mnv3bench.emulator.adbd import EmulatorServer
+from mnv3bench.emulator.adbd.server import EmulatorServer
 
 COMMANDS = [constants.CNXN, constants.AUTH, constants.OPEN, constants.OKAY, constants.WRTE, constants.CLSE]
 SYNC_IDS = [b"SEND", b"RECV", b"STAT", b"LIST", b"DATA", b"DONE", b"QUIT", b"FAIL", b"DENT", b"XXXX"]

@@ -15,7 +15,7 @@ from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
-from mnv3bench.emulator.adbd import EmulatorServer
+from mnv3bench.emulator.adbd.server import EmulatorServer
 from mnv3bench.errors import UsageError
 
 

@@ -13,7 +13,7 @@ import pytest
 from mnv3bench.device.probe import parse_df_free_kb
 from mnv3bench.device.profiles import load_profile
 from mnv3bench.emulator.phone import EmulatedPhone
-from mnv3bench.emulator.shell import ShellSyntaxError, parse
+from mnv3bench.emulator.shell import ShellHost, ShellSyntaxError, parse
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +30,10 @@ def sh(phone: EmulatedPhone, command: str) -> tuple[int, str]:
     chunks: list[bytes] = []
     rc = phone.run_shell(command, chunks.append, threading.Event())
     return rc, b"".join(chunks).decode()
+
+
+def test_the_phone_is_a_shell_host(phone: EmulatedPhone) -> None:
+    assert isinstance(phone, ShellHost)
 
 
 def test_unknown_commands_are_not_found(phone: EmulatedPhone) -> None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mnv3bench.device.profiles import DeviceProfile
-    from mnv3bench.emulator.adbd import EmulatorServer
+    from mnv3bench.emulator.adbd.server import EmulatorServer
 
 # The adb server probes localhost:5555-5585 for emulators; keep out of its way.
 ADB_EMULATOR_PORTS = range(5555, 5586)
@@ -40,7 +40,7 @@ def start_in_process(
     Returns the running server (address "127.0.0.1:P"); stop it with .stop() or use it
     as a context manager. Faults are validated (UsageError names the valid ones).
     """
-    from mnv3bench.emulator.adbd import EmulatorServer
+    from mnv3bench.emulator.adbd.server import EmulatorServer
     from mnv3bench.emulator.faults import check_faults
     from mnv3bench.emulator.phone import EmulatedPhone
 

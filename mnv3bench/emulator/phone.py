@@ -1,6 +1,6 @@
 """The emulated phone behind the emulated adbd: files, properties, shell, benchmark runs.
 
-`EmulatedPhone` is what adbd.py talks to. It owns a sandboxed file system (sandbox.py),
+`EmulatedPhone` is what adbd/server.py serves. It owns a sandboxed file system (sandbox.py),
 a virtual /sys and /proc (sysfs.py), the getprop values, and the benchmark_model
 processes it starts: each one is `python -m mnv3bench.emulator.standin` in a child
 process, pinned to the host cpus named by the taskset mask (virtual cpu v -> host cpu
@@ -24,7 +24,7 @@ from typing import Any
 
 from mnv3bench.emulator.faults import DropConnection, active_faults, check_faults
 from mnv3bench.emulator.sandbox import SandboxError, SandboxFS
-from mnv3bench.emulator.shell import Shell
+from mnv3bench.emulator.shell import Mount, Shell
 from mnv3bench.emulator.sysfs import VirtualSysfs
 
 BENCHMARK_NAME = "benchmark_model"
@@ -36,18 +36,6 @@ _TERMINATE_GRACE_S = 2.0
 _DROP_RUN_AFTER = b"Running benchmark for"
 
 
-@dataclass(frozen=True)
-class Mount:
-    """One row of df."""
-
-    device: str
-    mount: str
-    aliases: tuple[str, ...]   # device path prefixes that live on this mount
-    total_kb: int
-    used_kb: int
-    available_kb: int
-
-
 @dataclass
 class _Process:
     popen: subprocess.Popen[bytes]
@@ -56,7 +44,9 @@ class _Process:
 
 
 class EmulatedPhone:
-    """A phone shaped by a device profile, living in the host folder `root`."""
+    """A phone shaped by a device profile, living in the host folder `root`.
+
+    It is the shell's ShellHost (shell.py) and the phone adbd serves (adbd/server.py)."""
 
     def __init__(self, root: Path, profile: Any, faults: frozenset[str] = frozenset()) -> None:
         self.profile = profile

@@ -6,6 +6,10 @@ commands in `Shell.COMMANDS` (getprop, cat, ls, mkdir, chmod, rm, sha256sum, df,
 dumpsys battery, echo, taskset, pkill, ...), plus running the benchmark binary by path.
 Anything else is `sh: X: not found` (exit 127). Command substitution (backticks, `$(`)
 is refused as a syntax error: nothing a client sends is ever handed to a host shell.
+
+The shell runs on a `ShellHost`: the few things it needs from the phone (files, the
+virtual /sys and /proc, properties, the benchmark processes, df and battery reports).
+EmulatedPhone implements it; this module never imports the phone.
 """
 
 from __future__ import annotations
@@ -15,14 +19,13 @@ import math
 import stat as stat_module
 import threading
 import time
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol, runtime_checkable
 
-from mnv3bench.emulator.sandbox import DeviceStat, SandboxError
-
-if TYPE_CHECKING:
-    from mnv3bench.emulator.phone import EmulatedPhone
+from mnv3bench.emulator.sandbox import DeviceStat, SandboxError, SandboxFS
+from mnv3bench.emulator.sysfs import VirtualSysfs
 
 EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
@@ -31,6 +34,52 @@ EXIT_SYNTAX = 2
 _STATUS = object()  # a `$?` inside a word, expanded when the command runs
 _OPERATORS = (";", "&&", "||", "\n")
 _UNSUPPORTED = set("|&<>()")
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One row of df."""
+
+    device: str
+    mount: str
+    aliases: tuple[str, ...]   # device path prefixes that live on this mount
+    total_kb: int
+    used_kb: int
+    available_kb: int
+
+
+@runtime_checkable
+class ShellHost(Protocol):
+    """What the shell needs from the phone it runs on (EmulatedPhone implements it)."""
+
+    fs: SandboxFS             # the phone's files (normalize, stat, listdir, open_read, ...)
+    sysfs: VirtualSysfs       # the read-only /sys and /proc
+    props: dict[str, str]     # getprop
+    abi: str                  # uname -m
+    cpu_count: int            # nproc, and the cpus a taskset mask may name
+
+    def is_benchmark_binary(self, device_path: str) -> bool:
+        """True for the one kind of file the phone can run: its benchmark_model stand-in."""
+
+    def run_benchmark(self, device_path: str, args: list[str], out: Callable[[str], None],
+                      cancelled: threading.Event, cpus: set[int] | None = None) -> int:
+        """Run the benchmark binary with `args` on virtual `cpus`, streaming output to `out`;
+        returns its exit status. May raise DropConnection (a fault)."""
+
+    def kill_matching(self, name: str, *, full: bool = False, sig: int = signal.SIGTERM) -> int:
+        """pkill: signal benchmark processes by name (command line with full); how many."""
+
+    def kill_pid(self, pid: int, sig: int = signal.SIGTERM) -> bool:
+        """kill: signal one benchmark process; False when there is no such process."""
+
+    def pids_named(self, name: str) -> list[int]:
+        """pidof: the running benchmark processes called `name`."""
+
+    def mounts(self) -> list[Mount]:
+        """df's rows."""
+
+    def battery_report(self) -> str:
+        """`dumpsys battery` in Android's format."""
 
 
 class ShellSyntaxError(Exception):
@@ -201,9 +250,9 @@ def _mode_string(st: DeviceStat) -> str:
 
 
 class Shell:
-    """One shell session's interpreter, bound to an emulated phone."""
+    """One shell session's interpreter, bound to the phone it runs on."""
 
-    def __init__(self, phone: EmulatedPhone) -> None:
+    def __init__(self, phone: ShellHost) -> None:
         self.phone = phone
         self.fs = phone.fs
         self.sysfs = phone.sysfs
