@@ -313,7 +313,7 @@ def test_cooldown_between_trials_not_before_first(tmp_path, profile, store):
 
 
 def test_device_in_use_by_another_run(tmp_path, profile, store):
-    from mnv3bench.results import DeviceLock, default_lock_dir
+    from mnv3bench.device.lock import DeviceLock, default_lock_dir
 
     # The lock is per user, not per database: another --db cannot get around it.
     assert store.path.parent not in default_lock_dir().parents

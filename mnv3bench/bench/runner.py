@@ -27,7 +27,8 @@ import mnv3bench
 from mnv3bench.bench import stats
 from mnv3bench.bench.command import benchmark_command, benchmark_flags
 from mnv3bench.errors import MnvError, UsageError
-from mnv3bench.results import DeviceLock, ResultStore, SessionRecord, TrialRecord, default_lock_dir, utc_now
+from mnv3bench.device.lock import DeviceLock, default_lock_dir
+from mnv3bench.results import ResultStore, SessionRecord, TrialRecord, utc_now
 
 # benchmark_model's own bound is max_secs for the regular runs; init and warmup come on top.
 WARMUP_ALLOWANCE_S = 10.0
