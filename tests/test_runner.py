@@ -282,3 +282,11 @@ def test_a_run_that_printed_stats_then_failed_stores_no_timings(tmp_path, profil
     assert not trial["ok"] and "status 139" in trial["error_message"]
     assert pd.isna(trial["latency_ms"]) and pd.isna(trial["inference_avg_us"]) and trial["error"]
 
+
+def test_a_bug_is_not_reported_as_a_lost_connection(tmp_path, profile, store):
+    # Only the device layer's DeviceLinkError means the link died; anything else is a bug
+    # and must surface as itself, not as "Lost the connection".
+    dev = FakeDevice(lambda g, n: KeyError("op_profile") if n == 2 else ShellResult(good_output(4000), 0, False))
+    with pytest.raises(KeyError, match="op_profile"):
+        run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), dev)
+    assert store.trials()["trial_index"].tolist() == [1]
