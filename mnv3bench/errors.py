@@ -27,8 +27,19 @@ class MnvError(Exception):
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n{self.hint}"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Worker processes send errors back by pickling. Rebuilding without __init__ keeps
+        # message, hint, exit code and a subclass's own fields, whatever its __init__ takes.
+        return _restore, (type(self), self.args, dict(self.__dict__))
+
 
 class UsageError(MnvError):
     """The user asked for something that cannot be: a wrong name, flag or input file."""
 
     exit_code = EXIT_USAGE
+
+
+def _restore(cls: type[MnvError], args: tuple[object, ...], state: dict[str, object]) -> MnvError:
+    error = cls.__new__(cls, *args)
+    error.__dict__.update(state)
+    return error

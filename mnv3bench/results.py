@@ -6,16 +6,12 @@ flight. Triggers refuse UPDATE and DELETE on trials: the store is append-only by
 construction, not by convention. WAL and a busy timeout let two mnv3bench processes share
 one database. A schema version table is checked on open so an older mnv3bench never
 misreads a newer database.
-
-Also here: the device lock, so two processes never benchmark on one phone at once.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import re
 import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -457,64 +453,9 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
-# -- device lock ------------------------------------------------------------------------------
-
-
-def default_lock_dir() -> Path:
-    """One place per user for device locks, whatever --db each run uses."""
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / "mnv3bench" / "locks"
-
-
-class DeviceLock:
-    """An advisory lock per device, so two mnv3bench processes never benchmark one phone.
-
-    fcntl.flock dies with its process, so a lock left by a killed run is taken over
-    automatically; the file only records who holds it, for the error message.
-    """
-
-    def __init__(self, lock_dir: Path, device_key: str) -> None:
-        safe = re.sub(r"[^A-Za-z0-9._-]+", "_", device_key)
-        self.path = Path(lock_dir) / f"device-{safe}.lock"
-        self.device_key = device_key
-        self._fd: int | None = None
-
-    def acquire(self) -> None:
-        import fcntl
-
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise MnvError(
-                f"Device {self.device_key} is in use by another mnv3bench process (pid {holder}).",
-                "Wait for it to finish (or stop it), then run again; two runs on one phone disturb each other's "
-                "numbers.",
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
-        self._fd = fd
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing drops the flock
-            self._fd = None
-
-    def __enter__(self) -> DeviceLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-
 __all__ = [
     "DEFAULT_DB",
     "SCHEMA_VERSION",
-    "DeviceLock",
     "ResultStore",
     "SessionRecord",
     "TrialRecord",

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from mnv3bench.device.adb import DeviceDisconnected, connect, load_signer, parse_address
+from mnv3bench.device.adb import connect, load_signer, parse_address
+from mnv3bench.device.protocol import DeviceLinkError
 from mnv3bench.device.profiles import load_profile
 from mnv3bench.emulator import start_in_process
 from mnv3bench.errors import MnvError, UsageError
@@ -108,13 +109,13 @@ def test_link_lost_mid_command_raises_disconnected_with_partial_output(tmp_path:
     pull_cable.start()
     try:
         start = time.monotonic()
-        with pytest.raises(DeviceDisconnected) as err:
+        with pytest.raises(DeviceLinkError) as err:
             device.shell(f"{PROFILE.benchmark_binary} --graph=/data/local/tmp/x.tflite", timeout_s=60)
         assert time.monotonic() - start < 10  # noticed at once, not at the 60 s deadline
         assert "lost the connection" in err.value.message and "--resume" in (err.value.hint or "")
         assert "STARTING" in err.value.partial_output
         assert err.value.exit_code == 1
-        with pytest.raises(DeviceDisconnected):  # later commands say so too, no hang
+        with pytest.raises(DeviceLinkError):  # later commands say so too, no hang
             device.shell("echo x")
     finally:
         pull_cable.cancel()
@@ -128,7 +129,7 @@ def test_drop_during_push(tmp_path: Path, keys: Path) -> None:
     payload.write_bytes(b"\0" * 2_000_000)
     try:
         with connect(PROFILE, adb_address=server.address) as device:
-            with pytest.raises(DeviceDisconnected, match="while pushing big.bin"):
+            with pytest.raises(DeviceLinkError, match="while pushing big.bin"):
                 device.push(payload, "/data/local/tmp/big.bin")
     finally:
         server.stop()
@@ -195,7 +196,8 @@ def test_emulator_profile_without_address_is_a_usage_error(keys: Path) -> None:
 
 
 def test_a_phone_without_sha256sum_is_told_not_mistaken_for_missing_files() -> None:
-    from mnv3bench.device.adb import AdbDevice, ShellResult
+    from mnv3bench.device.adb import AdbDevice
+    from mnv3bench.device.protocol import ShellResult
 
     device = object.__new__(AdbDevice)  # only its shell() answer matters here
     device.serial = "old-phone"

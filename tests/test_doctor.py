@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from mnv3bench.cli import main
-from mnv3bench.device.adb import ShellResult, load_signer
+from mnv3bench.device.adb import load_signer
 from mnv3bench.device.preflight import FAIL, binary_checks
 from mnv3bench.device.profiles import load_profile
+from mnv3bench.device.protocol import ShellResult
 from mnv3bench.emulator import start_in_process
 from mnv3bench.emulator.phone import BINARY_MARKER
 

@@ -1,4 +1,4 @@
-"""The results store: schema version, append-only, WAL, concurrent writers, device lock."""
+"""The results store: schema version, append-only, WAL, concurrent writers."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import textwrap
 
 import pytest
 
-from mnv3bench.errors import MnvError, UsageError
-from mnv3bench.results import SCHEMA_VERSION, DeviceLock, ResultStore, SessionRecord, TrialRecord, utc_now
+from mnv3bench.errors import UsageError
+from mnv3bench.results import SCHEMA_VERSION, ResultStore, SessionRecord, TrialRecord, utc_now
 
 
 def trial(session_id: int, index: int, ok: bool = True, variant: str = "v") -> TrialRecord:
@@ -139,27 +139,6 @@ def test_two_processes_write_concurrently(tmp_path):
         frame = store.trials()
     assert frame.groupby("variant").size().to_dict() == {"a": 60, "b": 60}
     assert frame["id"].is_unique
-
-
-def test_device_lock_is_exclusive_and_released(tmp_path):
-    first = DeviceLock(tmp_path, "pixel3-S1")
-    first.acquire()
-    with pytest.raises(MnvError, match=r"in use by another mnv3bench process \(pid \d+\)"):
-        DeviceLock(tmp_path, "pixel3-S1").acquire()
-    DeviceLock(tmp_path, "pixel3-S2").acquire()  # another phone is free
-    first.release()
-    with DeviceLock(tmp_path, "pixel3-S1"):
-        pass
-
-
-def test_stale_lock_from_a_dead_process_is_taken_over(tmp_path):
-    code = ("import sys, os; from mnv3bench.results import DeviceLock; "
-            f"DeviceLock({str(tmp_path)!r}, 'pixel3-S1').acquire(); os._exit(0)")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
-    lock = DeviceLock(tmp_path, "pixel3-S1")
-    assert lock.path.exists()  # the dead process left its file behind
-    with lock:
-        assert lock.path.read_text().strip() == str(__import__("os").getpid())
 
 
 def test_a_version_1_database_is_migrated_keeping_its_rows(tmp_path):

@@ -1,4 +1,4 @@
-"""`mnv3bench run` and `mnv3bench compare` through cli.main (fake device at the AdbDevice seam)."""
+"""`mnv3bench run` and `mnv3bench compare` through cli.main (the packaged fake device at the Device seam)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,14 @@ import json
 
 import pytest
 from conftest import main_in_process as cli
-from test_runner import (
-    FakeDevice,
-    FakeSensors,
-    ShellResult,
-    good_output,
-    make_artifacts,
-)
+from test_runner import make_artifacts
 
 import mnv3bench.commands.run as run_cmd
 from mnv3bench.bench import runner
+from mnv3bench.device.protocol import ShellResult
 from mnv3bench.results import ResultStore
+from mnv3bench.testing import FakeDevice, FakeSensors
+from mnv3bench.testing import benchmark_output as good_output
 
 
 @pytest.fixture

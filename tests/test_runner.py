@@ -1,10 +1,8 @@
-"""The runner against a fake device at the AdbDevice interface (hyperfine's mock executor)."""
+"""The runner against the packaged fake device (mnv3bench.testing; hyperfine's mock executor)."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -13,88 +11,11 @@ import pytest
 
 from mnv3bench.bench.runner import KILL_COMMAND, RunConfig, run_session
 from mnv3bench.device.profiles import load_profile
+from mnv3bench.device.protocol import ShellResult
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import ResultStore
-
-
-def good_output(avg_us: float) -> str:
-    return (
-        "INFO: Num threads: [1]\n"
-        "INFO: Initialized session in 12.3ms.\n"
-        "INFO: count=1 curr=9000\n"
-        f"INFO: count=50 first={avg_us + 50:g} curr={avg_us:g} min={avg_us - 10:g} max={avg_us + 90:g} "
-        f"avg={avg_us:g} std=12\n"
-        f"INFO: Inference timings in us: Init: 12300, First inference: 9000, Warmup (avg): 9000, "
-        f"Inference (avg): {avg_us:g}\n"
-    )
-
-
-@dataclass
-class ShellResult:
-    output: str
-    exit_code: int | None
-    timed_out: bool
-
-
-class FakeDevice:
-    """Holds pushed files by hash; answers benchmark commands from a script."""
-
-    def __init__(self, respond: Callable[[str, int], ShellResult | BaseException] | None = None,
-                 serial: str = "FAKE123", corrupt_push: bool = False) -> None:
-        self.serial = serial
-        self.files: dict[str, str] = {}
-        self.commands: list[str] = []
-        self.pushes: list[str] = []
-        self.benchmarks: list[str] = []  # the --graph of each benchmark run, in order
-        self.respond = respond or (lambda graph, n: ShellResult(good_output(5000 + n), 0, False))
-        self.corrupt_push = corrupt_push
-
-    def shell(self, command: str, *, timeout_s: float = 60.0) -> ShellResult:
-        self.commands.append(command)
-        if command.startswith("taskset "):
-            graph = next(p for p in command.split() if p.startswith("--graph=")).split("=", 1)[1]
-            assert graph in self.files, "benchmarked a model that is not on the device"
-            self.benchmarks.append(graph)
-            reply = self.respond(graph, len(self.benchmarks))
-            if isinstance(reply, BaseException):
-                raise reply
-            return reply
-        return ShellResult("", 0, False)
-
-    def push(self, local: Path, remote: str, progress=None) -> None:
-        data = Path(local).read_bytes()
-        self.pushes.append(remote)
-        if progress:
-            progress(len(data), len(data))
-        self.files[remote] = hashlib.sha256(data[:-1] if self.corrupt_push else data).hexdigest()
-
-    def sha256(self, remote: str) -> str | None:
-        return self.files.get(remote)
-
-    def close(self) -> None:
-        pass
-
-
-class FakeSensors:
-    def __init__(self, temps: list[float] | None = None, freqs: list[int] | None = None,
-                 caps: list[int] | None = None) -> None:
-        self.temps = list(temps or [])
-        self.freqs = list(freqs or [])
-        self.caps = list(caps or [])
-
-    def info(self, device, profile):
-        return SimpleNamespace(model="Fake Phone", fingerprint="fake/fp:14",
-                               cpu_max_freq_khz={profile.pin_core: 2803200},
-                               to_json=lambda: {"model": "Fake Phone", "fingerprint": "fake/fp:14"})
-
-    def temperature_c(self, device):
-        return self.temps.pop(0) if len(self.temps) > 1 else (self.temps[0] if self.temps else 30.0)
-
-    def freq_khz(self, device, cpu):
-        return self.freqs.pop(0) if len(self.freqs) > 1 else (self.freqs[0] if self.freqs else 2803200)
-
-    def freq_cap_khz(self, device, cpu):
-        return self.caps.pop(0) if len(self.caps) > 1 else (self.caps[0] if self.caps else 2803200)
+from mnv3bench.testing import FakeDevice, FakeSensors
+from mnv3bench.testing import benchmark_output as good_output
 
 
 @pytest.fixture
@@ -313,7 +234,7 @@ def test_cooldown_between_trials_not_before_first(tmp_path, profile, store):
 
 
 def test_device_in_use_by_another_run(tmp_path, profile, store):
-    from mnv3bench.results import DeviceLock, default_lock_dir
+    from mnv3bench.device.lock import DeviceLock, default_lock_dir
 
     # The lock is per user, not per database: another --db cannot get around it.
     assert store.path.parent not in default_lock_dir().parents
@@ -360,3 +281,12 @@ def test_a_run_that_printed_stats_then_failed_stores_no_timings(tmp_path, profil
     [trial] = store.trials().to_dict("records")
     assert not trial["ok"] and "status 139" in trial["error_message"]
     assert pd.isna(trial["latency_ms"]) and pd.isna(trial["inference_avg_us"]) and trial["error"]
+
+
+def test_a_bug_is_not_reported_as_a_lost_connection(tmp_path, profile, store):
+    # Only the device layer's DeviceLinkError means the link died; anything else is a bug
+    # and must surface as itself, not as "Lost the connection".
+    dev = FakeDevice(lambda g, n: KeyError("op_profile") if n == 2 else ShellResult(good_output(4000), 0, False))
+    with pytest.raises(KeyError, match="op_profile"):
+        run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), dev)
+    assert store.trials()["trial_index"].tolist() == [1]

@@ -1,4 +1,4 @@
-"""Where a session's time goes (SessionResult.timings), with the fake device of test_runner.
+"""Where a session's time goes (SessionResult.timings), with the packaged fake device.
 
 The fake device takes real wall time for pushes and benchmark runs, so each bucket must
 hold what it claims: benchmark = the benchmark_model shell calls, waiting = cooldowns,
@@ -11,15 +11,12 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from test_runner import (
-    FakeDevice,
-    FakeSensors,
-    ShellResult,
-    good_output,
-    make_artifacts,
-)
+from test_runner import make_artifacts
 
 from mnv3bench.bench.runner import RunConfig, Timings, run_session
+from mnv3bench.device.protocol import ShellResult
+from mnv3bench.testing import FakeDevice, FakeSensors
+from mnv3bench.testing import benchmark_output as good_output
 
 BENCH_S = 0.08  # wall time of one fake benchmark_model run
 PUSH_S = 0.05  # wall time of one fake push

@@ -1,4 +1,4 @@
-"""`mnv3bench table` through cli.main with the fake device of test_runner: the measurement
+"""`mnv3bench table` through cli.main with the packaged fake device (mnv3bench.testing): the measurement
 options it shares with `run`, the time summary, and Ctrl-C. (The real emulator run of
 Table 5 is in test_table_e2e.py.)"""
 
@@ -8,18 +8,15 @@ import json
 
 import pytest
 from conftest import main_in_process as cli
-from test_runner import (
-    FakeDevice,
-    FakeSensors,
-    ShellResult,
-    good_output,
-    make_artifacts,
-)
+from test_runner import make_artifacts
 
 import mnv3bench.commands.run as run_cmd
 import mnv3bench.commands.table as table_cmd
 from mnv3bench.bench import runner
+from mnv3bench.device.protocol import ShellResult
 from mnv3bench.results import ResultStore
+from mnv3bench.testing import FakeDevice, FakeSensors
+from mnv3bench.testing import benchmark_output as good_output
 
 
 @pytest.fixture

@@ -10,24 +10,37 @@ The order of work, and why:
    a phone warming up, hits all variants alike (asv's interleaved rounds).
 5. Each trial is stored the moment it ends. A trial that times out, crashes or prints no
    latency is stored as failed with its raw output, never as a number.
+
+The device is anything that implements device/protocol.py's Device. A dropped link
+arrives as DeviceLinkError, already worded for the user (with --resume in its hint), and
+ends the session; any other exception is a bug and propagates as one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import shlex
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import mnv3bench
 from mnv3bench.bench import stats
 from mnv3bench.bench.command import benchmark_command, benchmark_flags
+from mnv3bench.device.lock import DeviceLock, default_lock_dir
+from mnv3bench.device.protocol import Device
 from mnv3bench.errors import MnvError, UsageError
-from mnv3bench.results import DeviceLock, ResultStore, SessionRecord, TrialRecord, default_lock_dir, utc_now
+from mnv3bench.results import ResultStore, SessionRecord, TrialRecord, utc_now
+
+if TYPE_CHECKING:  # names for types only: importing convert or pandas here would slow every command
+    import pandas as pd
+
+    from mnv3bench.convert import ModelArtifact
+    from mnv3bench.device.probe import DeviceInfo
+    from mnv3bench.device.profiles import DeviceProfile
+    from mnv3bench.variants import Variant
 
 # benchmark_model's own bound is max_secs for the regular runs; init and warmup come on top.
 WARMUP_ALLOWANCE_S = 10.0
@@ -184,25 +197,34 @@ class NullProgress:
         pass
 
 
-class Sensors:
-    """Device readings the runner needs, from device/probe.py (a seam for fake devices)."""
+class Sensors(Protocol):
+    """Device readings the runner needs (mnv3bench.testing.FakeSensors scripts them)."""
 
-    def info(self, device: Any, profile: Any) -> Any:
+    def info(self, device: Device, profile: DeviceProfile) -> DeviceInfo: ...
+    def temperature_c(self, device: Device) -> float | None: ...
+    def freq_khz(self, device: Device, cpu: int) -> int | None: ...
+    def freq_cap_khz(self, device: Device, cpu: int) -> int | None: ...
+
+
+class ProbeSensors:
+    """The readings of device/probe.py."""
+
+    def info(self, device: Device, profile: DeviceProfile) -> DeviceInfo:
         from mnv3bench.device.probe import probe
 
         return probe(device, profile)
 
-    def temperature_c(self, device: Any) -> float | None:
+    def temperature_c(self, device: Device) -> float | None:
         from mnv3bench.device.probe import cpu_temperature_c
 
         return cpu_temperature_c(device)
 
-    def freq_khz(self, device: Any, cpu: int) -> int | None:
+    def freq_khz(self, device: Device, cpu: int) -> int | None:
         from mnv3bench.device.probe import cpu_freq_khz
 
         return cpu_freq_khz(device, cpu)
 
-    def freq_cap_khz(self, device: Any, cpu: int) -> int | None:
+    def freq_cap_khz(self, device: Device, cpu: int) -> int | None:
         from mnv3bench.device.probe import cpu_freq_cap_khz
 
         return cpu_freq_cap_khz(device, cpu)
@@ -213,19 +235,32 @@ class _Plan:
     """One variant's work: its model on the device and the trial indices still to run."""
 
     variant: str
-    artifact: Any
+    artifact: ModelArtifact
     remote: str
     todo: list[int]
-    prior_ok: Any  # DataFrame of ok trials stored before this session (resume/reuse)
+    prior_ok: pd.DataFrame | None  # ok trials stored before this session (resume/reuse)
 
 
-def _lost_connection(exc: BaseException, doing: str) -> MnvError:
-    return MnvError(f"Lost the connection to the device while {doing} ({exc}).", RESUME_HINT)
+@dataclass(frozen=True)
+class _Setup:
+    """What every trial of one session shares: where it runs, how, and what it is recorded with."""
+
+    device: Device
+    profile: DeviceProfile
+    info: DeviceInfo
+    config: RunConfig
+    sensors: Sensors
+    flags: dict[str, str]  # benchmark_model flags, core mask and binary hash: what identifies a measurement
+    tf_version: str | None
+
+    @property
+    def pin_core_max_khz(self) -> int | None:
+        return self.info.cpu_max_freq_khz.get(self.profile.pin_core)
 
 
 def run_session(
-    profile: Any,
-    variants: Sequence[Any],
+    profile: DeviceProfile,
+    variants: Sequence[Variant | str],
     config: RunConfig,
     store: ResultStore,
     *,
@@ -233,8 +268,8 @@ def run_session(
     serial: str | None = None,
     progress: Progress | None = None,
     models_dir: Path = Path("models"),
-    device: Any = None,
-    artifacts: Sequence[Any] | None = None,
+    device: Device | None = None,
+    artifacts: Sequence[ModelArtifact] | None = None,
     sensors: Sensors | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -244,14 +279,14 @@ def run_session(
     """Measure every variant `config.trials` times on the device; see the module docstring.
 
     `device`, `artifacts` and `sensors` replace the real connection, build and probes
-    (tests use a fake device at the AdbDevice interface). `device_options` go to
+    (mnv3bench.testing has fakes of the device and the sensors). `device_options` go to
     device.session.open_device (e.g. emulator faults or root, keys_path).
     """
     started = time.perf_counter()
     timings = Timings()
     progress = progress or NullProgress()
-    sensors = sensors or Sensors()
-    names = [getattr(v, "name", str(v)) for v in variants]
+    sensors = sensors or ProbeSensors()
+    names = [v if isinstance(v, str) else v.name for v in variants]
     if len(set(names)) != len(names):
         raise UsageError(f"A variant is listed twice: {', '.join(names)}.", "Give each --variant once.")
     lock_dir = default_lock_dir()
@@ -267,16 +302,24 @@ def run_session(
                 progress=lambda name, state, detail: progress.message(f"{name}: {state}"),
             )
             timings.build_s = time.perf_counter() - build_started
-        result = _run_on_device(profile, names, list(artifacts), config, store, dev, info, progress, sensors,
-                                sleep, clock, command_line, timings)
+        artifacts = list(artifacts)
+        # What identifies a measurement besides the model: the benchmark_model flags, the core
+        # it is pinned to and the benchmark binary itself (a new build or another core must not
+        # mix with stored trials under --resume, --reuse or compare).
+        flags = {**benchmark_flags(config), "taskset": profile.affinity_mask,
+                 "binary_sha256": dev.sha256(profile.benchmark_binary) or "missing"}
+        setup = _Setup(dev, profile, info, config, sensors, flags,
+                       tf_version=next((a.tf_version for a in artifacts), None))
+        result = _run_on_device(setup, names, artifacts, store, progress, sleep, clock, command_line, timings)
     timings.total_s = time.perf_counter() - started
     result.timings = timings
     return result
 
 
 @contextlib.contextmanager
-def _device(profile: Any, device: Any, adb: str | None, serial: str | None, force: bool, sensors: Sensors,
-            progress: Progress, options: dict[str, Any] | None, lock_dir: Path) -> Iterator[tuple[Any, Any]]:
+def _device(profile: DeviceProfile, device: Device | None, adb: str | None, serial: str | None, force: bool,
+            sensors: Sensors, progress: Progress, options: dict[str, Any] | None,
+            lock_dir: Path) -> Iterator[tuple[Device, DeviceInfo]]:
     """(device, DeviceInfo), locked for this process: the given one, or a real connection
     that passed preflight (the lock comes first, so preflight never disturbs another run)."""
     if device is not None:
@@ -297,20 +340,13 @@ def _device(profile: Any, device: Any, adb: str | None, serial: str | None, forc
             yield session.device, session.info
 
 
-def _run_on_device(profile: Any, names: list[str], artifacts: list[Any], config: RunConfig, store: ResultStore,
-                   dev: Any, info: Any, progress: Progress, sensors: Sensors, sleep: Callable[[float], None],
-                   clock: Callable[[], float], command_line: str, timings: Timings) -> SessionResult:
-    device_model = getattr(info, "model", None)
-    fingerprint = getattr(info, "fingerprint", None)
-    pin_core_max_khz = (getattr(info, "cpu_max_freq_khz", None) or {}).get(profile.pin_core)
+def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifact], store: ResultStore,
+                   progress: Progress, sleep: Callable[[float], None], clock: Callable[[], float],
+                   command_line: str, timings: Timings) -> SessionResult:
+    dev, profile, info, config, flags = setup.device, setup.profile, setup.info, setup.config, setup.flags
+    fingerprint = info.fingerprint
     # The emulator's address changes with every start; its fingerprint names it.
-    identity_serial = None if getattr(profile, "emulated", False) else dev.serial
-    # What identifies a measurement besides the model: the benchmark_model flags, the core
-    # it is pinned to and the benchmark binary itself (a new build or another core must not
-    # mix with stored trials under --resume, --reuse or compare).
-    flags = {**benchmark_flags(config), "taskset": profile.affinity_mask,
-             "binary_sha256": dev.sha256(profile.benchmark_binary) or "missing"}
-    tf_version = next((getattr(a, "tf_version", None) for a in artifacts), None)
+    identity_serial = None if profile.emulated else dev.serial
 
     plans: list[_Plan] = []
     resumed_from: int | None = None
@@ -338,9 +374,9 @@ def _run_on_device(profile: Any, names: list[str], artifacts: list[Any], config:
         plans.append(_Plan(name, artifact, remote, todo, prior))
 
     session_id = store.start_session(SessionRecord(
-        command=command_line, device_profile=profile.name, device_serial=dev.serial, device_model=device_model,
+        command=command_line, device_profile=profile.name, device_serial=dev.serial, device_model=info.model,
         device_fingerprint=fingerprint, flags=flags, variants=names, tool_version=mnv3bench.__version__,
-        tf_version=tf_version, device_info=_as_dict(info), resumed_from=resumed_from,
+        tf_version=setup.tf_version, device_info=dict(info.to_json()), resumed_from=resumed_from,
         builds_on={p.variant: [int(i) for i in p.prior_ok["id"]] for p in plans
                    if p.prior_ok is not None and len(p.prior_ok)},
     ))
@@ -365,11 +401,10 @@ def _run_on_device(profile: Any, names: list[str], artifacts: list[Any], config:
             progress.message(f"Cooling down {config.cooldown_s:g} s")
             sleep(config.cooldown_s)
         if config.thermal_gate_c is not None:
-            _wait_for_thermal_gate(dev, config, sensors, progress, sleep, clock)
+            _wait_for_thermal_gate(setup, progress, sleep, clock)
         waited = time.perf_counter() - loop_started
         progress.trial_started(plan.variant, trial_index, done, len(order))
-        record, benchmark_s = _run_trial(dev, profile, plan, trial_index, config, flags, session_id, device_model,
-                                         fingerprint, tf_version, sensors, pin_core_max_khz)
+        record, benchmark_s = _run_trial(setup, plan, trial_index, session_id)
         trial_id = store.record_trial(record)
         new_trials[plan.variant].append(record)
         new_ids[plan.variant].append(trial_id)
@@ -391,29 +426,16 @@ def _run_on_device(profile: Any, names: list[str], artifacts: list[Any], config:
     return result
 
 
-def _as_dict(info: Any) -> dict[str, Any]:
-    if hasattr(info, "to_json"):
-        return dict(info.to_json())
-    if dataclasses.is_dataclass(info) and not isinstance(info, type):
-        return dataclasses.asdict(info)
-    return dict(info) if isinstance(info, dict) else {}
-
-
-def _ensure_pushed(dev: Any, profile: Any, plan: _Plan, progress: Progress) -> None:
+def _ensure_pushed(dev: Device, profile: DeviceProfile, plan: _Plan, progress: Progress) -> None:
     """Push the model unless the device already holds the same bytes; verify after."""
     want = plan.artifact.sha256
-    try:
-        if dev.sha256(plan.remote) == want:
-            progress.message(f"{plan.variant}: model already on the device (sha256 matches)")
-            return
-        dev.shell(f"mkdir -p {shlex.quote(profile.work_dir)}", timeout_s=30)
-        dev.push(Path(plan.artifact.path), plan.remote,
-                 progress=lambda sent, total: progress.push(plan.variant, sent, total))
-        got = dev.sha256(plan.remote)
-    except MnvError:
-        raise
-    except Exception as exc:  # adb-shell raises several types for a dropped link
-        raise _lost_connection(exc, f"pushing {plan.variant}") from exc
+    if dev.sha256(plan.remote) == want:
+        progress.message(f"{plan.variant}: model already on the device (sha256 matches)")
+        return
+    dev.shell(f"mkdir -p {shlex.quote(profile.work_dir)}", timeout_s=30)
+    dev.push(Path(plan.artifact.path), plan.remote,
+             progress=lambda sent, total: progress.push(plan.variant, sent, total))
+    got = dev.sha256(plan.remote)
     if got != want:
         raise MnvError(
             f"The model pushed for {plan.variant} does not match the built file "
@@ -423,13 +445,14 @@ def _ensure_pushed(dev: Any, profile: Any, plan: _Plan, progress: Progress) -> N
         )
 
 
-def _wait_for_thermal_gate(dev: Any, config: RunConfig, sensors: Sensors, progress: Progress,
-                           sleep: Callable[[float], None], clock: Callable[[], float]) -> None:
+def _wait_for_thermal_gate(setup: _Setup, progress: Progress, sleep: Callable[[float], None],
+                           clock: Callable[[], float]) -> None:
+    config = setup.config
     gate = float(config.thermal_gate_c)  # type: ignore[arg-type]
     start = clock()
     told = False
     while True:
-        temp = _reading(lambda: sensors.temperature_c(dev), "reading the CPU temperature")
+        temp = setup.sensors.temperature_c(setup.device)
         if temp is None:
             raise MnvError(
                 "--thermal-gate needs the CPU temperature, but the device reports none.",
@@ -451,24 +474,14 @@ def _wait_for_thermal_gate(dev: Any, config: RunConfig, sensors: Sensors, progre
         sleep(min(config.thermal_poll_s, max(0.0, config.thermal_timeout_s - waited)))
 
 
-def _reading(read: Callable[[], Any], doing: str) -> Any:
-    try:
-        return read()
-    except MnvError:
-        raise
-    except Exception as exc:
-        raise _lost_connection(exc, doing) from exc
-
-
-def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: RunConfig, flags: dict[str, str],
-               session_id: int, device_model: str | None, fingerprint: str | None, tf_version: str | None,
-               sensors: Sensors, max_freq_khz: int | None) -> tuple[TrialRecord, float]:
+def _run_trial(setup: _Setup, plan: _Plan, trial_index: int, session_id: int) -> tuple[TrialRecord, float]:
     """The stored record of one trial, and the seconds the benchmark_model shell call took."""
     from mnv3bench.bench.parser import BenchmarkOutput, mark_failed, parse_benchmark_output
 
+    dev, profile, config, sensors = setup.device, setup.profile, setup.config, setup.sensors
     command = benchmark_command(profile, plan.remote, config)
-    temp_before = _reading(lambda: sensors.temperature_c(dev), "reading the CPU temperature")
-    freq_before = _reading(lambda: sensors.freq_khz(dev, profile.pin_core), "reading the CPU frequency")
+    temp_before = sensors.temperature_c(dev)
+    freq_before = sensors.freq_khz(dev, profile.pin_core)
     started = utc_now()
     shell_started = time.perf_counter()
     try:
@@ -476,17 +489,14 @@ def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: Ru
     except KeyboardInterrupt:
         _kill_benchmark(dev)
         raise
-    except MnvError:
-        raise
-    except Exception as exc:
-        raise _lost_connection(exc, f"running trial {trial_index} of {plan.variant}") from exc
     benchmark_s = time.perf_counter() - shell_started
     ended = utc_now()
     if result.timed_out:
         _kill_benchmark(dev)
-    temp_after = _reading(lambda: sensors.temperature_c(dev), "reading the CPU temperature")
-    freq_after = _reading(lambda: sensors.freq_khz(dev, profile.pin_core), "reading the CPU frequency")
-    cap_after = _reading(lambda: sensors.freq_cap_khz(dev, profile.pin_core), "reading the CPU frequency cap")
+    temp_after = sensors.temperature_c(dev)
+    freq_after = sensors.freq_khz(dev, profile.pin_core)
+    cap_after = sensors.freq_cap_khz(dev, profile.pin_core)
+    max_freq_khz = setup.pin_core_max_khz
 
     error: str | None = None
     try:
@@ -516,20 +526,23 @@ def _run_trial(dev: Any, profile: Any, plan: _Plan, trial_index: int, config: Ru
     )
     record = TrialRecord(
         session_id=session_id, variant=plan.variant, model_sha256=plan.artifact.sha256,
-        device_profile=profile.name, device_serial=dev.serial, device_model=device_model,
-        device_fingerprint=fingerprint, flags=flags, trial_index=trial_index, started_at=started, ended_at=ended,
+        device_profile=profile.name, device_serial=dev.serial, device_model=setup.info.model,
+        device_fingerprint=setup.info.fingerprint, flags=setup.flags, trial_index=trial_index, started_at=started,
+        ended_at=ended,
         ok=ok, error_message=error, latency_ms=float(parsed.inference_avg_us) / 1000.0 if ok else None,
         parsed=parsed.to_json() | {"op_profile_by_type": parsed.op_profile_by_type},
         temp_before_c=temp_before, temp_after_c=temp_after, freq_before_khz=freq_before,
         freq_after_khz=freq_after, freq_cap_khz=cap_after, throttled=throttled, exit_code=result.exit_code,
         timed_out=result.timed_out,
-        raw_output=result.output, tool_version=mnv3bench.__version__, tf_version=tf_version,
+        raw_output=result.output, tool_version=mnv3bench.__version__, tf_version=setup.tf_version,
     )
     return record, benchmark_s
 
 
-def _kill_benchmark(dev: Any) -> None:
+def _kill_benchmark(dev: Device) -> None:
     """Best effort: a hung benchmark_model must not keep the core busy for the next trial."""
+    # Any failure is swallowed: this runs on the way out of a timeout or Ctrl-C, whose own
+    # outcome must reach the user; a dead link has ended the device's shell anyway.
     with contextlib.suppress(Exception):
         dev.shell(KILL_COMMAND, timeout_s=15)
 

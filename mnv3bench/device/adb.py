@@ -25,7 +25,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,13 +32,18 @@ from adb_shell import exceptions as adb_exc
 from adb_shell.adb_device import AdbDevice as _AdbShellDevice
 from adb_shell.transport.tcp_transport import TcpTransport
 
+from mnv3bench.device.protocol import RECONNECT_HINT, DeviceLinkError, PushProgress, ShellResult
 from mnv3bench.errors import MnvError, UsageError
+
+try:
+    from usb1 import USBError as _USBError
+except ImportError:  # USB support is optional (adb-shell[usb])
+    _USBError = None
 
 if TYPE_CHECKING:
     from mnv3bench.device.profiles import DeviceProfile
 
 Notify = Callable[[str], None]
-Progress = Callable[[int, int], None]
 
 DEFAULT_AUTH_TIMEOUT_S = 60.0  # time for a person to unlock the phone and tap "Allow"
 _GRACE_S = 5.0  # adb-shell's own timeouts sit this far behind ours, so ours fire first
@@ -50,35 +54,15 @@ def _stderr_notify(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-@dataclass
-class ShellResult:
-    output: str
-    exit_code: int | None
-    timed_out: bool
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out
-
-
-class DeviceDisconnected(MnvError):
-    """The ADB connection died while a command ran; `partial_output` holds what arrived."""
-
-    def __init__(self, message: str, hint: str | None = None, *, partial_output: str = ""):
-        super().__init__(message, hint)
-        self.partial_output = partial_output
-
-
 class ConnectionLost(OSError):
     """The peer closed the TCP connection (recv returned nothing)."""
 
 
-_RECONNECT_HINT = ("Check the cable or Wi-Fi and that `adb devices` (or the emulator) still shows the device; "
-                   "finished trials are stored, so run the same command again with --resume.")
 
-# Exceptions that mean the link is gone or garbled; anything else is a bug and propagates.
+# Exceptions that mean the link is gone or garbled: translated into DeviceLinkError here,
+# so no caller needs to know adb-shell, sockets or libusb. Anything else is a bug and propagates.
 _LINK_ERRORS: tuple[type[BaseException], ...] = (
-    OSError,
+    OSError,  # sockets, ConnectionLost, and TimeoutError
     adb_exc.AdbTimeoutError,
     adb_exc.TcpTimeoutException,
     adb_exc.UsbReadFailedError,
@@ -87,7 +71,8 @@ _LINK_ERRORS: tuple[type[BaseException], ...] = (
     adb_exc.InvalidCommandError,
     adb_exc.InvalidResponseError,
     adb_exc.AdbConnectionError,
-)
+    adb_exc.AdbCommandFailureException,  # adbd answered FAIL: its side of the link is going away
+) + ((_USBError,) if _USBError is not None else ())
 
 
 class _TcpLink(TcpTransport):
@@ -189,7 +174,7 @@ def parse_address(address: str) -> tuple[str, int]:
 # ----------------------------------------------------------------------------- device
 
 class AdbDevice:
-    """A connected device. Commands are serialized: one shell or push at a time."""
+    """The Device protocol (device/protocol.py) over ADB. Commands are serialized: one shell or push at a time."""
 
     def __init__(self, open_link: Callable[[], tuple[_AdbShellDevice, Any]], serial: str,
                  transport_name: str):
@@ -206,8 +191,8 @@ class AdbDevice:
 
     def _require(self) -> _AdbShellDevice:
         if self._adb is None:
-            raise DeviceDisconnected(f"the connection to {self.serial} is closed" +
-                                     (f" ({self._lost})" if self._lost else ""), _RECONNECT_HINT)
+            raise DeviceLinkError(f"the connection to {self.serial} is closed" +
+                                     (f" ({self._lost})" if self._lost else ""), RECONNECT_HINT)
         return self._adb
 
     def _drop(self, reason: str) -> None:
@@ -274,9 +259,9 @@ class AdbDevice:
                     if isinstance(exc, _LINK_ERRORS):
                         partial = _decode(bytes(received))
                         self._drop(str(exc))
-                        raise DeviceDisconnected(
+                        raise DeviceLinkError(
                             f"lost the connection to {self.serial} while running `{_short(command)}`: {exc}",
-                            _RECONNECT_HINT, partial_output=partial) from exc
+                            RECONNECT_HINT, partial_output=partial) from exc
                     raise exc
 
     def _timed_out(self, worker: threading.Thread, received: bytes) -> ShellResult:
@@ -296,7 +281,7 @@ class AdbDevice:
 
     # -- files
 
-    def push(self, local: Path, remote: str, progress: Progress | None = None, *, mode: int = 0o644) -> None:
+    def push(self, local: Path, remote: str, progress: PushProgress | None = None, *, mode: int = 0o644) -> None:
         """Copy a host file to the device; progress(sent_bytes, total_bytes)."""
         local = Path(local)
         try:
@@ -322,9 +307,9 @@ class AdbDevice:
                                "(/data/local/tmp is, for the shell user).") from exc
             except _LINK_ERRORS as exc:
                 self._drop(str(exc))
-                raise DeviceDisconnected(
+                raise DeviceLinkError(
                     f"lost the connection to {self.serial} while pushing {local.name} ({sent} of {total} bytes sent): {exc}",
-                    _RECONNECT_HINT) from exc
+                    RECONNECT_HINT) from exc
 
     def sha256(self, remote: str) -> str | None:
         """The file's sha256 on the device, or None when it does not exist."""

@@ -10,9 +10,9 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from mnv3bench.device.adb import AdbDevice
 from mnv3bench.device.probe import DeviceInfo, check_profile
 from mnv3bench.device.profiles import DeviceProfile
+from mnv3bench.device.protocol import Device
 from mnv3bench.errors import MnvError
 
 OK, WARN, FAIL = "ok", "warn", "fail"
@@ -37,7 +37,7 @@ def setup_command(profile: DeviceProfile) -> str:
     return f"mnv3bench device setup --device {profile.name} --benchmark-binary PATH"
 
 
-def run_checks(device: AdbDevice, profile: DeviceProfile, info: DeviceInfo, *, force: bool = False) -> list[Check]:
+def run_checks(device: Device, profile: DeviceProfile, info: DeviceInfo, *, force: bool = False) -> list[Check]:
     checks = [Check("connection", OK, f"{info.manufacturer} {info.model} ({info.device}), serial {info.serial}, "
                                       f"Android {info.release} via {device.transport_name} {device.serial}")]
     checks.append(_profile_check(info, profile, force))
@@ -94,7 +94,7 @@ def _cores_check(info: DeviceInfo, profile: DeviceProfile) -> Check:
     return Check("big cores", OK, detail)
 
 
-def binary_checks(device: AdbDevice, profile: DeviceProfile) -> list[Check]:
+def binary_checks(device: Device, profile: DeviceProfile) -> list[Check]:
     """The benchmark binary exists, is executable and runs (its --help prints its flags)."""
     binary = profile.benchmark_binary
     fix = f"Install it: {setup_command(profile)} (without PATH it says where to get the official build)."

@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass, field
-from typing import Protocol
 
-from mnv3bench.device.adb import ShellResult
+from mnv3bench.device.protocol import Device
 from mnv3bench.device.profiles import DeviceProfile
 from mnv3bench.errors import MnvError, UsageError
 
@@ -34,12 +33,6 @@ PROPS = {
     "release": "ro.build.version.release",
     "sdk": "ro.build.version.sdk",
 }
-
-
-class Shell(Protocol):
-    serial: str
-
-    def shell(self, command: str, *, timeout_s: float = 60.0) -> ShellResult: ...
 
 
 @dataclass
@@ -81,7 +74,7 @@ class DeviceInfo:
 
 # ----------------------------------------------------------------------------- batched reads
 
-def _run(device: Shell, command: str, what: str) -> str:
+def _run(device: Device, command: str, what: str) -> str:
     result = device.shell(command, timeout_s=PROBE_TIMEOUT_S)
     if result.timed_out:
         raise MnvError(f"the device did not answer while reading {what} ({PROBE_TIMEOUT_S:.0f} s)",
@@ -89,7 +82,7 @@ def _run(device: Shell, command: str, what: str) -> str:
     return result.output
 
 
-def read_sections(device: Shell, reads: dict[str, str], what: str) -> dict[str, str]:
+def read_sections(device: Device, reads: dict[str, str], what: str) -> dict[str, str]:
     """Run several commands in one shell call; each one's output keyed by its name."""
     script = "; ".join(f"echo @@{key}; {command}" for key, command in reads.items())
     text = _run(device, script, what)
@@ -176,7 +169,7 @@ def parse_df_free_kb(text: str) -> int | None:
 
 # ----------------------------------------------------------------------------- probe
 
-def probe(device: Shell, profile: DeviceProfile) -> DeviceInfo:
+def probe(device: Device, profile: DeviceProfile) -> DeviceInfo:
     """Read what the device is and its state (a handful of shell round trips)."""
     props = read_sections(device, {key: f"getprop {prop}" for key, prop in PROPS.items()}, "device properties")
     layout = read_sections(device, {
@@ -275,7 +268,7 @@ def check_profile(info: DeviceInfo, profile: DeviceProfile, force: bool = False)
 
 # ----------------------------------------------------------------------------- live readings
 
-def cpu_temperature_c(device: Shell) -> float | None:
+def cpu_temperature_c(device: Device) -> float | None:
     """The hottest CPU thermal zone now, in C (None when the device exposes none)."""
     zones_out = _run(device, f"ls {THERMAL_ROOT}", "thermal zones")
     zones = [name for name in zones_out.split() if name.startswith("thermal_zone")]
@@ -294,16 +287,16 @@ def cpu_temperature_c(device: Shell) -> float | None:
     return _cpu_temp(temps)
 
 
-def cpu_freq_khz(device: Shell, cpu: int) -> int | None:
+def cpu_freq_khz(device: Device, cpu: int) -> int | None:
     """scaling_cur_freq of one cpu now."""
     return _read_cpufreq(device, cpu, "scaling_cur_freq")
 
 
-def cpu_freq_cap_khz(device: Shell, cpu: int) -> int | None:
+def cpu_freq_cap_khz(device: Device, cpu: int) -> int | None:
     """scaling_max_freq of one cpu now: below cpuinfo_max_freq while the phone throttles it."""
     return _read_cpufreq(device, cpu, "scaling_max_freq")
 
 
-def _read_cpufreq(device: Shell, cpu: int, name: str) -> int | None:
+def _read_cpufreq(device: Device, cpu: int, name: str) -> int | None:
     result = device.shell(f"cat {CPU_ROOT}/cpu{int(cpu)}/cpufreq/{name}", timeout_s=PROBE_TIMEOUT_S)
     return None if result.timed_out or result.exit_code not in (0, None) else _int_or_none(result.output)

@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mnv3bench.device.adb import AdbDevice, Notify, _stderr_notify, connect, key_path, load_signer
+from mnv3bench.device.adb import Notify, _stderr_notify, connect, key_path, load_signer
 from mnv3bench.device.probe import DeviceInfo, check_profile, probe
 from mnv3bench.device.profiles import DeviceProfile
+from mnv3bench.device.protocol import Device
 
 
 @dataclass
 class DeviceSession:
     profile: DeviceProfile
-    device: AdbDevice
+    device: Device
     info: DeviceInfo
     warnings: list[str] = field(default_factory=list)  # profile/cores remarks to show the user
     emulator: Any = None  # the in-process EmulatorServer, when we started one
