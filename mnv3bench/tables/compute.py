@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 import pandas as pd
@@ -86,7 +87,6 @@ def _paper_values(defn: TableDef, row: RowDef, columns: tuple[str, ...], agreeme
     if p is None:
         return PaperValues()
     final = p.version != EARLY
-    early = not final
     baseline = defn.row(row.baseline).paper if row.baseline else None
     ratio = paper_ratio(p, baseline, agreement_column) if row.baseline else None
     return PaperValues(
@@ -96,8 +96,8 @@ def _paper_values(defn: TableDef, row: RowDef, columns: tuple[str, ...], agreeme
         latency_ms={col: p.latency_ms.get(col) if final and not p.change_ms else None for col in columns},
         noopt_ms={col: p.noopt_ms.get(col) if final else None for col in columns},
         # Kept apart: an early-scale latency never sits in a final column.
-        early_ms={col: p.latency_ms[col] for col in columns if early and col in p.latency_ms},
-        early_reference_ms={col: p.reference_ms.get(col) for col in columns if early and col in p.latency_ms},
+        early_ms={col: p.latency_ms[col] for col in columns if not final and col in p.latency_ms},
+        early_reference_ms={col: p.reference_ms.get(col) for col in columns if not final and col in p.latency_ms},
         madds_m=p.madds_m,
         params_m=p.params_m,
         change_pct=(ratio - 1) * 100 if ratio is not None else None,
@@ -117,25 +117,25 @@ def _direction(ratio: float) -> str:
 def _comparison(
     comparison: str, kind: str, subject: Cell | None, baseline: Cell | None, paper_r: float | None, version: str | None
 ) -> PaperComparison:
-    named = {
-        "comparison": comparison,
-        "kind": kind,
-        "variant": subject.variant if subject else None,
-        "baseline_variant": baseline.variant if baseline else None,
-        "paper_ratio": paper_r,
-        "paper_direction": _direction(paper_r) if paper_r is not None else None,
-        "paper_version": version,
-    }
+    paper = PaperComparison(
+        comparison,
+        kind,
+        subject.variant if subject else None,
+        baseline.variant if baseline else None,
+        paper_ratio=paper_r,
+        paper_direction=_direction(paper_r) if paper_r is not None else None,
+        paper_version=version,
+    )
     if subject is None or baseline is None:
-        return PaperComparison(**named, verdict="not measured")
+        return replace(paper, verdict="not measured")
     c: Comparison = compare(subject.latencies_ms, baseline.latencies_ms)
     measured_direction = _direction(c.ratio)
-    agrees = measured_direction == named["paper_direction"] if paper_r is not None else None
+    agrees = measured_direction == paper.paper_direction if paper_r is not None else None
     verdict = "no paper value"
     if agrees is not None:
         verdict = ("agrees" if agrees else "disagrees") + ("" if c.significant else " (not significant)")
-    return PaperComparison(
-        **named,
+    return replace(
+        paper,
         measured_ratio=c.ratio,
         measured_ratio_ci_low=c.ratio_ci_low,
         measured_ratio_ci_high=c.ratio_ci_high,
