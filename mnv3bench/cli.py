@@ -12,8 +12,9 @@ import sys
 from mnv3bench.cliapp import app, stderr
 from mnv3bench.errors import MnvError
 
-# Each module registers its commands on `app` when imported. A module that is not written
-# yet is skipped, so the CLI works while the project grows.
+# Each module registers its commands on `app` when imported. Every one ships with the
+# package, so one that is missing or fails to import is a packaging bug: it stops the CLI
+# with the cause rather than leaving a command silently absent.
 COMMAND_MODULES = [
     "variants",
     "build",
@@ -27,11 +28,14 @@ COMMAND_MODULES = [
 
 def _register_commands() -> None:
     for name in COMMAND_MODULES:
+        module = f"mnv3bench.commands.{name}"
         try:
-            importlib.import_module(f"mnv3bench.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"mnv3bench.commands.{name}":
-                raise
+            importlib.import_module(module)
+        except Exception as exc:
+            raise MnvError(
+                f"mnv3bench cannot load its command module {module} ({type(exc).__name__}: {exc}).",
+                "This is a packaging bug: reinstall mnv3bench; --debug shows the traceback.",
+            ) from exc
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -39,8 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
-    _register_commands()
     try:
+        _register_commands()
         # Typer handles its own usage errors (exit 2) and --help; everything we raise
         # for the user is an MnvError, printed here as one paragraph.
         app(args=args, prog_name="mnv3bench")

@@ -6,9 +6,10 @@ sub-app for nouns with several verbs). `mnv3bench/cli.py` imports them all and r
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -28,7 +29,6 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _global_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors (accepted anywhere on the line).")] = False,
@@ -40,6 +40,21 @@ def _global_options(
 # Off a terminal Rich would squeeze wide result tables into 80 columns and cut numbers.
 stdout = Console() if sys.stdout.isatty() else Console(width=240)
 stderr = Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    """Print `data` on stdout as JSON, indented by 2: the one way every `--json` prints.
+
+    Plain text, never highlighted or wrapped, so that it pipes into jq or json.loads as is.
+    numpy scalars (from pandas columns) print as numbers; anything else unknown is a bug.
+    """
+    typer.echo(json.dumps(data, indent=2, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def plain_output() -> bool:

@@ -17,12 +17,13 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from mnv3bench.bench.parser import JSON_KEYS
 from mnv3bench.errors import MnvError, UsageError
+
+if TYPE_CHECKING:
+    import pandas as pd  # imported where a DataFrame is read: every command imports this module
 
 SCHEMA_VERSION = 2
 # How to bring an older database up to date: version -> statements to reach version + 1.
@@ -339,6 +340,8 @@ class ResultStore:
             params.append(session)
         if ok_only:
             where.append("ok = 1")
+        import pandas as pd
+
         sql = "SELECT * FROM trials" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
         frame = pd.read_sql_query(sql, self._conn, params=params)
         for name in ("ok", "throttled", "timed_out"):
@@ -348,6 +351,8 @@ class ResultStore:
         return frame
 
     def sessions(self) -> pd.DataFrame:
+        import pandas as pd
+
         return pd.read_sql_query("SELECT * FROM sessions ORDER BY id", self._conn)
 
     def measurement_trials(self, *, device: str | None = None, variants: Sequence[str] | None = None) -> pd.DataFrame:
@@ -404,6 +409,8 @@ class ResultStore:
             params += chain
         elif scope != "all":
             raise ValueError(f"unknown scope {scope!r}")
+        import pandas as pd
+
         frame = pd.read_sql_query(f"SELECT * FROM trials WHERE {where} ORDER BY id", self._conn, params=params)
         for name in ("ok", "throttled", "timed_out"):
             frame[name] = frame[name].astype(bool)

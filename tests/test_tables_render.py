@@ -14,7 +14,12 @@ from test_tables import TABLE5_MS, synthetic_trials
 from mnv3bench.errors import MnvError
 from mnv3bench.tables.compute import compute_table
 from mnv3bench.tables.definitions import get_table
-from mnv3bench.tables.render import format_latency, json_rows, to_csv, to_json_dict, to_markdown, to_rich, write_reports
+from mnv3bench.tables.export.csv import to_csv
+from mnv3bench.tables.export.display import format_latency
+from mnv3bench.tables.export.files import write_reports
+from mnv3bench.tables.export.json import json_rows, to_json_dict
+from mnv3bench.tables.export.markdown import to_markdown
+from mnv3bench.tables.export.terminal import to_rich
 
 TABLE5_JSON_KEYS = {
     "row", "variant_opt", "variant_noopt", "latency_ms_opt", "latency_ms_noopt",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from mnv3bench.cliapp import JsonOpt, app, plain_output, stderr, stdout
+from mnv3bench.cliapp import JsonOpt, app, plain_output, print_json, stderr, stdout
 from mnv3bench.convert import ModelArtifact, ensure_models
 from mnv3bench.variants import GRAMMAR, parse_variant
 
@@ -61,7 +60,7 @@ def build_command(
             artifacts = ensure_models(parsed, models_dir=models_dir, force=force, weights=weights, jobs=jobs, progress=show)
 
     if json_output:
-        typer.echo(json.dumps([_to_json(a) for a in artifacts], indent=2))
+        print_json([_to_json(a) for a in artifacts])
     else:
         shown: set[str] = set()
         for artifact in artifacts:

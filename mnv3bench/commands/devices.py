@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shlex
 from pathlib import Path
@@ -19,6 +18,7 @@ from mnv3bench.cliapp import (
     SerialOpt,
     app,
     plain_output,
+    print_json,
     stderr,
     stdout,
 )
@@ -70,11 +70,11 @@ def devices_command(adb: AdbOpt = None, as_json: JsonOpt = False) -> None:
         notes.append(usb_note)
 
     if as_json:
-        stdout.print_json(json.dumps({
+        print_json({
             "profiles": [{"name": p.name, "description": p.description, "soc": p.soc, "abi": p.abi,
                           "big_cores": list(p.big_cores), "pin_core": p.pin_core, "affinity_mask": p.affinity_mask,
                           "paper_column": p.paper_column, "emulated": p.emulated} for p in profiles],
-            "reachable": reachable, "notes": notes}))
+            "reachable": reachable, "notes": notes})
         return
     table = Table(title="Device profiles (devices/*.toml)")
     for column in ("name", "description", "SoC", "ABI", "big cores", "pin (mask)", "paper"):
@@ -136,8 +136,8 @@ def doctor_command(device: DeviceOpt, adb: AdbOpt = None, serial: SerialOpt = No
     except MnvError as err:  # could not connect: that is the first (and only) finding
         checks = [Check("connection", FAIL, err.message, err.hint or "")]
     if as_json:
-        stdout.print_json(json.dumps({"device": profile.name, "ok": not any(c.status == FAIL for c in checks),
-                                      "checks": [c.to_json() for c in checks]}))
+        print_json({"device": profile.name, "ok": not any(c.status == FAIL for c in checks),
+                    "checks": [c.to_json() for c in checks]})
     else:
         _render_checks(checks)
     failed = [c for c in checks if c.status == FAIL]

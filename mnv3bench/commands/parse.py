@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -11,7 +10,7 @@ import typer
 from rich.table import Table
 
 from mnv3bench.bench.parser import BenchmarkOutput, parse_benchmark_output
-from mnv3bench.cliapp import JsonOpt, app, stderr, stdout
+from mnv3bench.cliapp import JsonOpt, app, print_json, stderr, stdout
 from mnv3bench.errors import UsageError
 
 _READ_HINT = (
@@ -54,7 +53,7 @@ def parse_command(
     """Parse a saved benchmark_model output and print its numbers (exit 1 on a failed run)."""
     result = parse_benchmark_output(_read(file))
     if json_output:
-        typer.echo(json.dumps(result.to_json(), indent=2))
+        print_json(result.to_json())
     else:
         _render(result, file)
     if result.error:

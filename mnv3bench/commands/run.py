@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from mnv3bench.cliapp import (
     JsonOpt,
     SerialOpt,
     app,
+    print_json,
     stderr,
     stdout,
 )
@@ -128,7 +128,7 @@ def run_command(
 
 def _report(result: SessionResult, json_output: bool) -> None:
     if json_output:
-        typer.echo(json.dumps(result.to_json(), indent=2))
+        print_json(result.to_json())
     else:
         stdout.print(_result_table(result))
         for v in result.variants:
@@ -168,14 +168,14 @@ def compare_command(
     comparison = stats.compare(trials_a["latency_ms"].tolist(), trials_b["latency_ms"].tolist())
     sentence = stats.describe(comparison, a, b)
     if json_output:
-        typer.echo(json.dumps({
+        print_json({
             "a": a, "b": b, "device": device, "n_a": comparison.n_a, "n_b": comparison.n_b,
             "median_a_ms": float(trials_a["latency_ms"].median()), "median_b_ms": float(trials_b["latency_ms"].median()),
             "ratio": comparison.ratio, "ratio_ci_low": comparison.ratio_ci_low,
             "ratio_ci_high": comparison.ratio_ci_high, "ci_method": comparison.ci_method,
             "test": comparison.test, "p_value": comparison.p_value, "significant": comparison.significant,
             "conclusion": sentence,
-        }, indent=2))
+        })
         return
     table = Table(title=f"{a} vs {b} on {device}")
     for col in ("variant", "trials", "median ms"):

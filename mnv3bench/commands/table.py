@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ import typer
 
 from mnv3bench import __version__
 from mnv3bench.bench.runner import run_session
-from mnv3bench.cliapp import AdbOpt, DbOpt, JsonOpt, SerialOpt, app, stderr, stdout
+from mnv3bench.cliapp import AdbOpt, DbOpt, JsonOpt, SerialOpt, app, print_json, stderr, stdout
 from mnv3bench.commands.measure_options import (
     DEFAULT_MODELS_DIR,
     DEFAULTS,
@@ -37,9 +36,11 @@ from mnv3bench.commands.measure_options import (
 )
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import DEFAULT_DB, ResultStore
-from mnv3bench.tables.compute import TableResult, compute_table
 from mnv3bench.tables.definitions import TABLES, TableDef, get_table
-from mnv3bench.tables.render import to_json, to_json_dict, to_rich, write_reports
+from mnv3bench.tables.export.files import write_reports
+from mnv3bench.tables.export.json import to_json_dict
+from mnv3bench.tables.export.terminal import to_rich
+from mnv3bench.tables.result import TableResult
 
 INTERRUPTED_HINT = (
     "Every finished trial is stored; run the same command again with --reuse to measure only what is missing."
@@ -62,6 +63,8 @@ def _count(name: str) -> Any:
 
 
 def _compute(defn: TableDef, trials: Any, profile: Any, device: str, op_profile: bool) -> TableResult:
+    from mnv3bench.tables.compute import compute_table  # pandas: only when a table is computed
+
     return compute_table(
         defn,
         trials,
@@ -78,10 +81,7 @@ def _emit(results: list[TableResult], *, json_output: bool, reports_dir: Path, s
     for result in results:
         written += write_reports(result, reports_dir)
     if json_output:
-        if single:
-            stdout.out(to_json(results[0]), highlight=False)
-        else:
-            stdout.out(json.dumps({"tables": [to_json_dict(r) for r in results]}, indent=2, default=str), highlight=False)
+        print_json(to_json_dict(results[0]) if single else {"tables": [to_json_dict(r) for r in results]})
     else:
         for result in results:
             stdout.print(to_rich(result))

@@ -6,11 +6,9 @@ so this command never imports TensorFlow.
 
 from __future__ import annotations
 
-import json
-
 from rich.table import Table
 
-from mnv3bench.cliapp import JsonOpt, app, stdout
+from mnv3bench.cliapp import JsonOpt, app, print_json, stdout
 from mnv3bench.variants import GRAMMAR, catalog_entries, grammar_axes
 
 
@@ -37,7 +35,7 @@ def catalog_rows() -> list[dict]:
 def variants(json_output: JsonOpt = False) -> None:
     rows = catalog_rows()
     if json_output:
-        stdout.print_json(json.dumps({"variants": rows, "grammar": GRAMMAR, "axes": grammar_axes()}))
+        print_json({"variants": rows, "grammar": GRAMMAR, "axes": grammar_axes()})
         return
     table = Table(title="mnv3bench variants (the paper's)")
     table.add_column("variant")

@@ -2,7 +2,8 @@
 
 No TensorFlow and no device here: the inputs are stored trials, the paper's numbers and,
 optionally, a function that counts a variant's MAdds and parameters from its architecture.
-Measured numbers and the paper's numbers stay in separate columns (paper_* prefix).
+The output is a typed TableResult (tables/result.py), computed once and read by every
+exporter. Measured numbers and the paper's numbers stay apart (TableRow.paper).
 """
 
 from __future__ import annotations
@@ -10,17 +11,26 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any, Protocol
 
 import pandas as pd
 
-from mnv3bench.bench.stats import CI_METHOD, Comparison, Summary, compare, summarize
+from mnv3bench.bench.stats import CI_METHOD, Comparison, compare, summarize
 from mnv3bench.tables.definitions import RowDef, TableDef
-from mnv3bench.tables.paper import EARLY, PAPER_COLUMNS, TABLE5_TEXT, paper_noopt_ratio, paper_ratio
+from mnv3bench.tables.paper import EARLY, PAPER_COLUMNS, TABLE5_TEXT, PaperRow, paper_noopt_ratio, paper_ratio
+from mnv3bench.tables.result import (
+    HSWISH_OP_TYPES,
+    Cell,
+    Counted,
+    OpTime,
+    PaperComparison,
+    PaperValues,
+    TableResult,
+    TableRow,
+    to_plain,
+)
 
-# The h-swish ops and the primitive ops that replace it when it is not fused.
-HSWISH_OP_TYPES = ("HARD_SWISH", "ADD", "MUL")
 OP_PROFILE_COLUMNS = ("op_profile_by_type", "op_profile")
 
 
@@ -30,54 +40,6 @@ class CountsLike(Protocol):
 
 
 Counter = Callable[[str], CountsLike]
-
-
-def column_key(column: str) -> str:
-    """"P-1" -> "p1", for JSON/CSV keys."""
-    return column.lower().replace("-", "")
-
-
-@dataclass
-class Cell:
-    """One measured latency: the summary of a variant's trial means (ms) and the trials used."""
-
-    variant: str
-    summary: Summary
-    latencies_ms: list[float]
-    trial_ids: list[int]
-
-    def interval(self) -> dict[str, float | None]:
-        s = self.summary
-        return {"median": s.median, "ci_low": s.ci_low, "ci_high": s.ci_high}
-
-
-@dataclass
-class TableResult:
-    definition: TableDef
-    device: str
-    device_column: str  # the device profile's paper column ("" when none)
-    paper_columns: tuple[str, ...]  # paper latency columns shown
-    agreement_column: str  # paper column the ratios are compared with
-    absolute_comparable: bool
-    cells: dict[str, Cell]
-    rows: pd.DataFrame
-    agreement: pd.DataFrame
-    notes: list[str]
-    missing: list[str]
-    sessions: list[int]
-    op_profile: pd.DataFrame | None = None
-    op_profile_note: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def name(self) -> str:
-        return self.definition.name
-
-    def trial_ids(self) -> dict[str, list[int]]:
-        return {variant: cell.trial_ids for variant, cell in self.cells.items()}
-
-    def n_trials(self) -> int:
-        return sum(len(cell.trial_ids) for cell in self.cells.values())
 
 
 # -- choosing trials ---------------------------------------------------------------------
@@ -120,37 +82,28 @@ def _change_pct(cell: Cell | None, base: Cell | None) -> float | None:
     return (cell.summary.median / base.summary.median - 1) * 100
 
 
-def _none_if_nan(value: Any) -> Any:
-    return None if isinstance(value, float) and math.isnan(value) else value
-
-
-def _paper_row_fields(defn: TableDef, row: RowDef, columns: tuple[str, ...], agreement_column: str) -> dict[str, Any]:
+def _paper_values(defn: TableDef, row: RowDef, columns: tuple[str, ...], agreement_column: str) -> PaperValues:
     p = row.paper
-    out: dict[str, Any] = {"paper_version": p.version if p else None, "paper_source": p.source if p else None}
-    if defn.shows_top1:
-        out["paper_top1"] = p.top1 if p else None
-    for col in columns:
-        key = column_key(col)
-        final = p is not None and p.version != EARLY
-        out[f"paper_{key}_ms"] = p.latency_ms.get(col) if final and not p.change_ms else None
-        if defn.has_noopt:
-            out[f"paper_{key}_noopt_ms"] = p.noopt_ms.get(col) if final else None
-    if p is not None and p.version == EARLY:
-        # Kept in their own columns: an early-scale latency never sits in a final column.
-        for col in columns:
-            if col in p.latency_ms:
-                out[f"paper_early_{column_key(col)}_ms"] = p.latency_ms[col]
-                out[f"paper_early_{column_key(col)}_reference_ms"] = p.reference_ms.get(col)
-    if defn.counts_madds and defn.per_device_column:
-        out["paper_madds_m"] = p.madds_m if p else None
-        out["paper_params_m"] = p.params_m if p else None
+    if p is None:
+        return PaperValues()
+    final = p.version != EARLY
     baseline = defn.row(row.baseline).paper if row.baseline else None
-    ratio = paper_ratio(p, baseline, agreement_column) if p and row.baseline else None
-    out["paper_change_pct"] = (ratio - 1) * 100 if ratio is not None else None
-    out["paper_change_printed"] = p.printed_change if p else None
-    if p is not None and p.change_madds_m is not None:
-        out["paper_change_madds_m"] = p.change_madds_m
-    return out
+    ratio = paper_ratio(p, baseline, agreement_column) if row.baseline else None
+    return PaperValues(
+        version=p.version,
+        source=p.source,
+        top1=p.top1,
+        latency_ms={col: p.latency_ms.get(col) if final and not p.change_ms else None for col in columns},
+        noopt_ms={col: p.noopt_ms.get(col) if final else None for col in columns},
+        # Kept apart: an early-scale latency never sits in a final column.
+        early_ms={col: p.latency_ms[col] for col in columns if not final and col in p.latency_ms},
+        early_reference_ms={col: p.reference_ms.get(col) for col in columns if not final and col in p.latency_ms},
+        madds_m=p.madds_m,
+        params_m=p.params_m,
+        change_pct=(ratio - 1) * 100 if ratio is not None else None,
+        change_printed=p.printed_change,
+        change_madds_m=p.change_madds_m,
+    )
 
 
 def _direction(ratio: float) -> str:
@@ -161,43 +114,79 @@ def _direction(ratio: float) -> str:
     return "same"
 
 
-def _agreement_row(
+def _comparison(
     comparison: str, kind: str, subject: Cell | None, baseline: Cell | None, paper_r: float | None, version: str | None
-) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "comparison": comparison,
-        "kind": kind,
-        "variant": subject.variant if subject else None,
-        "baseline_variant": baseline.variant if baseline else None,
-        "measured_ratio": None,
-        "measured_ratio_ci_low": None,
-        "measured_ratio_ci_high": None,
-        "p_value": None,
-        "significant": None,
-        "measured_direction": None,
-        "paper_ratio": paper_r,
-        "paper_direction": _direction(paper_r) if paper_r is not None else None,
-        "paper_version": version,
-        "agrees": None,
-        "verdict": "no paper value",
-    }
-    if subject is not None and baseline is not None:
-        c: Comparison = compare(subject.latencies_ms, baseline.latencies_ms)
-        out.update(
-            measured_ratio=c.ratio,
-            measured_ratio_ci_low=c.ratio_ci_low,
-            measured_ratio_ci_high=c.ratio_ci_high,
-            p_value=c.p_value,
-            significant=c.significant,
-            measured_direction=_direction(c.ratio),
-        )
-        if paper_r is not None:
-            out["agrees"] = out["measured_direction"] == out["paper_direction"]
-            out["verdict"] = ("agrees" if out["agrees"] else "disagrees") + (
-                "" if c.significant else " (not significant)"
+) -> PaperComparison:
+    paper = PaperComparison(
+        comparison,
+        kind,
+        subject.variant if subject else None,
+        baseline.variant if baseline else None,
+        paper_ratio=paper_r,
+        paper_direction=_direction(paper_r) if paper_r is not None else None,
+        paper_version=version,
+    )
+    if subject is None or baseline is None:
+        return replace(paper, verdict="not measured")
+    c: Comparison = compare(subject.latencies_ms, baseline.latencies_ms)
+    measured_direction = _direction(c.ratio)
+    agrees = measured_direction == paper.paper_direction if paper_r is not None else None
+    verdict = "no paper value"
+    if agrees is not None:
+        verdict = ("agrees" if agrees else "disagrees") + ("" if c.significant else " (not significant)")
+    return replace(
+        paper,
+        measured_ratio=c.ratio,
+        measured_ratio_ci_low=c.ratio_ci_low,
+        measured_ratio_ci_high=c.ratio_ci_high,
+        p_value=c.p_value,
+        significant=c.significant,
+        measured_direction=measured_direction,
+        agrees=agrees,
+        verdict=verdict,
+    )
+
+
+def _comparisons(defn: TableDef, row: RowDef, cells: dict[str, Cell], column: str) -> list[PaperComparison]:
+    """The row against its reference row (opt, and no-opt where the table has it), and its no-opt against its opt."""
+    out: list[PaperComparison] = []
+    p: PaperRow | None = row.paper
+    version = p.version if p else None
+    opt = cells.get(row.opt)
+    noopt = cells.get(row.noopt) if row.noopt else None
+    if row.baseline:
+        base_row = defn.row(row.baseline)
+        base_opt = cells.get(base_row.opt)
+        base_noopt = cells.get(base_row.noopt) if base_row.noopt else None
+        r = paper_ratio(p, base_row.paper, column) if p else None
+        out.append(_comparison(f"{row.label} vs {base_row.label}", "row vs reference", opt, base_opt, r, version))
+        if defn.has_noopt:
+            r = paper_ratio(p, base_row.paper, column, noopt=True) if p else None
+            out.append(
+                _comparison(
+                    f"{row.label} vs {base_row.label}, no-opt",
+                    "row vs reference (no-opt)",
+                    noopt,
+                    base_noopt,
+                    r,
+                    version if r is not None else None,
+                )
             )
-    else:
-        out["verdict"] = "not measured"
+    if defn.has_noopt and row.noopt and not row.noopt_is_opt:
+        r = paper_noopt_ratio(p, column) if p else None
+        out.append(_comparison(f"{row.label}: no-opt vs opt", "no-opt vs opt", noopt, opt, r, version if r else None))
+    return out
+
+
+def _counted(defn: TableDef, counter: Counter | None) -> dict[str, Counted]:
+    if not defn.counts_madds or counter is None:
+        return {}
+    counts = {row.opt: counter(row.opt) for row in defn.rows}
+    out = {}
+    for row in defn.rows:
+        c = counts[row.opt]
+        base = counts[defn.row(row.baseline).opt] if row.baseline else None
+        out[row.opt] = Counted(c.madds / 1e6, c.params / 1e6, (c.madds - base.madds) / 1e6 if base else None)
     return out
 
 
@@ -226,75 +215,28 @@ def compute_table(
         defn.per_device_column or device_column == defn.fixed_column
     )
 
-    records: list[dict[str, Any]] = []
-    agreement: list[dict[str, Any]] = []
-    counts: dict[str, CountsLike] = {}
-    if defn.counts_madds and counter is not None:
-        counts = {row.opt: counter(row.opt) for row in defn.rows}
+    counted = _counted(defn, counter)
+    rows: list[TableRow] = []
+    comparisons: list[PaperComparison] = []
     for row in defn.rows:
-        opt = cells.get(row.opt)
-        noopt = cells.get(row.noopt) if row.noopt else None
         base_row = defn.row(row.baseline) if row.baseline else None
-        base_opt = cells.get(base_row.opt) if base_row else None
-        base_noopt = cells.get(base_row.noopt) if base_row and base_row.noopt else None
-        rec: dict[str, Any] = {
-            "row": row.label,
-            "variant_opt": row.opt,
-            "variant_noopt": row.noopt,
-            "noopt_is_opt": row.noopt_is_opt,
-            "baseline_row": row.baseline,
-        }
-        for prefix, cell in (("opt", opt), ("noopt", noopt)):
-            if prefix == "noopt" and not defn.has_noopt:
-                continue
-            s = cell.summary if cell else None
-            rec[f"{prefix}_median_ms"] = s.median if s else None
-            rec[f"{prefix}_ci_low_ms"] = s.ci_low if s else None
-            rec[f"{prefix}_ci_high_ms"] = s.ci_high if s else None
-            rec[f"{prefix}_cv"] = s.cv if s else None
-            rec[f"{prefix}_n"] = s.n if s else 0
-        rec["opt_change_pct"] = _change_pct(opt, base_opt)
-        if defn.has_noopt:
-            rec["noopt_change_pct"] = _change_pct(noopt, base_noopt)
-        if counts:
-            c = counts[row.opt]
-            rec["madds_m"] = c.madds / 1e6
-            rec["params_m"] = c.params / 1e6
-            rec["madds_change_m"] = (c.madds - counts[base_row.opt].madds) / 1e6 if base_row else None
-        rec.update(_paper_row_fields(defn, row, columns, agreement_column))
-        records.append(rec)
-
-        p = row.paper
-        if base_row is not None:
-            base_paper = base_row.paper
-            r = paper_ratio(p, base_paper, agreement_column) if p else None
-            agreement.append(
-                _agreement_row(
-                    f"{row.label} vs {base_row.label}", "row vs reference", opt, base_opt, r, p.version if p else None
-                )
+        opt = cells.get(row.opt)
+        noopt = cells.get(row.noopt) if row.noopt and defn.has_noopt else None
+        rows.append(
+            TableRow(
+                definition=row,
+                opt=opt,
+                noopt=noopt,
+                opt_change_pct=_change_pct(opt, cells.get(base_row.opt) if base_row else None),
+                noopt_change_pct=_change_pct(
+                    noopt, cells.get(base_row.noopt) if base_row and base_row.noopt else None
+                ),
+                counted=counted.get(row.opt),
+                paper=_paper_values(defn, row, columns, agreement_column),
             )
-            if defn.has_noopt:
-                r = paper_ratio(p, base_paper, agreement_column, noopt=True) if p else None
-                agreement.append(
-                    _agreement_row(
-                        f"{row.label} vs {base_row.label}, no-opt",
-                        "row vs reference (no-opt)",
-                        noopt,
-                        base_noopt,
-                        r,
-                        p.version if p and r is not None else None,
-                    )
-                )
-        if defn.has_noopt and row.noopt and not row.noopt_is_opt:
-            r = paper_noopt_ratio(p, agreement_column) if p else None
-            agreement.append(
-                _agreement_row(
-                    f"{row.label}: no-opt vs opt", "no-opt vs opt", noopt, opt, r, p.version if p and r else None
-                )
-            )
+        )
+        comparisons += _comparisons(defn, row, cells, agreement_column)
 
-    rows = pd.DataFrame.from_records(records)
-    agree = pd.DataFrame.from_records(agreement)
     notes = _notes(defn, device, device_column, agreement_column, absolute_comparable, chosen, cells, missing)
     result = TableResult(
         definition=defn,
@@ -304,14 +246,16 @@ def compute_table(
         agreement_column=agreement_column,
         absolute_comparable=absolute_comparable,
         cells=cells,
-        rows=rows,
-        agreement=agree,
+        table_rows=rows,
+        comparisons=comparisons,
         notes=notes,
         missing=missing,
         sessions=sorted({int(s) for s in chosen["session_id"].dropna()}) if "session_id" in chosen else [],
     )
     if op_profile:
-        result.op_profile, result.op_profile_note = op_profile_breakdown(trials, defn.variants())
+        frame, result.op_profile_note = op_profile_breakdown(trials, defn.variants())
+        if frame is not None:
+            result.op_times = [OpTime(**{k: to_plain(v) for k, v in rec.items()}) for rec in frame.to_dict("records")]
     return result
 
 
@@ -440,20 +384,3 @@ def _profiling_warning(trials: pd.DataFrame) -> str | None:
             if line.startswith("WARN") and "profil" in line.lower():
                 return line.strip()
     return None
-
-
-def hswish_op_summary(op_table: pd.DataFrame) -> pd.DataFrame:
-    """One row per variant: ms in HARD_SWISH, ADD and MUL (the ops that replace it)."""
-    pivot = (
-        op_table[op_table["hswish_related"]]
-        .pivot_table(index="variant", columns="node_type", values="avg_ms", aggfunc="sum", fill_value=0.0)
-        .reindex(columns=list(HSWISH_OP_TYPES), fill_value=0.0)
-    )
-    return pivot.reset_index()
-
-
-def to_plain(value: Any) -> Any:
-    """NaN -> None and numpy scalars -> Python, for JSON."""
-    if hasattr(value, "item"):
-        value = value.item()
-    return _none_if_nan(value)

@@ -1,4 +1,4 @@
-"""PNG plots of a table: latency per row with 95% intervals, and measured vs paper change.
+"""The table as PNG plots: latency per row with 95% intervals, and measured vs paper change.
 
 matplotlib with the Agg backend: files only, no display needed (CI, ssh, the emulator).
 """
@@ -14,11 +14,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
-from mnv3bench.tables.compute import TableResult  # noqa: E402
+from mnv3bench.tables.result import Cell, TableResult  # noqa: E402
 
 
-def _value(v: object) -> float:
-    return math.nan if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)  # type: ignore[arg-type]
+def _value(v: float | None) -> float:
+    return math.nan if v is None or math.isnan(v) else float(v)
 
 
 def _errors(medians: list[float], lows: list[float], highs: list[float]) -> np.ndarray:
@@ -27,20 +27,30 @@ def _errors(medians: list[float], lows: list[float], highs: list[float]) -> np.n
     return np.nan_to_num(np.array([lo, hi]))
 
 
+def _interval(cells: list[Cell | None]) -> tuple[list[float], list[float], list[float]]:
+    """Medians, interval lows and highs, NaN where not measured."""
+    summaries = [c.summary if c is not None else None for c in cells]
+    return (
+        [_value(s.median if s else None) for s in summaries],
+        [_value(s.ci_low if s else None) for s in summaries],
+        [_value(s.ci_high if s else None) for s in summaries],
+    )
+
+
 def plot_latency(result: TableResult, path: Path) -> Path:
     """Median latency per row (opt, and no-opt where the table has it) with interval bars."""
-    rows = result.rows
-    labels = list(rows["row"])
+    rows = result.table_rows
+    labels = [r.label for r in rows]
     x = np.arange(len(labels))
-    series = [("opt", "opt (fused h-swish)" if result.definition.has_noopt else "latency")]
+    series = [([r.opt for r in rows], "opt (fused h-swish)" if result.definition.has_noopt else "latency")]
     if result.definition.has_noopt:
-        series.append(("noopt", "no-opt (h-swish from ADD/MUL)"))
+        series.append(([r.noopt for r in rows], "no-opt (h-swish from ADD/MUL)"))
     width = 0.8 / len(series)
     fig, ax = plt.subplots(figsize=(max(5.0, 1.3 * len(labels) + 2), 4), dpi=100)
     try:
-        for i, (prefix, name) in enumerate(series):
-            med = [_value(v) for v in rows[f"{prefix}_median_ms"]]
-            err = _errors(med, [_value(v) for v in rows[f"{prefix}_ci_low_ms"]], [_value(v) for v in rows[f"{prefix}_ci_high_ms"]])
+        for i, (cells, name) in enumerate(series):
+            med, low, high = _interval(cells)
+            err = _errors(med, low, high)
             ax.bar(x + (i - (len(series) - 1) / 2) * width, np.nan_to_num(med), width, yerr=err, capsize=4, label=name)
         ax.set_xticks(x, labels, rotation=15)
         ax.set_ylabel(f"latency, ms (median, 95% CI) on {result.device}")
@@ -55,10 +65,10 @@ def plot_latency(result: TableResult, path: Path) -> Path:
 
 def plot_change(result: TableResult, path: Path) -> Path:
     """Change relative to each row's reference row: measured (opt) beside the paper's."""
-    rows = result.rows[result.rows["baseline_row"].notna()]
-    labels = [f"{r} vs {b}" for r, b in zip(rows["row"], rows["baseline_row"])]
-    measured = [_value(v) for v in rows["opt_change_pct"]]
-    paper = [_value(v) for v in rows["paper_change_pct"]]
+    rows = [r for r in result.table_rows if r.definition.baseline is not None]
+    labels = [f"{r.label} vs {r.definition.baseline}" for r in rows]
+    measured = [_value(r.opt_change_pct) for r in rows]
+    paper = [_value(r.paper.change_pct) for r in rows]
     x = np.arange(len(labels))
     fig, ax = plt.subplots(figsize=(max(5.0, 1.5 * len(labels) + 2), 4), dpi=100)
     try:

@@ -1,0 +1,160 @@
+"""The table as a reader sees it, shared by the terminal and Markdown: headers and cell text.
+
+Measured cells read "51.4 ms [50.9, 52.0]" (median of trial means, 95% interval); paper
+cells are labelled "paper" and carry their version.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from mnv3bench.tables.paper import EARLY
+from mnv3bench.tables.result import HSWISH_OP_TYPES, Cell, TableResult, TableRow, hswish_op_ms
+
+MISSING = "—"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Column headers and one tuple of cell strings per row."""
+
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def from_columns(cls, columns: list[tuple[str, list[str]]]) -> Grid:
+        return cls(tuple(h for h, _ in columns), tuple(zip(*(cells for _, cells in columns))))
+
+
+# -- numbers as text -------------------------------------------------------------------------
+
+
+def _num(value: float) -> str:
+    return f"{value:.1f}" if abs(value) >= 10 else f"{value:.2f}"
+
+
+def is_missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def format_latency(median: Any, ci_low: Any, ci_high: Any, n: Any = None) -> str:
+    """"51.4 ms [50.9, 52.0]"; without an interval (one trial) "51.4 ms (n=1)"."""
+    if is_missing(median):
+        return MISSING
+    if is_missing(ci_low) or is_missing(ci_high):
+        return f"{_num(median)} ms (n={int(n)})" if not is_missing(n) else f"{_num(median)} ms"
+    return f"{_num(median)} ms [{_num(ci_low)}, {_num(ci_high)}]"
+
+
+def _cell_latency(cell: Cell | None) -> str:
+    if cell is None:
+        return MISSING
+    s = cell.summary
+    return format_latency(s.median, s.ci_low, s.ci_high, s.n)
+
+
+def _pct(value: Any) -> str:
+    return MISSING if is_missing(value) else f"{value:+.1f}%"
+
+
+def _ratio(value: Any, low: Any = None, high: Any = None) -> str:
+    if is_missing(value):
+        return MISSING
+    if is_missing(low) or is_missing(high):
+        return f"{value:.3f}"
+    return f"{value:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _plain_num(value: Any, unit: str = "") -> str:
+    return MISSING if is_missing(value) else f"{value:g}{unit}"
+
+
+# -- the main table ------------------------------------------------------------------------
+
+
+def table_grid(result: TableResult) -> Grid:
+    """The table, one column per displayed quantity, paper columns labelled."""
+    defn = result.definition
+    rows = result.table_rows
+    columns: list[tuple[str, list[str]]] = [("Row", [r.label for r in rows])]
+    if defn.shows_top1:
+        columns.append(("Top-1 % (paper)", [_plain_num(r.paper.top1) for r in rows]))
+    if any(r.counted is not None for r in rows):
+        columns.append(("MAdds (counted)", [_plain_num(round(r.counted.madds_m, 1), "M") if r.counted else MISSING for r in rows]))
+        changes = [r.counted.madds_change_m if r.counted else None for r in rows]
+        if any(not is_missing(v) for v in changes):
+            columns.append(("ΔMAdds", [MISSING if is_missing(v) else f"{v:+.1f}M" for v in changes]))
+    device = result.device
+    columns.append((f"{'opt' if defn.has_noopt else 'latency'} ({device})", [_cell_latency(r.opt) for r in rows]))
+    columns.append(("Δ opt", [_pct(r.opt_change_pct) for r in rows]))
+    if defn.has_noopt:
+        columns.append((f"no-opt ({device})", [_noopt_cell(r) for r in rows]))
+        columns.append(("Δ no-opt", [_pct(r.noopt_change_pct) for r in rows]))
+    if result.has_paper_latencies():
+        for col in result.paper_columns:
+            columns.append((f"paper {col} ms", [_paper_latency(r, col) for r in rows]))
+            if defn.has_noopt:
+                columns.append((f"paper {col} no-opt ms", [_plain_num(r.paper.noopt_ms.get(col)) for r in rows]))
+    if defn.counts_madds and defn.per_device_column:
+        columns.append(("paper MAdds", [_plain_num(r.paper.madds_m, "M") for r in rows]))
+    columns.append((f"paper Δ ({result.agreement_column})", [_paper_change(r) for r in rows]))
+    columns.append(("paper version", [r.paper.version or MISSING for r in rows]))
+    return Grid.from_columns(columns)
+
+
+def _noopt_cell(row: TableRow) -> str:
+    text = _cell_latency(row.noopt)
+    return f"{text} (= opt, no h-swish)" if row.definition.noopt_is_opt and text != MISSING else text
+
+
+def _paper_latency(row: TableRow, col: str) -> str:
+    early = row.paper.early_ms.get(col)
+    if early is None:
+        return _plain_num(row.paper.latency_ms.get(col))
+    ref = row.paper.early_reference_ms.get(col)
+    return f"{early:g} (early; V3 {ref:g} there)" if not is_missing(ref) else f"{early:g} (early)"
+
+
+def _paper_change(row: TableRow) -> str:
+    printed = row.paper.change_printed
+    text = printed if printed is not None else _pct(row.paper.change_pct)
+    if row.definition.paper is not None and row.definition.paper.version == EARLY and text != MISSING:
+        text += " (early)"
+    early = row.definition.paper_early
+    if early is not None and early.printed_change:
+        text += f"; early: {early.printed_change}"
+    return text
+
+
+# -- agreement and op profile ----------------------------------------------------------------
+
+AGREEMENT_HEADERS = ("Comparison", "measured ratio [95% CI]", "paper ratio", "measured", "paper", "verdict")
+
+
+def agreement_grid(result: TableResult) -> Grid:
+    return Grid(
+        AGREEMENT_HEADERS,
+        tuple(
+            (
+                c.comparison,
+                _ratio(c.measured_ratio, c.measured_ratio_ci_low, c.measured_ratio_ci_high),
+                MISSING if is_missing(c.paper_ratio) else f"{c.paper_ratio:.3f} ({c.paper_version})",
+                c.measured_direction or MISSING,
+                c.paper_direction or MISSING,
+                c.verdict,
+            )
+            for c in result.comparisons
+        ),
+    )
+
+
+def op_profile_grid(result: TableResult) -> Grid | None:
+    """ms in the h-swish op and the ops that replace it, per variant; None without op profile data."""
+    if result.op_times is None:
+        return None
+    return Grid(
+        ("variant", *(f"{op} ms" for op in HSWISH_OP_TYPES)),
+        tuple((variant, *(f"{ms[op]:.3f}" for op in HSWISH_OP_TYPES)) for variant, ms in hswish_op_ms(result.op_times)),
+    )
