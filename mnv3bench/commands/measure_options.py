@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
@@ -68,32 +68,37 @@ def command_line(fallback: str) -> str:
 
 def _typer_parameter(option: BenchOption) -> inspect.Parameter:
     assert option.cli is not None
-    flag = typer.Option(option.cli, help=option.help)
+    info = typer.Option(option.cli, help=option.help)
     return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=option.default,
-                             annotation=Annotated[option.type, flag])
+                             annotation=Annotated[option.type, info])
 
 
 # Where to reach the device and keep models and results: part of every measurement.
-_WHERE = [
-    inspect.Parameter("models_dir", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_MODELS_DIR, annotation=ModelsDirOpt),
+_WHERE_OPTIONS = [
+    inspect.Parameter("models_dir", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_MODELS_DIR,
+                      annotation=ModelsDirOpt),
     inspect.Parameter("adb", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=AdbOpt),
     inspect.Parameter("serial", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=SerialOpt),
     inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DbOpt),
 ]
 
-Command = TypeVar("Command", bound=Callable[..., Any])
+Command = Callable[..., Any]
 
 
 def measuring_command(*, without: Collection[str] = ()) -> Callable[[Command], Command]:
     """Give a Typer command the option table's options (less the RunConfig fields named in
-    `without`) and _WHERE's, in place of its `measurement: Measurement` parameter.
+    `without`), --models-dir, --adb, --serial and --db, in place of its `measurement:
+    Measurement` parameter.
 
     Typer reads a command's options from its signature, so the wrapper shows Typer a
     signature with one parameter per option, gathers their values into a Measurement and
     calls the command with it.
     """
+    unknown = set(without) - {o.name for o in OPTIONS}
+    if unknown:
+        raise TypeError(f"not options of RunConfig: {sorted(unknown)}")
     options = [o for o in OPTIONS if o.cli is not None and o.name not in without]
-    added = [_typer_parameter(o) for o in options] + _WHERE
+    added = [_typer_parameter(o) for o in options] + _WHERE_OPTIONS
 
     def decorate(command: Command) -> Command:
         own = inspect.signature(command, eval_str=True).parameters
@@ -110,13 +115,13 @@ def measuring_command(*, without: Collection[str] = ()) -> Callable[[Command], C
         def wrapper(**kwargs: Any) -> Any:
             measurement = Measurement(
                 options={o.name: kwargs.pop(o.name) for o in options},
-                **{p.name: kwargs.pop(p.name) for p in _WHERE},
+                **{p.name: kwargs.pop(p.name) for p in _WHERE_OPTIONS},
             )
             return command(measurement=measurement, **kwargs)
 
         wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
-        return wrapper  # type: ignore[return-value]
+        return wrapper
 
     return decorate
 
