@@ -103,10 +103,12 @@ def test_rich_progress_draws_pushes_and_trials():
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn
 
+    from mnv3bench.commands.measure_options import RichProgress
+
     console = Console(file=io.StringIO(), force_terminal=True, width=100)
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}")]
     with Progress(*columns, console=console, auto_refresh=False) as bar:
-        progress = run_cmd._RichProgress(bar)
+        progress = RichProgress(bar)
         progress.push("small", 5_000_000, 10_000_000)
         progress.trial_started("small", 1, 0, 4)
         progress.trial_finished("small", 1, True, 4.0, None)

@@ -31,6 +31,7 @@ from mnv3bench.bench import stats
 from mnv3bench.bench.command import benchmark_command, benchmark_flags
 from mnv3bench.device.lock import DeviceLock, default_lock_dir
 from mnv3bench.device.protocol import Device
+from mnv3bench.bench.options import RunConfig
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import ResultStore, SessionRecord, TrialRecord, utc_now
 
@@ -42,56 +43,10 @@ if TYPE_CHECKING:  # names for types only: importing convert or pandas here woul
     from mnv3bench.device.profiles import DeviceProfile
     from mnv3bench.variants import Variant
 
-# benchmark_model's own bound is max_secs for the regular runs; init and warmup come on top.
-WARMUP_ALLOWANCE_S = 10.0
 # -x matches the process name exactly. Not -f: on a phone the command runs inside
 # `sh -c "pkill -f benchmark_model; echo ..."`, whose own command line matches and dies.
 KILL_COMMAND = "pkill -x benchmark_model"
 RESUME_HINT = "Every finished trial is stored; run the same command again with --resume to measure only the rest."
-
-
-@dataclass
-class RunConfig:
-    trials: int = 5
-    warmup_runs: int = 1
-    num_runs: int = 50
-    min_secs: float = 1.0
-    max_secs: float = 150.0
-    use_xnnpack: bool | None = None
-    op_profiling: bool = False
-    cooldown_s: float = 0.0
-    thermal_gate_c: float | None = None
-    thermal_timeout_s: float = 600.0
-    timeout_s: float | None = None
-    resume: bool = False
-    reuse: bool = False
-    keep_going: bool = False
-    force: bool = False
-    thermal_poll_s: float = 2.0
-
-    def __post_init__(self) -> None:
-        checks = [
-            (self.trials >= 1, "--trials must be at least 1", "Use --trials 5 (the default)."),
-            (self.num_runs >= 1, "--num-runs must be at least 1", "Use --num-runs 50 (benchmark_model's default)."),
-            (self.warmup_runs >= 0, "--warmup-runs cannot be negative", "Use --warmup-runs 1."),
-            (self.min_secs >= 0, "--min-secs cannot be negative", "Use --min-secs 1."),
-            (self.max_secs > 0 and self.max_secs >= self.min_secs, "--max-secs must be above --min-secs",
-             "Use --max-secs 150 (benchmark_model's default)."),
-            (self.cooldown_s >= 0, "--cooldown cannot be negative", "Use --cooldown 30 or leave it out."),
-            (self.timeout_s is None or self.timeout_s > 0, "--timeout must be positive",
-             "Leave it out for a default derived from --max-secs."),
-            (self.thermal_timeout_s > 0, "--thermal-timeout must be positive", "Use --thermal-timeout 600."),
-        ]
-        for ok, message, hint in checks:
-            if not ok:
-                raise UsageError(message + ".", hint)
-
-    @property
-    def trial_timeout_s(self) -> float:
-        """Per-trial limit: twice benchmark_model's own worst case, plus slack for init."""
-        if self.timeout_s is not None:
-            return float(self.timeout_s)
-        return 2 * (self.max_secs + WARMUP_ALLOWANCE_S) + 30
 
 
 @dataclass

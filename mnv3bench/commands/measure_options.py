@@ -1,81 +1,129 @@
 """What the measuring commands (`run`, `table`) share: their options, the RunConfig built
-from them, the progress display and the Ctrl-C handling.
+from them, and the measure path (store, progress display, Ctrl-C).
 
-One definition, so `table 5 --num-runs 10` means exactly what `run --num-runs 10` means.
-Typer needs each option as a parameter of the command function; the aliases below carry
-the flags and help, `DEFAULTS` the default values, and `run_config` turns them into a
-RunConfig (which validates them).
+The options come from the option table (bench/options.py): `measuring_command` puts them,
+with --models-dir, --adb, --serial and --db, in place of a command's `measurement`
+parameter, and hands the command a `Measurement` of what was asked. So `table 5
+--num-runs 10` means exactly what `run --num-runs 10` means, and a new option is one
+field of RunConfig.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-from mnv3bench.bench.runner import RunConfig, SessionResult
-from mnv3bench.cliapp import plain_output, stderr
-from mnv3bench.results import ResultStore
+from mnv3bench.bench.options import OPTIONS, BenchOption, RunConfig
+from mnv3bench.bench.runner import SessionResult
+from mnv3bench.cliapp import AdbOpt, DbOpt, SerialOpt, plain_output, stderr
+from mnv3bench.results import DEFAULT_DB, ResultStore
 
-# The runner's defaults are the CLI's defaults.
-DEFAULTS = RunConfig()
 DEFAULT_MODELS_DIR = Path("models")
-
-TrialsOpt = Annotated[int, typer.Option("--trials", help="Trials per variant (each one benchmark_model run).")]
-NumRunsOpt = Annotated[int, typer.Option("--num-runs", help="benchmark_model --num_runs.")]
-WarmupRunsOpt = Annotated[int, typer.Option("--warmup-runs", help="benchmark_model --warmup_runs.")]
-MinSecsOpt = Annotated[float, typer.Option("--min-secs", help="benchmark_model --min_secs.")]
-MaxSecsOpt = Annotated[float, typer.Option("--max-secs", help="benchmark_model --max_secs.")]
-XnnpackOpt = Annotated[
-    bool | None,
-    typer.Option("--use-xnnpack/--no-xnnpack", help="Force XNNPACK on or off (default: the binary's)."),
-]
-OpProfileOpt = Annotated[bool, typer.Option("--op-profile", help="Also record per-op times (op profiling).")]
-CooldownOpt = Annotated[float, typer.Option("--cooldown", help="Seconds to rest between trials.")]
-ThermalGateOpt = Annotated[
-    float | None, typer.Option("--thermal-gate", help="Wait until the CPU is below this many C.")
-]
-ThermalTimeoutOpt = Annotated[
-    float, typer.Option("--thermal-timeout", help="Give up waiting for the gate after S seconds.")
-]
-TimeoutOpt = Annotated[
-    float | None,
-    typer.Option("--timeout", help="Per-trial timeout in seconds (default 2 * (max-secs + 10) + 30)."),
-]
-KeepGoingOpt = Annotated[bool, typer.Option("--keep-going", help="Carry on past failed trials.")]
-ForceOpt = Annotated[bool, typer.Option("--force", help="Run even if the phone does not match the profile.")]
 ModelsDirOpt = Annotated[Path, typer.Option("--models-dir", help="Where built models are cached.")]
+SessionRunner = Callable[..., SessionResult]
 
 
-def run_config(
-    *,
-    trials: int,
-    num_runs: int,
-    warmup_runs: int,
-    min_secs: float,
-    max_secs: float,
-    xnnpack: bool | None,
-    op_profile: bool,
-    cooldown: float,
-    thermal_gate: float | None,
-    thermal_timeout: float,
-    timeout: float | None,
-    keep_going: bool,
-    force: bool,
-    resume: bool = False,
-    reuse: bool = False,
-) -> RunConfig:
-    """The RunConfig for the shared options (RunConfig raises UsageError for bad values)."""
-    return RunConfig(
-        trials=trials, warmup_runs=warmup_runs, num_runs=num_runs, min_secs=min_secs, max_secs=max_secs,
-        use_xnnpack=xnnpack, op_profiling=op_profile, cooldown_s=cooldown, thermal_gate_c=thermal_gate,
-        thermal_timeout_s=thermal_timeout, timeout_s=timeout, resume=resume, reuse=reuse,
-        keep_going=keep_going, force=force,
-    )
+@dataclass(frozen=True)
+class Measurement:
+    """What a measuring command was asked: the benchmark options as given, and where the
+    device, the models and the results database are."""
+
+    options: dict[str, Any]  # RunConfig field -> value from the command line
+    models_dir: Path
+    adb: str | None
+    serial: str | None
+    db: str | None
+
+    @property
+    def db_path(self) -> Path:
+        return Path(self.db) if self.db else DEFAULT_DB
+
+    def config(self) -> RunConfig:
+        """The RunConfig (UsageError for a bad value): made when the command gets to it, so
+        its own checks (variant names, the device) come first."""
+        return RunConfig(**self.options)
+
+    def run(self, run_session: SessionRunner, profile: Any, variants: Sequence[Any], *, command_line: str,
+            interrupted_hint: str) -> SessionResult:
+        """Measure the variants into the results database, with progress; see `measure`."""
+        config = self.config()
+        with ResultStore(self.db_path) as store:
+            return measure(run_session, profile, variants, config, store, adb=self.adb, serial=self.serial,
+                           models_dir=self.models_dir, command_line=command_line, interrupted_hint=interrupted_hint)
+
+
+def command_line(fallback: str) -> str:
+    """This process's command line, as stored with the session."""
+    return shlex.join(["mnv3bench", *sys.argv[1:]]) if sys.argv[1:] else fallback
+
+
+def _typer_parameter(option: BenchOption) -> inspect.Parameter:
+    assert option.cli is not None
+    info = typer.Option(option.cli, help=option.help)
+    return inspect.Parameter(option.name, inspect.Parameter.KEYWORD_ONLY, default=option.default,
+                             annotation=Annotated[option.type, info])
+
+
+# Where to reach the device and keep models and results: part of every measurement.
+_WHERE_OPTIONS = [
+    inspect.Parameter("models_dir", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_MODELS_DIR,
+                      annotation=ModelsDirOpt),
+    inspect.Parameter("adb", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=AdbOpt),
+    inspect.Parameter("serial", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=SerialOpt),
+    inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DbOpt),
+]
+
+Command = Callable[..., Any]
+
+
+def measuring_command(*, without: Collection[str] = ()) -> Callable[[Command], Command]:
+    """Give a Typer command the option table's options (less the RunConfig fields named in
+    `without`), --models-dir, --adb, --serial and --db, in place of its `measurement:
+    Measurement` parameter.
+
+    Typer reads a command's options from its signature, so the wrapper shows Typer a
+    signature with one parameter per option, gathers their values into a Measurement and
+    calls the command with it.
+    """
+    unknown = set(without) - {o.name for o in OPTIONS}
+    if unknown:
+        raise TypeError(f"not options of RunConfig: {sorted(unknown)}")
+    options = [o for o in OPTIONS if o.cli is not None and o.name not in without]
+    added = [_typer_parameter(o) for o in options] + _WHERE_OPTIONS
+
+    def decorate(command: Command) -> Command:
+        own = inspect.signature(command, eval_str=True).parameters
+        clash = {p.name for p in added} & set(own)
+        if "measurement" not in own or clash:
+            raise TypeError(f"{command.__name__}: needs a `measurement` parameter and none named {sorted(clash)}")
+        parameters: list[inspect.Parameter] = []
+        for parameter in own.values():
+            # Keyword-only throughout: Typer calls with keywords, and the order stays free.
+            parameters += added if parameter.name == "measurement" else [
+                parameter.replace(kind=inspect.Parameter.KEYWORD_ONLY)]
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            measurement = Measurement(
+                options={o.name: kwargs.pop(o.name) for o in options},
+                **{p.name: kwargs.pop(p.name) for p in _WHERE_OPTIONS},
+            )
+            return command(measurement=measurement, **kwargs)
+
+        wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+        return wrapper
+
+    return decorate
 
 
 # -- progress ------------------------------------------------------------------------------
@@ -134,9 +182,6 @@ class PlainProgress:
     def trial_finished(self, variant: str, trial_index: int, ok: bool, latency_ms: float | None,
                        error: str | None) -> None:
         self.message(f"  {latency_ms:.3f} ms" if ok and latency_ms is not None else f"  failed: {error}")
-
-
-SessionRunner = Callable[..., SessionResult]
 
 
 def measure(run_session: SessionRunner, profile: Any, variants: Sequence[Any], config: RunConfig, store: ResultStore,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,38 +11,8 @@ from rich.table import Table
 
 from mnv3bench.bench import stats
 from mnv3bench.bench.runner import RESUME_HINT, SessionResult, run_session
-from mnv3bench.cliapp import (
-    AdbOpt,
-    DbOpt,
-    DeviceOpt,
-    JsonOpt,
-    SerialOpt,
-    app,
-    print_json,
-    stderr,
-    stdout,
-)
-from mnv3bench.commands.measure_options import (
-    DEFAULT_MODELS_DIR,
-    DEFAULTS,
-    CooldownOpt,
-    ForceOpt,
-    KeepGoingOpt,
-    MaxSecsOpt,
-    MinSecsOpt,
-    ModelsDirOpt,
-    NumRunsOpt,
-    OpProfileOpt,
-    ThermalGateOpt,
-    ThermalTimeoutOpt,
-    TimeoutOpt,
-    TrialsOpt,
-    WarmupRunsOpt,
-    XnnpackOpt,
-    measure,
-    run_config,
-)
-from mnv3bench.commands.measure_options import RichProgress as _RichProgress  # noqa: F401  (tests draw it)
+from mnv3bench.cliapp import DbOpt, DeviceOpt, JsonOpt, app, print_json, stderr, stdout
+from mnv3bench.commands.measure_options import Measurement, command_line, measuring_command
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import DEFAULT_DB, ResultStore
 
@@ -86,43 +54,20 @@ def _parse_variants(names: list[str]) -> list[Any]:
 
 
 @app.command("run", help=_RUN_HELP)
+@measuring_command(without={"reuse"})  # run takes --resume; `table` takes --reuse
 def run_command(
     device: DeviceOpt,
     variant: Annotated[list[str], typer.Option("--variant", "-v", help="Variant name; repeat for several.")],
-    trials: TrialsOpt = DEFAULTS.trials,
-    num_runs: NumRunsOpt = DEFAULTS.num_runs,
-    warmup_runs: WarmupRunsOpt = DEFAULTS.warmup_runs,
-    min_secs: MinSecsOpt = DEFAULTS.min_secs,
-    max_secs: MaxSecsOpt = DEFAULTS.max_secs,
-    xnnpack: XnnpackOpt = DEFAULTS.use_xnnpack,
-    op_profile: OpProfileOpt = DEFAULTS.op_profiling,
-    cooldown: CooldownOpt = DEFAULTS.cooldown_s,
-    thermal_gate: ThermalGateOpt = DEFAULTS.thermal_gate_c,
-    thermal_timeout: ThermalTimeoutOpt = DEFAULTS.thermal_timeout_s,
-    timeout: TimeoutOpt = DEFAULTS.timeout_s,
-    resume: Annotated[bool, typer.Option(help="Measure only trials not stored by the interrupted run.")] = False,
-    keep_going: KeepGoingOpt = DEFAULTS.keep_going,
-    force: ForceOpt = DEFAULTS.force,
-    models_dir: ModelsDirOpt = DEFAULT_MODELS_DIR,
-    adb: AdbOpt = None,
-    serial: SerialOpt = None,
-    db: DbOpt = None,
+    measurement: Measurement,
     json_output: JsonOpt = False,
 ) -> None:
     from mnv3bench.device.profiles import load_profile
 
     variants = _parse_variants(variant)
     profile = load_profile(device)
-    config = run_config(
-        trials=trials, num_runs=num_runs, warmup_runs=warmup_runs, min_secs=min_secs, max_secs=max_secs,
-        xnnpack=xnnpack, op_profile=op_profile, cooldown=cooldown, thermal_gate=thermal_gate,
-        thermal_timeout=thermal_timeout, timeout=timeout, keep_going=keep_going, force=force, resume=resume,
-    )
-    command_line = shlex.join(["mnv3bench", *sys.argv[1:]]) if sys.argv else "mnv3bench run"
-    with ResultStore(Path(db) if db else DEFAULT_DB) as store:
-        # Ctrl-C: every finished trial is already committed; measure() says so and exits 130.
-        result = measure(run_session, profile, variants, config, store, adb=adb, serial=serial,
-                         models_dir=models_dir, command_line=command_line, interrupted_hint=RESUME_HINT)
+    # Ctrl-C: every finished trial is already committed; the measure path says so and exits 130.
+    result = measurement.run(run_session, profile, variants, command_line=command_line("mnv3bench run"),
+                             interrupted_hint=RESUME_HINT)
     _report(result, json_output)
 
 

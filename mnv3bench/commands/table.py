@@ -4,8 +4,6 @@
 
 from __future__ import annotations
 
-import shlex
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -13,27 +11,8 @@ import typer
 
 from mnv3bench import __version__
 from mnv3bench.bench.runner import run_session
-from mnv3bench.cliapp import AdbOpt, DbOpt, JsonOpt, SerialOpt, app, print_json, stderr, stdout
-from mnv3bench.commands.measure_options import (
-    DEFAULT_MODELS_DIR,
-    DEFAULTS,
-    CooldownOpt,
-    ForceOpt,
-    KeepGoingOpt,
-    MaxSecsOpt,
-    MinSecsOpt,
-    ModelsDirOpt,
-    NumRunsOpt,
-    OpProfileOpt,
-    ThermalGateOpt,
-    ThermalTimeoutOpt,
-    TimeoutOpt,
-    TrialsOpt,
-    WarmupRunsOpt,
-    XnnpackOpt,
-    measure,
-    run_config,
-)
+from mnv3bench.cliapp import DbOpt, JsonOpt, app, print_json, stderr, stdout
+from mnv3bench.commands.measure_options import Measurement, command_line, measuring_command
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import DEFAULT_DB, ResultStore
 from mnv3bench.tables.definitions import TABLES, TableDef, get_table
@@ -95,28 +74,13 @@ def _list_tables() -> None:
 
 
 @app.command(help="Measure a table's variants in one interleaved session and render it beside the paper's numbers.")
+@measuring_command(without={"resume"})  # a table takes --reuse: a rerun measures only what is missing
 def table(
     name: Annotated[str | None, typer.Argument(help=f"Table name: {', '.join(TABLES)}.")] = None,
     device: DeviceOptionalOpt = None,
-    trials: TrialsOpt = DEFAULTS.trials,
-    reuse: Annotated[bool, typer.Option("--reuse", help="Reuse stored trials of the same model, device and flags.")] = False,
-    op_profile: OpProfileOpt = DEFAULTS.op_profiling,
     list_tables: Annotated[bool, typer.Option("--list", help="Name and describe every table.")] = False,
-    num_runs: NumRunsOpt = DEFAULTS.num_runs,
-    warmup_runs: WarmupRunsOpt = DEFAULTS.warmup_runs,
-    min_secs: MinSecsOpt = DEFAULTS.min_secs,
-    max_secs: MaxSecsOpt = DEFAULTS.max_secs,
-    xnnpack: XnnpackOpt = DEFAULTS.use_xnnpack,
-    cooldown: CooldownOpt = DEFAULTS.cooldown_s,
-    thermal_gate: ThermalGateOpt = DEFAULTS.thermal_gate_c,
-    thermal_timeout: ThermalTimeoutOpt = DEFAULTS.thermal_timeout_s,
-    timeout: TimeoutOpt = DEFAULTS.timeout_s,
-    keep_going: KeepGoingOpt = DEFAULTS.keep_going,
-    force: ForceOpt = DEFAULTS.force,
-    models_dir: ModelsDirOpt = DEFAULT_MODELS_DIR,
-    adb: AdbOpt = None,
-    serial: SerialOpt = None,
-    db: DbOpt = None,
+    *,
+    measurement: Measurement,
     json_output: JsonOpt = False,
     reports_dir: ReportsDirOpt = None,
 ) -> None:
@@ -132,20 +96,13 @@ def table(
     from mnv3bench.variants import parse_variant
 
     profile = load_profile(device)
-    config = run_config(
-        trials=trials, num_runs=num_runs, warmup_runs=warmup_runs, min_secs=min_secs, max_secs=max_secs,
-        xnnpack=xnnpack, op_profile=op_profile, cooldown=cooldown, thermal_gate=thermal_gate,
-        thermal_timeout=thermal_timeout, timeout=timeout, keep_going=keep_going, force=force, reuse=reuse,
-    )
-    command = "mnv3bench " + shlex.join(sys.argv[1:]) if sys.argv[1:] else f"mnv3bench table {defn.name}"
-    with ResultStore(Path(db) if db else DEFAULT_DB) as store:
-        session = measure(
-            run_session, profile, [parse_variant(v) for v in defn.variants()], config, store, adb=adb,
-            serial=serial, models_dir=models_dir, command_line=command, interrupted_hint=INTERRUPTED_HINT,
-        )
-        ids = {tid for v in session.variants for tid in v.trial_ids}
+    command = command_line(f"mnv3bench table {defn.name}")
+    session = measurement.run(run_session, profile, [parse_variant(v) for v in defn.variants()],
+                              command_line=command, interrupted_hint=INTERRUPTED_HINT)
+    ids = {tid for v in session.variants for tid in v.trial_ids}
+    with ResultStore(measurement.db_path) as store:
         frame = store.trials(device=profile.name, variants=defn.variants(), ok_only=True)
-    result = _compute(defn, frame[frame["id"].isin(ids)], profile, profile.name, op_profile)
+    result = _compute(defn, frame[frame["id"].isin(ids)], profile, profile.name, measurement.config().op_profiling)
     result.notes.append(f"Session {session.timings.summary()}.")
     result.extra.update(
         session_id=session.session_id,

@@ -23,29 +23,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-# Flags this stand-in understands: name -> (type, default, description printed in the
-# parameter echo, as benchmark_model's BenchmarkParams descriptions).
-_FLAGS: dict[str, tuple[type, Any, str]] = {
-    "graph": (str, "", "Graph"),
-    "num_runs": (int, 50, "Min num runs"),
-    "min_secs": (float, 1.0, "Min runs duration (seconds)"),
-    "max_secs": (float, 150.0, "Max runs duration (seconds)"),
-    "run_delay": (float, -1.0, "Inter-run delay (seconds)"),
-    "num_threads": (int, -1, "Num threads"),
-    "warmup_runs": (int, 1, "Min warmup runs"),
-    "warmup_min_secs": (float, 0.5, "Min warmup runs duration (seconds)"),
-    "use_xnnpack": (bool, True, "Use xnnpack"),
-    "enable_op_profiling": (bool, False, "Enable op profiling"),
-    "verbose": (bool, False, "Log parameter values verbosely"),
-    "report_peak_memory_footprint": (bool, False, "Report the peak memory footprint"),
-    "use_gpu": (bool, False, "Use gpu"),
-    "use_nnapi": (bool, False, "Use NNAPI"),
-    "use_hexagon": (bool, False, "Use Hexagon"),
-    "benchmark_name": (str, "", "Benchmark name"),
-    "op_profiling_output_mode": (str, "stdout", "Op profiling output mode"),
-    "op_profiling_output_file": (str, "", "Op profiling output file"),
-    "profiling_output_csv_file": (str, "", "CSV File to export profiling data to"),
-}
+from mnv3bench.bench.options import ModelFlag, model_flags
+
+# benchmark_model flags the stand-in accepts besides those mnv3bench can pass (the option
+# table's, bench/options.py), with benchmark_model's defaults and the descriptions it echoes.
+_OWN_FLAGS = (
+    ModelFlag("graph", str, "", "Graph"),
+    ModelFlag("run_delay", float, -1.0, "Inter-run delay (seconds)"),
+    ModelFlag("warmup_min_secs", float, 0.5, "Min warmup runs duration (seconds)"),
+    ModelFlag("verbose", bool, False, "Log parameter values verbosely"),
+    ModelFlag("report_peak_memory_footprint", bool, False, "Report the peak memory footprint"),
+    ModelFlag("use_gpu", bool, False, "Use gpu"),
+    ModelFlag("use_nnapi", bool, False, "Use NNAPI"),
+    ModelFlag("use_hexagon", bool, False, "Use Hexagon"),
+    ModelFlag("benchmark_name", str, "", "Benchmark name"),
+    ModelFlag("op_profiling_output_mode", str, "stdout", "Op profiling output mode"),
+    ModelFlag("op_profiling_output_file", str, "", "Op profiling output file"),
+    ModelFlag("profiling_output_csv_file", str, "", "CSV File to export profiling data to"),
+)
+_FLAGS: dict[str, ModelFlag] = {flag.name: flag for flag in (*_OWN_FLAGS, *model_flags())}
 
 
 class FlagError(ValueError):
@@ -58,7 +54,7 @@ def _rss_mb() -> float:
 
 def parse_flags(argv: Sequence[str]) -> tuple[dict[str, Any], list[str], list[str]]:
     """benchmark_model's `--name=value` flags -> (values, names given, unconsumed args)."""
-    values = {name: default for name, (_t, default, _d) in _FLAGS.items()}
+    values = {name: flag.default for name, flag in _FLAGS.items()}
     given: list[str] = []
     unconsumed: list[str] = []
     for arg in argv:
@@ -69,7 +65,7 @@ def parse_flags(argv: Sequence[str]) -> tuple[dict[str, Any], list[str], list[st
         if name not in _FLAGS:
             unconsumed.append(arg)
             continue
-        kind = _FLAGS[name][0]
+        kind = _FLAGS[name].kind
         try:
             if kind is bool:
                 if raw.lower() not in ("true", "false", "1", "0"):
@@ -227,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for name in given:
         value = params[name]
         shown = int(value) if isinstance(value, bool) else (f"{value:g}" if isinstance(value, float) else value)
-        Log.info(f"{_FLAGS[name][2]}: [{shown}]")
+        Log.info(f"{_FLAGS[name].description}: [{shown}]")
     graph = params["graph"]
     Log.info("Signature to run: []")
     if params["num_threads"] > 0:

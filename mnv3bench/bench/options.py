@@ -1,0 +1,198 @@
+"""The benchmark options, defined once: the fields of RunConfig are the table.
+
+Each field carries an option's whole definition: its name, type and default (the field's
+own), its command-line name and help, the benchmark_model flag it sets, and its rules with
+the message and fix a user sees when a value breaks them. Made from this table:
+- RunConfig's checks (`__post_init__`),
+- the device command line (bench/command.py),
+- the flags the emulator's benchmark_model stand-in accepts (emulator/standin.py),
+- the options of `run` and `table` (commands/measure_options.py).
+So a new option is one field here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from mnv3bench.errors import UsageError
+
+# benchmark_model's own bound is max_secs for the regular runs; init and warmup come on top.
+WARMUP_ALLOWANCE_S = 10.0
+
+
+@dataclass(frozen=True)
+class ModelFlag:
+    """One benchmark_model flag, as the binary names, parses and defaults it."""
+
+    name: str
+    kind: type  # int, float, bool or str
+    default: Any  # benchmark_model's own default, which the stand-in uses too
+    description: str  # what benchmark_model echoes for each flag given (BenchmarkParams)
+
+    def format(self, value: Any) -> str:
+        """The flag's value as passed on the device: 1.0 -> "1", True -> "true"."""
+        if self.kind is bool:
+            return "true" if value else "false"
+        if self.kind is float:
+            return f"{float(value):g}"  # benchmark_model parses "1" and "1.0" alike; the short form reads better
+        return str(self.kind(value))
+
+
+# Passed on every run whatever the options: one thread, which `taskset` pins to one core.
+PINNED_FLAGS: tuple[tuple[ModelFlag, Any], ...] = ((ModelFlag("num_threads", int, -1, "Num threads"), 1),)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule an option's value must keep; a value that breaks it is a usage error."""
+
+    holds: Callable[[Any, Any], bool]  # (value, the whole RunConfig) -> ok
+    problem: str  # completes "<option> ...", e.g. "must be at least 1"
+    hint: str  # the fix, shown under the message
+
+
+def at_least(low: int, hint: str) -> Rule:
+    return Rule(lambda value, _config: value >= low, f"must be at least {low}", hint)
+
+
+def not_negative(hint: str) -> Rule:
+    return Rule(lambda value, _config: value >= 0, "cannot be negative", hint)
+
+
+def positive(hint: str) -> Rule:
+    return Rule(lambda value, _config: value > 0, "must be positive", hint)
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What option() records on a RunConfig field; BenchOption joins it to the field."""
+
+    cli: str | None
+    help: str
+    flag: ModelFlag | None
+    rules: tuple[Rule, ...]
+
+
+def option(default: Any, cli: str | None, help: str = "", *, flag: ModelFlag | None = None,
+           rules: Iterable[Rule] = ()) -> Any:
+    """A RunConfig field that is a benchmark option.
+
+    cli: the command-line declaration ("--num-runs"; "--use-xnnpack/--no-xnnpack" for an
+    on/off pair); None keeps the field off the command line. help defaults to naming the
+    benchmark_model flag the option sets.
+    """
+    if not help and flag is not None:
+        help = f"benchmark_model --{flag.name}."
+    return dataclasses.field(default=default, metadata={"option": _Spec(cli, help, flag, tuple(rules))})
+
+
+@dataclass
+class RunConfig:
+    """How a session measures. Every field is a benchmark option (see the module docstring)."""
+
+    trials: int = option(5, "--trials", "Trials per variant (each one benchmark_model run).",
+                         rules=[at_least(1, "Use --trials 5 (the default).")])
+    warmup_runs: int = option(1, "--warmup-runs", flag=ModelFlag("warmup_runs", int, 1, "Min warmup runs"),
+                              rules=[not_negative("Use --warmup-runs 1.")])
+    num_runs: int = option(50, "--num-runs", flag=ModelFlag("num_runs", int, 50, "Min num runs"),
+                           rules=[at_least(1, "Use --num-runs 50 (benchmark_model's default).")])
+    min_secs: float = option(1.0, "--min-secs",
+                             flag=ModelFlag("min_secs", float, 1.0, "Min runs duration (seconds)"),
+                             rules=[not_negative("Use --min-secs 1.")])
+    max_secs: float = option(150.0, "--max-secs",
+                             flag=ModelFlag("max_secs", float, 150.0, "Max runs duration (seconds)"),
+                             rules=[Rule(lambda value, config: value > 0 and value >= config.min_secs,
+                                         "must be above --min-secs",
+                                         "Use --max-secs 150 (benchmark_model's default).")])
+    # None leaves XNNPACK to the binary's build; True or False is passed on.
+    use_xnnpack: bool | None = option(None, "--use-xnnpack/--no-xnnpack",
+                                      "Force XNNPACK on or off (default: the binary's).",
+                                      flag=ModelFlag("use_xnnpack", bool, True, "Use xnnpack"))
+    op_profiling: bool = option(False, "--op-profile", "Also record per-op times (op profiling).",
+                                flag=ModelFlag("enable_op_profiling", bool, False, "Enable op profiling"))
+    cooldown_s: float = option(0.0, "--cooldown", "Seconds to rest between trials.",
+                               rules=[not_negative("Use --cooldown 30 or leave it out.")])
+    thermal_gate_c: float | None = option(None, "--thermal-gate", "Wait until the CPU is below this many C.")
+    thermal_timeout_s: float = option(600.0, "--thermal-timeout", "Give up waiting for the gate after S seconds.",
+                                      rules=[positive("Use --thermal-timeout 600.")])
+    timeout_s: float | None = option(
+        None, "--timeout", f"Per-trial timeout in seconds (default 2 * (max-secs + {WARMUP_ALLOWANCE_S:g}) + 30).",
+        rules=[positive("Leave it out for a default derived from --max-secs.")])
+    resume: bool = option(False, "--resume/--no-resume", "Measure only trials not stored by the interrupted run.")
+    reuse: bool = option(False, "--reuse", "Reuse stored trials of the same model, device and flags.")
+    keep_going: bool = option(False, "--keep-going", "Carry on past failed trials.")
+    force: bool = option(False, "--force", "Run even if the phone does not match the profile.")
+    thermal_poll_s: float = option(2.0, None, "Seconds between CPU temperature reads while waiting for the gate.")
+
+    def __post_init__(self) -> None:
+        for opt in OPTIONS:
+            opt.check(getattr(self, opt.name), self)
+
+    @property
+    def trial_timeout_s(self) -> float:
+        """Per-trial limit: twice benchmark_model's own worst case, plus slack for init."""
+        if self.timeout_s is not None:
+            return float(self.timeout_s)
+        return 2 * (self.max_secs + WARMUP_ALLOWANCE_S) + 30
+
+
+@dataclass(frozen=True)
+class BenchOption:
+    """One benchmark option: a RunConfig field with its definition, as the other modules read it."""
+
+    name: str  # the RunConfig field
+    type: Any  # its type, e.g. int or `float | None`
+    default: Any
+    cli: str | None  # the command-line declaration, None when not on the command line
+    help: str
+    flag: ModelFlag | None  # the benchmark_model flag it sets
+    rules: tuple[Rule, ...]
+
+    @property
+    def optional(self) -> bool:
+        """None is a value ("not set"): no rule applies to it and no flag is passed."""
+        return type(None) in typing.get_args(self.type)
+
+    @property
+    def cli_name(self) -> str:
+        """"--use-xnnpack" for "--use-xnnpack/--no-xnnpack": the name messages use."""
+        return (self.cli or f"--{self.name}").split("/")[0]
+
+    def check(self, value: Any, config: RunConfig) -> None:
+        if value is None and self.optional:
+            return
+        for rule in self.rules:
+            if not rule.holds(value, config):
+                raise UsageError(f"{self.cli_name} {rule.problem}.", rule.hint)
+
+    def flag_value(self, value: Any) -> str | None:
+        """The flag's text for this value, or None to leave the flag out.
+
+        An unset (None) option leaves benchmark_model's default. A plain on/off option is
+        passed only when on: off is benchmark_model's default, and leaving it out keeps the
+        stored flags of earlier trials comparable.
+        """
+        if self.flag is None or value is None or (self.type is bool and not value):
+            return None
+        return self.flag.format(value)
+
+
+def _table() -> tuple[BenchOption, ...]:
+    types = typing.get_type_hints(RunConfig)
+    table = []
+    for f in dataclasses.fields(RunConfig):
+        spec: _Spec = f.metadata["option"]  # every field is made by option()
+        table.append(BenchOption(f.name, types[f.name], f.default, spec.cli, spec.help, spec.flag, spec.rules))
+    return tuple(table)
+
+
+OPTIONS: tuple[BenchOption, ...] = _table()
+
+
+def model_flags() -> list[ModelFlag]:
+    """Every benchmark_model flag a RunConfig can set, pinned ones first."""
+    return [flag for flag, _value in PINNED_FLAGS] + [o.flag for o in OPTIONS if o.flag is not None]
