@@ -89,6 +89,8 @@ class ModelArtifact:
     madds: int
     params: int
     tf_version: str
+    # How the host's LiteRT delegates the model to XNNPACK (delegation.Delegation.to_json()).
+    delegation: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -320,6 +322,7 @@ def _read_cached(variant: Variant, path: Path, key: str) -> ModelArtifact | None
         madds=madds,
         params=params,
         tf_version=meta["tf_version"],
+        delegation=meta.get("delegation"),
     )
 
 
@@ -571,6 +574,7 @@ def keras_model(variant: Variant, weights: Path | None = None) -> Any:
 
 def _build(variant: Variant, path: Path, key: str, weights: Path | None) -> ModelArtifact:
     from mnv3bench.arch import hswish_sites
+    from mnv3bench.delegation import analyse_model
 
     started = time.monotonic()
     sites = hswish_sites(variant)
@@ -603,6 +607,8 @@ def _build(variant: Variant, path: Path, key: str, weights: Path | None) -> Mode
         )
 
     madds, params = _counts(variant)
+    with quiet_native_output():  # LiteRT logs the delegate's creation
+        delegation = analyse_model(tflite_model)
     artifact = ModelArtifact(
         variant=variant.name,
         path=path,
@@ -612,6 +618,7 @@ def _build(variant: Variant, path: Path, key: str, weights: Path | None) -> Mode
         madds=madds,
         params=params,
         tf_version=tf_version(),
+        delegation=delegation.to_json(),
     )
     sidecar = artifact.to_json() | {
         "sidecar_version": SIDECAR_VERSION,
@@ -660,6 +667,7 @@ def _artifact_from_json(data: dict[str, Any]) -> ModelArtifact:
         madds=data["madds"],
         params=data["params"],
         tf_version=data["tf_version"],
+        delegation=data.get("delegation"),
     )
 
 

@@ -25,7 +25,7 @@ from mnv3bench.errors import MnvError, UsageError
 if TYPE_CHECKING:
     import pandas as pd  # imported where a DataFrame is read: every command imports this module
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # How to bring an older database up to date: version -> statements to reach version + 1.
 # Columns are only ever added, so old rows stay as they were written.
 _MIGRATIONS: dict[int, list[str]] = {
@@ -33,12 +33,20 @@ _MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE sessions ADD COLUMN builds_on TEXT NOT NULL DEFAULT '{}'",
         "ALTER TABLE trials ADD COLUMN freq_cap_khz INTEGER",
     ],
+    2: [
+        "ALTER TABLE trials ADD COLUMN delegated_nodes REAL",
+        "ALTER TABLE trials ADD COLUMN total_nodes REAL",
+        "ALTER TABLE trials ADD COLUMN delegate_partitions REAL",
+        "ALTER TABLE trials ADD COLUMN delegate TEXT",
+        "ALTER TABLE trials ADD COLUMN delegate_left_out TEXT",
+    ],
 }
 DEFAULT_DB = Path("reports/results.db")
 BUSY_TIMEOUT_MS = 30_000
 
 # BenchmarkOutput's numeric fields (bench/parser.py), one column each; the op profiles as JSON text.
-PARSED_NUMBER_FIELDS = tuple(k for k in JSON_KEYS if k not in ("graph", "op_profile_top", "error"))
+PARSED_TEXT_FIELDS = ("graph", "delegate")
+PARSED_NUMBER_FIELDS = tuple(k for k in JSON_KEYS if k not in (*PARSED_TEXT_FIELDS, "op_profile_top", "error"))
 PARSED_JSON_FIELDS = ("op_profile_top", "op_profile_by_type")
 
 
@@ -76,6 +84,9 @@ class TrialRecord:
     raw_output: str = ""
     tool_version: str = ""
     tf_version: str | None = None
+    # Op type -> nodes the delegate left to TFLite's kernels, from the host's analysis of
+    # the model; only when the trial's own delegate line matches that analysis.
+    delegate_left_out: dict[str, int] | None = None
 
     def __post_init__(self) -> None:
         if self.ok and self.latency_ms is None:
@@ -138,7 +149,7 @@ CREATE TABLE IF NOT EXISTS trials (
     error_message TEXT,
     latency_ms REAL CHECK (ok = 1 OR latency_ms IS NULL),
     {", ".join(f"{name} REAL" for name in PARSED_NUMBER_FIELDS)},
-    graph TEXT,
+    {", ".join(f"{name} TEXT" for name in PARSED_TEXT_FIELDS)},
     {", ".join(f"{name} TEXT" for name in PARSED_JSON_FIELDS)},
     error INTEGER,
     temp_before_c REAL,
@@ -151,7 +162,8 @@ CREATE TABLE IF NOT EXISTS trials (
     timed_out INTEGER NOT NULL,
     raw_output TEXT NOT NULL,
     tool_version TEXT NOT NULL,
-    tf_version TEXT
+    tf_version TEXT,
+    delegate_left_out TEXT
 );
 CREATE INDEX IF NOT EXISTS trials_lookup ON trials (device_profile, variant, model_sha256);
 CREATE TRIGGER IF NOT EXISTS trials_no_update BEFORE UPDATE ON trials
@@ -163,11 +175,11 @@ CREATE TRIGGER IF NOT EXISTS trials_no_delete BEFORE DELETE ON trials
 _TRIAL_COLUMNS = (
     ["session_id", "variant", "model_sha256", "device_profile", "device_serial", "device_model"]
     + ["device_fingerprint", "flags", "trial_index", "started_at", "ended_at", "ok", "error_message"]
-    + ["latency_ms", *PARSED_NUMBER_FIELDS, "graph", *PARSED_JSON_FIELDS, "error"]
+    + ["latency_ms", *PARSED_NUMBER_FIELDS, *PARSED_TEXT_FIELDS, *PARSED_JSON_FIELDS, "error"]
     + ["temp_before_c", "temp_after_c", "freq_before_khz", "freq_after_khz", "freq_cap_khz", "throttled"]
-    + ["exit_code", "timed_out", "raw_output", "tool_version", "tf_version"]
+    + ["exit_code", "timed_out", "raw_output", "tool_version", "tf_version", "delegate_left_out"]
 )
-_INTEGER_COLUMNS = ("inference_count", "num_threads")
+_INTEGER_COLUMNS = ("inference_count", "num_threads", "delegated_nodes", "total_nodes", "delegate_partitions")
 
 
 def flags_json(flags: dict[str, str]) -> str:
@@ -304,7 +316,11 @@ class ResultStore:
         values["timed_out"] = int(trial.timed_out)
         for name in PARSED_NUMBER_FIELDS:
             values[name] = parsed.get(name)
-        values["graph"] = parsed.get("graph")
+        for name in PARSED_TEXT_FIELDS:
+            values[name] = parsed.get(name)
+        values["delegate_left_out"] = (
+            json.dumps(trial.delegate_left_out, sort_keys=True) if trial.delegate_left_out is not None else None
+        )
         for name in PARSED_JSON_FIELDS:
             values[name] = json.dumps(parsed[name]) if parsed.get(name) is not None else None
         values["error"] = None if "error" not in parsed else int(bool(parsed["error"]))

@@ -15,7 +15,13 @@ from pathlib import Path
 
 from mnv3bench.device.probe import DeviceInfo
 from mnv3bench.device.profiles import DeviceProfile
-from mnv3bench.device.protocol import RECONNECT_HINT, Device, DeviceLinkError, PushProgress, ShellResult
+from mnv3bench.device.protocol import (
+    RECONNECT_HINT,
+    Device,
+    DeviceLinkError,
+    PushProgress,
+    ShellResult,
+)
 
 # respond(graph, n) -> the n-th benchmark run's result (n counts from 1), or an exception to
 # raise: an OSError stands for a dropped link and arrives as DeviceLinkError, as from a real device.

@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import difflib
 import re
-from decimal import Decimal
 from dataclasses import dataclass
+from decimal import Decimal
 
 from mnv3bench.errors import UsageError
 

@@ -15,7 +15,7 @@ from mnv3bench.convert import file_sha256, op_inventory
 from mnv3bench.flops import count
 from mnv3bench.variants import parse_variant
 
-JSON_KEYS = {"name", "path", "sha256", "size_bytes", "ops", "madds", "params"}
+JSON_KEYS = {"name", "path", "sha256", "size_bytes", "ops", "madds", "params", "delegation"}
 
 
 def mnv3bench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
@@ -41,6 +41,12 @@ def test_build_json_then_cached_human_output(tmp_path: Path) -> None:
         assert record["ops"] == op_inventory(path)
         assert (record["madds"], record["params"]) == (count(v).madds, count(v).params)
         assert record["ops"].get("HARD_SWISH", 0) == (hswish_sites(v) if v.uses_hswish else 0)
+        # fp32: XNNPACK takes every h-swish and conv; only the classifier's shape ops
+        # (Flatten of a dynamic batch) stay with TFLite, so at most two partitions.
+        delegation = record["delegation"]
+        assert delegation["delegate"] == "TfLiteXNNPackDelegate" and delegation["partitions"] <= 2
+        assert sum(record["ops"].values()) == delegation["total_nodes"]
+        assert set(delegation["left_out"]) <= {"SHAPE", "STRIDED_SLICE", "PACK", "RESHAPE"}
     assert "building small-hswish-fused-r64" in first.stderr and "built small-relu-r64" in first.stderr
     assert "tensorflow" not in first.stderr.lower()
 
@@ -49,7 +55,7 @@ def test_build_json_then_cached_human_output(tmp_path: Path) -> None:
     assert "cached small-hswish-fused-r64" in second.stderr and "building" not in second.stderr
     for record in records:
         assert record["sha256"] in second.stdout and record["name"] in second.stdout
-    assert "HARD_SWISH" in second.stdout and "MAdds" in second.stdout
+    assert "HARD_SWISH" in second.stdout and "MAdds" in second.stdout and "XNNPACK" in second.stdout
 
 
 @pytest.mark.parametrize(

@@ -141,24 +141,38 @@ def test_two_processes_write_concurrently(tmp_path):
     assert frame["id"].is_unique
 
 
-def test_a_version_1_database_is_migrated_keeping_its_rows(tmp_path):
+V3_TRIAL_COLUMNS = ("delegated_nodes", "total_nodes", "delegate_partitions", "delegate", "delegate_left_out")
+
+
+def _as_version(db, version: int) -> None:
+    """Make a database look as mnv3bench's schema `version` wrote it (drop later columns)."""
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        for column in V3_TRIAL_COLUMNS:
+            conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+        if version < 2:
+            conn.execute("ALTER TABLE sessions DROP COLUMN builds_on")
+            conn.execute("ALTER TABLE trials DROP COLUMN freq_cap_khz")
+        conn.execute("UPDATE schema_version SET version = ?", (version,))
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_an_older_database_is_migrated_keeping_its_rows(tmp_path, version):
     import sqlite3
 
     from mnv3bench.results import _MIGRATIONS
 
-    db = tmp_path / "v1.db"
+    db = tmp_path / f"v{version}.db"
     with ResultStore(db) as store:
         store.record_trial(trial(None, 1))
-    # Make it look as version 1 wrote it: without the columns version 2 added.
-    with sqlite3.connect(db) as conn:
-        conn.execute("ALTER TABLE sessions DROP COLUMN builds_on")
-        conn.execute("ALTER TABLE trials DROP COLUMN freq_cap_khz")
-        conn.execute("UPDATE schema_version SET version = 1")
-    assert _MIGRATIONS[1]
+    _as_version(db, version)
+    assert all(_MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
     with ResultStore(db) as store:
         frame = store.trials()
         assert len(frame) == 1 and "freq_cap_khz" in frame.columns
+        assert {*V3_TRIAL_COLUMNS} <= set(frame.columns) and frame["delegate"].isna().all()
         store.record_trial(trial(None, 2))
         assert len(store.trials()) == 2
     with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]

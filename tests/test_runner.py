@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from pathlib import Path
 from types import SimpleNamespace
@@ -10,6 +11,7 @@ import pandas as pd
 import pytest
 
 from mnv3bench.bench.runner import KILL_COMMAND, RunConfig, run_session
+from mnv3bench.convert import ModelArtifact
 from mnv3bench.device.profiles import load_profile
 from mnv3bench.device.protocol import ShellResult
 from mnv3bench.errors import MnvError, UsageError
@@ -34,8 +36,8 @@ def make_artifacts(tmp_path: Path, names: list[str]):
     for name in names:
         path = tmp_path / f"{name}.tflite"
         path.write_bytes(f"TFL3 model bytes of {name}".encode())
-        out.append(SimpleNamespace(variant=name, path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-                                   size_bytes=path.stat().st_size, tf_version="2.21.0"))
+        out.append(ModelArtifact(variant=name, path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+                                 size_bytes=path.stat().st_size, ops={}, madds=0, params=0, tf_version="2.21.0"))
     return out
 
 
@@ -171,7 +173,7 @@ def test_resume_ignores_trials_with_other_flags_or_bytes(tmp_path, profile, stor
     run(profile, store, ["a"], arts, dev, RunConfig(trials=2, num_runs=20, resume=True))
     assert len(dev.benchmarks) == 4  # different flags: nothing to resume
     arts[0].path.write_bytes(b"rebuilt")
-    arts[0].sha256 = hashlib.sha256(b"rebuilt").hexdigest()
+    arts[0] = dataclasses.replace(arts[0], sha256=hashlib.sha256(b"rebuilt").hexdigest())
     run(profile, store, ["a"], arts, dev, RunConfig(trials=2, num_runs=20, resume=True))
     assert len(dev.benchmarks) == 6
 

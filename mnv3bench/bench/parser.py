@@ -44,6 +44,10 @@ JSON_KEYS = (
     "peak_memory_mb",
     "num_threads",
     "graph",
+    "delegate",
+    "delegated_nodes",
+    "total_nodes",
+    "delegate_partitions",
     "op_profile_top",
     "error",
 )
@@ -69,6 +73,12 @@ class BenchmarkOutput:
     peak_memory_mb: Number | None = None
     num_threads: int | None = None
     graph: str | None = None
+    # "Replacing N out of M node(s) with delegate (NAME) node, yielding K partitions ...":
+    # which delegate ran, and how much of the graph it took (None: no delegate line).
+    delegate: str | None = None
+    delegated_nodes: int | None = None
+    total_nodes: int | None = None
+    delegate_partitions: int | None = None
     # [{node_type, avg_ms, percent}]: first rows of the regular runs' "Top by Computation Time".
     op_profile_top: list[dict[str, Any]] | None = field(default_factory=list)
     # [{node_type, avg_ms, percent, times_called}]: the regular runs' "Summary by node type".
@@ -209,6 +219,11 @@ _MEMORY_INIT_OVERALL = re.compile(
 )
 _PEAK_MEMORY = re.compile(
     rf"^Overall peak memory footprint \(MB\) via periodic monitoring:\s*(?P<peak>{_NUM})", re.IGNORECASE
+)
+_DELEGATE_LINE = re.compile(
+    r"^Replacing (?P<delegated>\d+) out of (?P<total>\d+) node\(s\) with delegate \((?P<name>[^)]+)\) node, "
+    r"yielding (?P<partitions>\d+) partitions?",
+    re.IGNORECASE,
 )
 _FAILURE_LINE = re.compile(r"^(?:Benchmarking failed|Failed to )", re.IGNORECASE)
 
@@ -373,6 +388,13 @@ def parse_benchmark_output(text: str) -> BenchmarkOutput:
         match = _PEAK_MEMORY.match(msg)
         if match:
             result.peak_memory_mb = _number(match["peak"])
+            continue
+        match = _DELEGATE_LINE.match(msg)
+        if match and result.delegate is None:  # the main graph's line comes first
+            result.delegate = match["name"]
+            result.delegated_nodes = int(match["delegated"])
+            result.total_nodes = int(match["total"])
+            result.delegate_partitions = int(match["partitions"])
             continue
         match = _INIT_SESSION.match(msg)
         if match:

@@ -29,9 +29,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import mnv3bench
 from mnv3bench.bench import stats
 from mnv3bench.bench.command import benchmark_command, benchmark_flags
+from mnv3bench.bench.options import RunConfig
+from mnv3bench.delegation import left_out_on_device
 from mnv3bench.device.lock import DeviceLock, default_lock_dir
 from mnv3bench.device.protocol import Device
-from mnv3bench.bench.options import RunConfig
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import ResultStore, SessionRecord, TrialRecord, utc_now
 
@@ -431,7 +432,11 @@ def _wait_for_thermal_gate(setup: _Setup, progress: Progress, sleep: Callable[[f
 
 def _run_trial(setup: _Setup, plan: _Plan, trial_index: int, session_id: int) -> tuple[TrialRecord, float]:
     """The stored record of one trial, and the seconds the benchmark_model shell call took."""
-    from mnv3bench.bench.parser import BenchmarkOutput, mark_failed, parse_benchmark_output
+    from mnv3bench.bench.parser import (
+        BenchmarkOutput,
+        mark_failed,
+        parse_benchmark_output,
+    )
 
     dev, profile, config, sensors = setup.device, setup.profile, setup.config, setup.sensors
     command = benchmark_command(profile, plan.remote, config)
@@ -490,6 +495,8 @@ def _run_trial(setup: _Setup, plan: _Plan, trial_index: int, session_id: int) ->
         freq_after_khz=freq_after, freq_cap_khz=cap_after, throttled=throttled, exit_code=result.exit_code,
         timed_out=result.timed_out,
         raw_output=result.output, tool_version=mnv3bench.__version__, tf_version=setup.tf_version,
+        delegate_left_out=left_out_on_device(plan.artifact.delegation, parsed.delegate, parsed.delegated_nodes,
+                                             parsed.total_nodes),
     )
     return record, benchmark_s
 

@@ -93,7 +93,9 @@ def summarize(trial_means_ms: Sequence[float]) -> Summary:
         if np.ptp(data) == 0:
             ci_low = ci_high = float(data[0])
         else:
-            from scipy import stats as sps  # here, not at the top: it costs 0.4 s to import
+            from scipy import (
+                stats as sps,  # here, not at the top: it costs 0.4 s to import
+            )
 
             res = sps.bootstrap(
                 (data,),

@@ -11,6 +11,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mnv3bench.cliapp import JsonOpt, app, plain_output, print_json, stderr, stdout
 from mnv3bench.convert import ModelArtifact, ensure_models
+from mnv3bench.delegation import Delegation
 from mnv3bench.variants import GRAMMAR, parse_variant
 
 _HELP = (
@@ -25,7 +26,7 @@ _HELP = (
     "`mnv3bench variants` lists the paper's variants."
 )
 
-JSON_KEYS = ("name", "path", "sha256", "size_bytes", "ops", "madds", "params")
+JSON_KEYS = ("name", "path", "sha256", "size_bytes", "ops", "madds", "params", "delegation")
 
 
 @app.command("build", help=_HELP)
@@ -98,3 +99,7 @@ def _render(artifact: ModelArtifact) -> None:
     stdout.print(f"  MAdds   {artifact.madds / 1e6:.1f} M ({artifact.madds:,})", highlight=False)
     stdout.print(f"  params  {artifact.params:,}", highlight=False)
     stdout.print(f"  ops     {ops}", highlight=False, soft_wrap=True)
+    if artifact.delegation:
+        delegation = Delegation.from_json(artifact.delegation)
+        stdout.print(f"  XNNPACK {delegation.summary()} [dim]({delegation.runtime}, on this host)[/]", highlight=False,
+                     soft_wrap=True)

@@ -12,7 +12,11 @@ import typer
 from mnv3bench import __version__
 from mnv3bench.bench.runner import run_session
 from mnv3bench.cliapp import DbOpt, JsonOpt, app, print_json, stderr, stdout
-from mnv3bench.commands.measure_options import Measurement, command_line, measuring_command
+from mnv3bench.commands.measure_options import (
+    Measurement,
+    command_line,
+    measuring_command,
+)
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import DEFAULT_DB, ResultStore
 from mnv3bench.tables.definitions import TABLES, TableDef, get_table
@@ -42,7 +46,9 @@ def _count(name: str) -> Any:
 
 
 def _compute(defn: TableDef, trials: Any, profile: Any, device: str, op_profile: bool) -> TableResult:
-    from mnv3bench.tables.compute import compute_table  # pandas: only when a table is computed
+    from mnv3bench.tables.compute import (
+        compute_table,  # pandas: only when a table is computed
+    )
 
     return compute_table(
         defn,

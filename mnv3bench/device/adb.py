@@ -32,7 +32,12 @@ from adb_shell import exceptions as adb_exc
 from adb_shell.adb_device import AdbDevice as _AdbShellDevice
 from adb_shell.transport.tcp_transport import TcpTransport
 
-from mnv3bench.device.protocol import RECONNECT_HINT, DeviceLinkError, PushProgress, ShellResult
+from mnv3bench.device.protocol import (
+    RECONNECT_HINT,
+    DeviceLinkError,
+    PushProgress,
+    ShellResult,
+)
 from mnv3bench.errors import MnvError, UsageError
 
 try:
@@ -435,8 +440,8 @@ def _open_tcp(host: str, port: int, signer: Any, connect_timeout_s: float, auth_
 def _open_usb(serial: str | None, signer: Any, connect_timeout_s: float, auth_timeout_s: float,
               notify: Notify) -> tuple[_AdbShellDevice, Any]:
     try:
-        from adb_shell.adb_device import AdbDeviceUsb
         import usb1
+        from adb_shell.adb_device import AdbDeviceUsb
     except ImportError as exc:
         raise MnvError("USB support is not installed", "Fix: pip install 'adb-shell[usb]' (needs libusb), "
                        "or use TCP: `adb tcpip 5555` then --adb PHONE_IP:5555.") from exc

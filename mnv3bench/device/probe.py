@@ -11,8 +11,8 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from mnv3bench.device.protocol import Device
 from mnv3bench.device.profiles import DeviceProfile
+from mnv3bench.device.protocol import Device
 from mnv3bench.errors import MnvError, UsageError
 
 CPU_ROOT = "/sys/devices/system/cpu"

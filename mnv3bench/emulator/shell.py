@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import math
+import signal
 import stat as stat_module
 import threading
 import time
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable

@@ -251,6 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
+    from mnv3bench.delegation import analyse_interpreter
+
     t_init = time.perf_counter_ns()
     resolver = (OpResolverType.AUTO if params["use_xnnpack"]
                 else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
@@ -264,6 +266,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # LiteRT itself logs "Created TensorFlow Lite XNNPACK delegate for CPU." on stderr.
         Log.info("Initialized TensorFlow Lite runtime.")
         interpreter.allocate_tensors()
+        delegation = analyse_interpreter(interpreter)
+        if delegation.delegate:  # the runtime's own line, as benchmark_model prints it
+            Log.info(delegation.log_line())
         _random_inputs(interpreter)
     except (ValueError, RuntimeError) as exc:
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

@@ -17,8 +17,16 @@ from typing import Any, Protocol
 import pandas as pd
 
 from mnv3bench.bench.stats import CI_METHOD, Comparison, compare, summarize
+from mnv3bench.delegation import Delegation
 from mnv3bench.tables.definitions import RowDef, TableDef
-from mnv3bench.tables.paper import EARLY, PAPER_COLUMNS, TABLE5_TEXT, PaperRow, paper_noopt_ratio, paper_ratio
+from mnv3bench.tables.paper import (
+    EARLY,
+    PAPER_COLUMNS,
+    TABLE5_TEXT,
+    PaperRow,
+    paper_noopt_ratio,
+    paper_ratio,
+)
 from mnv3bench.tables.result import (
     HSWISH_OP_TYPES,
     Cell,
@@ -238,6 +246,7 @@ def compute_table(
         comparisons += _comparisons(defn, row, cells, agreement_column)
 
     notes = _notes(defn, device, device_column, agreement_column, absolute_comparable, chosen, cells, missing)
+    notes += delegation_notes(chosen, comparisons)
     result = TableResult(
         definition=defn,
         device=device,
@@ -312,6 +321,58 @@ def _notes(
         notes.append(
             f"Missing: no successful trials of {variant} on {device}; run `mnv3bench table {defn.name} --device {device}`."
         )
+    return notes
+
+
+def _delegation_by_variant(chosen: pd.DataFrame) -> dict[str, Delegation]:
+    """Each variant's delegation as its newest trial with a delegate line reported it."""
+    if "delegate" not in chosen.columns:
+        return {}
+    out: dict[str, Delegation] = {}
+    for variant, group in chosen[chosen["delegate"].notna()].groupby("variant", sort=False):
+        last = group.iloc[-1]
+        left_out = last.get("delegate_left_out")
+        out[str(variant)] = Delegation(
+            delegate=str(last["delegate"]),
+            total_nodes=int(last["total_nodes"]),
+            delegated_nodes=int(last["delegated_nodes"]),
+            partitions=int(last["delegate_partitions"]),
+            left_out=json.loads(left_out) if isinstance(left_out, str) else {},
+        )
+    return out
+
+
+# Partitions a model may run in without comment: the body, and the classifier after
+# Keras's Flatten of a dynamic batch, whose shape ops (SHAPE, STRIDED_SLICE, PACK,
+# RESHAPE) no delegate takes. Each partition beyond is a round trip between the delegate
+# and TFLite's kernels inside the network.
+EXPECTED_PARTITIONS = 2
+
+
+def delegation_notes(chosen: pd.DataFrame, comparisons: Sequence[PaperComparison]) -> list[str]:
+    """Models the delegate split inside the network, and comparisons that may measure that.
+
+    When two compared models are split differently, their ratio may measure the
+    delegate's coverage (ops it leaves to TFLite's kernels, and the round trips between
+    them) rather than the architecture.
+    """
+    by_variant = _delegation_by_variant(chosen)
+    notes: list[str] = []
+    for variant, d in by_variant.items():
+        if d.partitions > EXPECTED_PARTITIONS:
+            kept = d.total_nodes - d.delegated_nodes
+            by_type = d.left_out_text() if d.left_out else (
+                "op types unknown: the device's runtime split the graph differently from the host's analysis")
+            notes.append(f"Delegation: {d.delegate} ran {variant} in {d.partitions} partitions, leaving {kept} of "
+                         f"{d.total_nodes} nodes to TFLite's kernels ({by_type}).")
+    for c in comparisons:
+        a, b = by_variant.get(c.variant or ""), by_variant.get(c.baseline_variant or "")
+        if a is not None and b is not None and abs(a.partitions - b.partitions) > 1:
+            notes.append(
+                f"Warning: {c.comparison}: the delegate splits the two models differently ({a.partitions} vs "
+                f"{b.partitions} partitions), so the ratio may measure which ops {a.delegate} runs rather than the "
+                "architecture."
+            )
     return notes
 
 

@@ -25,7 +25,9 @@ ANDROID_PUBKEY_STRUCT = struct.Struct("<LL256s256sL")
 
 def default_trusted_keys() -> list[Path]:
     """The public key the host's client signs with: $MNV3BENCH_ADBKEY.pub or ~/.android/adbkey.pub."""
-    from mnv3bench.device.adb import default_key_path  # the one place that names the key file
+    from mnv3bench.device.adb import (
+        default_key_path,  # the one place that names the key file
+    )
 
     return [Path(f"{default_key_path()}.pub")]
 

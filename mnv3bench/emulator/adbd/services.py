@@ -18,7 +18,12 @@ from typing import Protocol
 
 from adb_shell import constants
 
-from mnv3bench.emulator.adbd.connection import AbortConnection, Service, Stream, StreamClosed
+from mnv3bench.emulator.adbd.connection import (
+    AbortConnection,
+    Service,
+    Stream,
+    StreamClosed,
+)
 from mnv3bench.emulator.faults import DropConnection
 from mnv3bench.emulator.sandbox import SandboxError, SandboxFS
 from mnv3bench.errors import MnvError

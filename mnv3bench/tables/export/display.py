@@ -11,7 +11,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mnv3bench.tables.paper import EARLY
-from mnv3bench.tables.result import HSWISH_OP_TYPES, Cell, TableResult, TableRow, hswish_op_ms
+from mnv3bench.tables.result import (
+    HSWISH_OP_TYPES,
+    Cell,
+    TableResult,
+    TableRow,
+    hswish_op_ms,
+)
 
 MISSING = "—"
 

@@ -18,7 +18,10 @@ def report_dir(reports_dir: Path, device: str) -> Path:
 
 def write_reports(result: TableResult, reports_dir: Path | str) -> list[Path]:
     """Markdown, CSV (rows and agreement), JSON and PNG plots under <reports_dir>/<device>/."""
-    from mnv3bench.tables.export.png import plot_change, plot_latency  # matplotlib only when writing files
+    from mnv3bench.tables.export.png import (  # matplotlib only when writing files
+        plot_change,
+        plot_latency,
+    )
 
     result.extra.setdefault("generated_at", datetime.now(timezone.utc).isoformat(timespec="seconds"))
     folder = report_dir(Path(reports_dir), result.device)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from mnv3bench.tables.export.display import MISSING, Grid, agreement_grid, op_profile_grid, table_grid
+from mnv3bench.tables.export.display import (
+    MISSING,
+    Grid,
+    agreement_grid,
+    op_profile_grid,
+    table_grid,
+)
 from mnv3bench.tables.paper import VERSION_LABELS
 from mnv3bench.tables.result import TableResult
 

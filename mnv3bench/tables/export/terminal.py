@@ -8,7 +8,12 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
-from mnv3bench.tables.export.display import Grid, agreement_grid, op_profile_grid, table_grid
+from mnv3bench.tables.export.display import (
+    Grid,
+    agreement_grid,
+    op_profile_grid,
+    table_grid,
+)
 from mnv3bench.tables.result import TableResult
 
 
