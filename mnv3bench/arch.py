@@ -1,11 +1,13 @@
 """MobileNetV3 (Tables 1 and 2 of the paper) and MobileNetV2 as data; variants as rewrites.
 
-The base networks are declarative tables in the TF-slim style: one row per bottleneck,
-holding the kernel, the expansion *ratio*, the unscaled output channels, whether it has
-squeeze-and-excite, the paper's nonlinearity and the stride. `arch_spec(variant)` turns a
-table and a `Variant` into an `ArchSpec`: every layer with its concrete channel counts
-(after width rounding) and activation. The Keras builder (build.py) and the MAdds/params
-counter (flops.py) both read only the ArchSpec, so they cannot disagree about the network.
+Each family is a `Plan` in the TF-slim style: the stem, one row per bottleneck (kernel,
+expansion *ratio*, unscaled output channels, squeeze-and-excite, the paper's nonlinearity,
+stride) and the head, before width scaling. `arch_spec(variant)` starts from the family's
+plan, applies each axis's rewrite (`rewrite_*` below, registered by the axis in
+variants.AXES) and resolves the result into an `ArchSpec`: every layer with its concrete
+channel counts (after width rounding) and activation. The Keras builder (build.py) and the
+MAdds/params counter (flops.py) both read only the ArchSpec, for V3 and V2 alike, so they
+cannot disagree about the network.
 
 Channel rounding follows Keras and TF-slim exactly: output channels are `_depth(c * width)`,
 a bottleneck's expansion is `_depth(ratio * scaled input channels)` (which reproduces the
@@ -13,6 +15,8 @@ table's "exp" column at width 1.0), the SE bottleneck is `_depth(expanded / 4)`,
 conv is `_depth(6 * last bottleneck output)` (960 for Large at 1.0) and the final
 1280 (Large) / 1024 (Small) conv is scaled only when width > 1. Unlike Keras, the stem is
 scaled too (`_depth(16 * width)`); the two agree at the paper's widths 1.0, 0.85 and 0.75.
+MobileNetV2 follows keras.applications.MobileNetV2 exactly (it truncates c * alpha to an
+int before rounding a bottleneck's output).
 
 h-swish @N (Table 5, "h-swish @16", "h-swish @112"). We read N as the unscaled number of
 output channels of the first bottleneck that uses h-swish: every bottleneck from the first

@@ -62,6 +62,7 @@ class Axis:
     normalize: Callable[[Any, Any], Any] | None = None  # (variant, value) -> the one value meant
     rewrite: Callable[[arch.Plan, Any], arch.Plan] | None = None  # its change to the network
     positional: bool = False  # read only right after the family (the width)
+    absent: Any = None  # its value in families it does not apply to; None: its default
 
 
 def axis(**entry: Any) -> Any:
@@ -147,6 +148,12 @@ def _normalize_hswish_impl(v: Variant, value: str) -> str:
     return value or "fused"
 
 
+def _check_hswish_impl(v: Variant, spelled: str) -> Problem | None:
+    if not v.uses_hswish:
+        return None
+    return _one_of(("fused", "naive"), "h-swish implementation", "h-swish implementations")(v, spelled)
+
+
 def _refuse_hswish_impl(v: Variant, token: str) -> Problem | None:
     if v.uses_hswish:
         return None
@@ -219,6 +226,7 @@ class Variant:
         ),
         words=("hswish", "hswish@N", "relu", "swish"),
         families=V3_FAMILIES,
+        absent="relu",  # MobileNetV2 is ReLU6 only
         read=_read_nonlinearity,
         spell=lambda v: v.nonlinearity,
         check=_check_nonlinearity,
@@ -237,7 +245,7 @@ class Variant:
         families=V3_FAMILIES,
         read=_reads("fused", "naive"),
         spell=lambda v: v.hswish_impl if v.uses_hswish else None,
-        check=lambda v, spelled: _one_of(("fused", "naive"), "h-swish implementation", "h-swish implementations")(v, spelled) if v.uses_hswish else None,
+        check=_check_hswish_impl,
         refuse=_refuse_hswish_impl,
         normalize=_normalize_hswish_impl,
         rewrite=arch.rewrite_hswish_impl,
@@ -292,10 +300,10 @@ class Variant:
     def __post_init__(self) -> None:
         # Keep the invariants of the grammar in the value itself, so that no code path can
         # make a Variant whose name would not parse back to it. An axis that does not apply
-        # to the family keeps its default (MobileNetV2 is ReLU6 only: "relu").
+        # to the family takes its `absent` value, so the variant has one name.
         for name, entry in AXES.items():
             if self.family in FAMILIES and self.family not in entry.families:
-                value = "relu" if name == "nonlinearity" else _FIELDS[name].default
+                value = _FIELDS[name].default if entry.absent is None else entry.absent
             else:
                 value = getattr(self, name)
             if entry.normalize is not None:
@@ -423,16 +431,16 @@ def parse_variant(name: str) -> Variant:
             if entry.check and (problem := entry.check(Variant(family, **values), token)):
                 raise _fail(name, problem)
 
-    free = [(n, e) for n, e in AXES.items() if e.read and not e.positional]
+    free = [(n, e.read, e) for n, e in AXES.items() if e.read and not e.positional]
     for token in rest:
-        for axis_name, entry in free:
-            if (value := entry.read(token)) is not None:  # type: ignore[misc]
+        for axis_name, read, _entry in free:
+            if (value := read(token)) is not None:
                 take(axis_name, value, token)
                 break
         else:
             if _WIDTH_RE.match(token) or token.startswith("@"):
                 raise _fail(name, (f"'{token}' is not where it belongs.", "The width comes right after the family (large-0.85-...); h-swish placement is written hswish@N."))
-            valid = [word for _, entry in free for word in entry.words]
+            valid = [word for _, _read, entry in free for word in entry.words]
             raise _fail(name, (f"unknown part '{token}'.", f"Valid parts after the family and width: {', '.join(valid)}.{_closest(token, valid)}"))
 
     variant = Variant(family, **values)
