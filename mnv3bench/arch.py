@@ -1,11 +1,13 @@
 """MobileNetV3 (Tables 1 and 2 of the paper) and MobileNetV2 as data; variants as rewrites.
 
-The base networks are declarative tables in the TF-slim style: one row per bottleneck,
-holding the kernel, the expansion *ratio*, the unscaled output channels, whether it has
-squeeze-and-excite, the paper's nonlinearity and the stride. `arch_spec(variant)` turns a
-table and a `Variant` into an `ArchSpec`: every layer with its concrete channel counts
-(after width rounding) and activation. The Keras builder (build.py) and the MAdds/params
-counter (flops.py) both read only the ArchSpec, so they cannot disagree about the network.
+Each family is a `Plan` in the TF-slim style: the stem, one row per bottleneck (kernel,
+expansion *ratio*, unscaled output channels, squeeze-and-excite, the paper's nonlinearity,
+stride) and the head, before width scaling. `arch_spec(variant)` starts from the family's
+plan, applies each axis's rewrite (`rewrite_*` below, registered by the axis in
+variants.AXES) and resolves the result into an `ArchSpec`: every layer with its concrete
+channel counts (after width rounding) and activation. The Keras builder (build.py) and the
+MAdds/params counter (flops.py) both read only the ArchSpec, for V3 and V2 alike, so they
+cannot disagree about the network.
 
 Channel rounding follows Keras and TF-slim exactly: output channels are `_depth(c * width)`,
 a bottleneck's expansion is `_depth(ratio * scaled input channels)` (which reproduces the
@@ -13,6 +15,8 @@ table's "exp" column at width 1.0), the SE bottleneck is `_depth(expanded / 4)`,
 conv is `_depth(6 * last bottleneck output)` (960 for Large at 1.0) and the final
 1280 (Large) / 1024 (Small) conv is scaled only when width > 1. Unlike Keras, the stem is
 scaled too (`_depth(16 * width)`); the two agree at the paper's widths 1.0, 0.85 and 0.75.
+MobileNetV2 follows keras.applications.MobileNetV2 exactly (it truncates c * alpha to an
+int before rounding a bottleneck's output).
 
 h-swish @N (Table 5, "h-swish @16", "h-swish @112"). We read N as the unscaled number of
 output channels of the first bottleneck that uses h-swish: every bottleneck from the first
@@ -36,10 +40,9 @@ has the original stage (the paper draws it for Large only).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Union
-
-from mnv3bench.errors import UsageError
 
 if TYPE_CHECKING:
     from mnv3bench.variants import Variant
@@ -50,6 +53,10 @@ RELU, HSWISH, SWISH, RELU6 = "relu", "hswish", "swish", "relu6"
 ACTIVATIONS = (RELU, HSWISH, SWISH, RELU6)
 
 MIN_RESOLUTION = 32  # Keras refuses smaller inputs; below it the 7x7 stage is 1x1 anyway.
+DEFAULT_RESOLUTION = 224
+SE_RATIO = 0.25
+CLASSES = 1000
+DROPOUT = 0.2
 
 
 def _depth(v: float, divisor: int = 8, min_value: int | None = None) -> int:
@@ -63,102 +70,16 @@ def _depth(v: float, divisor: int = 8, min_value: int | None = None) -> int:
 
 
 # ---------------------------------------------------------------------------------------
-# The paper's tables (unscaled).
-
-
-@dataclass(frozen=True)
-class BneckRow:
-    """One row of Table 1 / Table 2: a bottleneck before width scaling."""
-
-    kernel: int
-    expansion: float  # ratio to the (scaled) input channels; 1 = no expansion conv
-    out: int
-    se: bool
-    nl: str  # the paper's nonlinearity: RELU or HSWISH
-    stride: int
-
-
-@dataclass(frozen=True)
-class FamilyTable:
-    stem_filters: int
-    bottlenecks: tuple[BneckRow, ...]
-    last_point: int  # the 1x1 conv after the pool: 1280 / 1024
-    head_ratio: int = 6  # head conv = _depth(head_ratio * last bottleneck output)
-
-
-def _row(kernel: int, expansion: float, out: int, se: bool, nl: str, stride: int) -> BneckRow:
-    return BneckRow(kernel, expansion, out, se, nl, stride)
-
-
-# Table 1. The exp column (16, 64, 72, 72, 120, 120, 240, 200, 184, 184, 480, 672, 672,
-# 960, 960) is ratio x input channels, as in Keras and TF-slim.
-LARGE = FamilyTable(
-    stem_filters=16,
-    bottlenecks=(
-        _row(3, 1, 16, False, RELU, 1),
-        _row(3, 4, 24, False, RELU, 2),
-        _row(3, 3, 24, False, RELU, 1),
-        _row(5, 3, 40, True, RELU, 2),
-        _row(5, 3, 40, True, RELU, 1),
-        _row(5, 3, 40, True, RELU, 1),
-        _row(3, 6, 80, False, HSWISH, 2),
-        _row(3, 2.5, 80, False, HSWISH, 1),
-        _row(3, 2.3, 80, False, HSWISH, 1),
-        _row(3, 2.3, 80, False, HSWISH, 1),
-        _row(3, 6, 112, True, HSWISH, 1),
-        _row(3, 6, 112, True, HSWISH, 1),
-        _row(5, 6, 160, True, HSWISH, 2),
-        _row(5, 6, 160, True, HSWISH, 1),
-        _row(5, 6, 160, True, HSWISH, 1),
-    ),
-    last_point=1280,
-)
-
-# Table 2 (exp column 16, 72, 88, 96, 240, 240, 120, 144, 288, 576, 576).
-SMALL = FamilyTable(
-    stem_filters=16,
-    bottlenecks=(
-        _row(3, 1, 16, True, RELU, 2),
-        _row(3, 72 / 16, 24, False, RELU, 2),
-        _row(3, 88 / 24, 24, False, RELU, 1),
-        _row(5, 4, 40, True, HSWISH, 2),
-        _row(5, 6, 40, True, HSWISH, 1),
-        _row(5, 6, 40, True, HSWISH, 1),
-        _row(5, 3, 48, True, HSWISH, 1),
-        _row(5, 3, 48, True, HSWISH, 1),
-        _row(5, 6, 96, True, HSWISH, 2),
-        _row(5, 6, 96, True, HSWISH, 1),
-        _row(5, 6, 96, True, HSWISH, 1),
-    ),
-    last_point=1024,
-)
-
-V3_TABLES = {"large": LARGE, "small": SMALL}
-
-# MobileNetV2 (Sandler et al., Table 2): (expansion t, output c, repeats n, first stride s).
-V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
-
-SE_RATIO = 0.25
-CLASSES = 1000
-DROPOUT = 0.2
-
-
-def bottleneck_out_channels(family: str) -> tuple[int, ...]:
-    """The valid N of "hswish@N" for a family: its distinct unscaled bottleneck outputs."""
-    outs: list[int] = []
-    for row in V3_TABLES[family].bottlenecks:
-        if row.out not in outs:
-            outs.append(row.out)
-    return tuple(outs)
-
-
-# ---------------------------------------------------------------------------------------
-# The resolved network.
+# Layers of the resolved network (channel counts are concrete).
 
 
 @dataclass(frozen=True)
 class Conv:
-    """A regular convolution (stem, head, classifier). activation None = linear."""
+    """A regular convolution (stem, head, classifier). activation None = linear.
+
+    bn_name / activation_name: Keras layer names where a family spells them its own way
+    (MobileNetV2's "bn_Conv1", "Conv1_relu"); None means "<name>_bn" and an unnamed activation.
+    """
 
     name: str
     filters: int
@@ -167,6 +88,8 @@ class Conv:
     batch_norm: bool = True
     bias: bool = False
     activation: str | None = None
+    bn_name: str | None = None
+    activation_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,9 +104,10 @@ class Depthwise:
 
 @dataclass(frozen=True)
 class GlobalPool:
-    """Global average pooling, keeping the 1x1 spatial dims."""
+    """Global average pooling; V3 keeps the 1x1 spatial dims (1x1 convs follow), V2 does not."""
 
     name: str = "global_pool"
+    keepdims: bool = True
 
 
 @dataclass(frozen=True)
@@ -225,8 +149,33 @@ HeadLayer = Union[Conv, Depthwise, GlobalPool, Dropout, Dense]
 
 
 @dataclass(frozen=True)
+class Naming:
+    """How a family's Keras layers are named, so weights files from keras.applications load.
+
+    `block` is the prefix of bottleneck i > 0 (block 0 is always "expanded_conv_"); `bn`
+    and `pad` are formatted with the conv's name / the block prefix; `activation`, when
+    set, names each activation after its conv (MobileNetV2's "block_1_expand_relu").
+    """
+
+    block: str = "expanded_conv_{}_"
+    bn: str = "{}_bn"
+    pad: str = "{}depthwise_pad"
+    activation: str | None = None
+
+    def prefix(self, index: int) -> str:
+        return self.block.format(index) if index else "expanded_conv_"
+
+
+V3_NAMING = Naming()
+V2_NAMING = Naming(block="block_{}_", bn="{}_BN", pad="{}pad", activation="{}_relu")
+
+
+@dataclass(frozen=True)
 class ArchSpec:
-    """A whole network as plain data: stem conv, bottlenecks, head layers in order."""
+    """A whole network as plain data: stem conv, bottlenecks, head layers in order.
+
+    The head ends in the logits (a 1x1 conv or a Dense layer); the builder adds the softmax.
+    """
 
     family: str
     resolution: int
@@ -236,6 +185,8 @@ class ArchSpec:
     blocks: tuple[Bottleneck, ...]
     head: tuple[HeadLayer, ...]
     se_gate: str = "hard_sigmoid"  # V3's SE gate; unused by V2
+    rescale_input: bool = True  # V3 maps [0, 255] to [-1, 1] in the model; Keras's V2 does not
+    naming: Naming = V3_NAMING
 
     def activations(self) -> list[str]:
         """Every activation site in order (stem, each block's expand/depthwise, head)."""
@@ -251,131 +202,282 @@ class ArchSpec:
 
 
 # ---------------------------------------------------------------------------------------
-# Variant -> ArchSpec.
+# The paper's networks as plans: layers before width scaling, which the axes rewrite.
+
+# How a planned layer's channels follow the width multiplier.
+SCALED = "scaled"  # _depth(channels * width)
+GROWS = "grows"  # channels, scaled only when width > 1 (the 1280/1024 before the logits)
+FIXED = "fixed"  # channels (the 1000 classes)
+OF_INPUT = "of-input"  # _depth(channels * the layer's input channels): channels is a ratio
 
 
-def _check_common(variant: Variant) -> None:
-    if variant.family not in ("large", "small", "v2"):
-        raise UsageError(f"unknown model family '{variant.family}'.", "Valid families: large, small, v2.")
-    if not variant.width > 0:
-        raise UsageError(f"width {variant.width} must be greater than 0.", "Use e.g. 1.0, 0.85 or 0.75.")
-    if variant.resolution < MIN_RESOLUTION:
-        raise UsageError(
-            f"resolution {variant.resolution} is below the minimum of {MIN_RESOLUTION}.",
-            "Use e.g. r224, r192 or r96.",
-        )
+@dataclass(frozen=True)
+class Planned:
+    """A layer of a plan; its filters/units are set from `channels` by `scaling` at resolve."""
+
+    layer: HeadLayer
+    channels: float = 0
+    scaling: str = FIXED
+
+    def resolve(self, width: float, in_channels: int) -> HeadLayer:
+        if self.scaling == SCALED:
+            n = _depth(self.channels * width)
+        elif self.scaling == GROWS:
+            n = _depth(self.channels * width) if width > 1.0 else int(self.channels)
+        elif self.scaling == OF_INPUT:
+            n = _depth(self.channels * in_channels)
+        else:
+            n = int(self.channels)
+        if isinstance(self.layer, Conv):
+            return replace(self.layer, filters=n)
+        if isinstance(self.layer, Dense):
+            return replace(self.layer, units=n)
+        return self.layer
 
 
-def _block_activations(variant: Variant, table: FamilyTable) -> tuple[list[str], str, str]:
-    """The activation of each bottleneck, of the stem and of the head, for a variant's plan."""
-    plan = variant.nonlinearity
-    paper = [row.nl for row in table.bottlenecks]
-    if plan == "hswish":
-        blocks, stem, head = paper, HSWISH, HSWISH
-    elif plan == "relu":
-        blocks, stem, head = [RELU] * len(paper), RELU, RELU
-    elif plan == "swish":
-        blocks, stem, head = [SWISH if nl == HSWISH else nl for nl in paper], SWISH, SWISH
-    elif plan.startswith("hswish@"):
-        valid = bottleneck_out_channels(variant.family)
-        text = plan.split("@", 1)[1]
-        n = int(text) if text.isdigit() else None
-        if n not in valid:
-            raise UsageError(
-                f"'{plan}': no {variant.family} bottleneck has {text} output channels, so it names no layer.",
-                f"Valid N for {variant.family}: {', '.join(map(str, valid))} (hswish@{valid[0]} = h-swish everywhere).",
-            )
-        first = next(i for i, row in enumerate(table.bottlenecks) if row.out == n)
-        blocks = [RELU if i < first else HSWISH for i in range(len(paper))]
-        stem, head = HSWISH, HSWISH
-    else:
-        raise UsageError(
-            f"unknown nonlinearity plan '{plan}'.", "Valid plans: hswish, hswish@N, relu, swish."
-        )
-    return blocks, stem, head
+@dataclass(frozen=True)
+class BneckRow:
+    """One row of Table 1 / Table 2: a bottleneck before width scaling."""
+
+    kernel: int
+    expansion: float  # ratio to the (scaled) input channels; 1 = no expansion conv
+    out: int
+    se: bool
+    nl: str  # the paper's nonlinearity: RELU or HSWISH (RELU6 in MobileNetV2)
+    stride: int
 
 
-def _v3_spec(variant: Variant) -> ArchSpec:
-    table = V3_TABLES[variant.family]
-    width = variant.width
-    block_acts, stem_act, head_act = _block_activations(variant, table)
+@dataclass(frozen=True)
+class Plan:
+    """A network before width scaling: a family's table after the variant's rewrites."""
 
-    if variant.stem == "16-hswish":
-        stem = Conv("conv", _depth(table.stem_filters * width), 3, 2, activation=stem_act)
-    elif variant.stem == "32-relu":
-        stem = Conv("conv", _depth(32 * width), 3, 2, activation=RELU)
-    else:
-        raise UsageError(f"unknown stem '{variant.stem}'.", "Valid stems: 16-hswish, 32-relu.")
+    family: str
+    stem: Planned  # a Conv
+    bottlenecks: tuple[BneckRow, ...]
+    head: tuple[Planned, ...]
+    width: float = 1.0
+    resolution: int = DEFAULT_RESOLUTION
+    hswish_impl: str = ""
+    rescale_input: bool = True
+    naming: Naming = V3_NAMING
+    # Keras's MobileNetV2 truncates c * alpha to an int before rounding a block's output.
+    truncate_block_out: bool = False
 
+    def map_activations(self, f: Callable[[str], str]) -> Plan:
+        """The plan with every activation (stem, bottlenecks, head) replaced by f(activation)."""
+
+        def layer(p: Planned) -> Planned:
+            act = getattr(p.layer, "activation", None)
+            return replace(p, layer=replace(p.layer, activation=f(act))) if act else p
+
+        rows = tuple(replace(row, nl=f(row.nl)) for row in self.bottlenecks)
+        return replace(self, stem=layer(self.stem), bottlenecks=rows, head=tuple(layer(p) for p in self.head))
+
+
+def _row(kernel: int, expansion: float, out: int, se: bool, nl: str, stride: int) -> BneckRow:
+    return BneckRow(kernel, expansion, out, se, nl, stride)
+
+
+def _v3_plan(family: str, rows: tuple[BneckRow, ...], last_point: int) -> Plan:
+    return Plan(
+        family,
+        stem=Planned(Conv("conv", 0, 3, 2, activation=HSWISH), 16, SCALED),
+        bottlenecks=rows,
+        head=(
+            Planned(Conv("conv_1", 0, activation=HSWISH), 6, OF_INPUT),  # 6 x the last bottleneck
+            Planned(GlobalPool()),
+            Planned(Conv("conv_2", 0, batch_norm=False, bias=True, activation=HSWISH), last_point, GROWS),
+            Planned(Dropout()),
+            Planned(Conv("logits", 0, batch_norm=False, bias=True), CLASSES),
+        ),
+    )
+
+
+# Table 1. The exp column (16, 64, 72, 72, 120, 120, 240, 200, 184, 184, 480, 672, 672,
+# 960, 960) is ratio x input channels, as in Keras and TF-slim.
+LARGE = _v3_plan(
+    "large",
+    (
+        _row(3, 1, 16, False, RELU, 1),
+        _row(3, 4, 24, False, RELU, 2),
+        _row(3, 3, 24, False, RELU, 1),
+        _row(5, 3, 40, True, RELU, 2),
+        _row(5, 3, 40, True, RELU, 1),
+        _row(5, 3, 40, True, RELU, 1),
+        _row(3, 6, 80, False, HSWISH, 2),
+        _row(3, 2.5, 80, False, HSWISH, 1),
+        _row(3, 2.3, 80, False, HSWISH, 1),
+        _row(3, 2.3, 80, False, HSWISH, 1),
+        _row(3, 6, 112, True, HSWISH, 1),
+        _row(3, 6, 112, True, HSWISH, 1),
+        _row(5, 6, 160, True, HSWISH, 2),
+        _row(5, 6, 160, True, HSWISH, 1),
+        _row(5, 6, 160, True, HSWISH, 1),
+    ),
+    last_point=1280,
+)
+
+# Table 2 (exp column 16, 72, 88, 96, 240, 240, 120, 144, 288, 576, 576).
+SMALL = _v3_plan(
+    "small",
+    (
+        _row(3, 1, 16, True, RELU, 2),
+        _row(3, 72 / 16, 24, False, RELU, 2),
+        _row(3, 88 / 24, 24, False, RELU, 1),
+        _row(5, 4, 40, True, HSWISH, 2),
+        _row(5, 6, 40, True, HSWISH, 1),
+        _row(5, 6, 40, True, HSWISH, 1),
+        _row(5, 3, 48, True, HSWISH, 1),
+        _row(5, 3, 48, True, HSWISH, 1),
+        _row(5, 6, 96, True, HSWISH, 2),
+        _row(5, 6, 96, True, HSWISH, 1),
+        _row(5, 6, 96, True, HSWISH, 1),
+    ),
+    last_point=1024,
+)
+
+# MobileNetV2 (Sandler et al., Table 2): (expansion t, output c, repeats n, first stride s).
+V2_STAGES = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+# keras.applications.MobileNetV2 layer for layer, with its classifier split into logits
+# and a softmax like V3's. Its expansion t x input channels needs no rounding: the input
+# channels are multiples of 8 already.
+V2 = Plan(
+    "v2",
+    stem=Planned(Conv("Conv1", 0, 3, 2, activation=RELU6, bn_name="bn_Conv1", activation_name="Conv1_relu"), 32, SCALED),
+    bottlenecks=tuple(
+        _row(3, t, c, False, RELU6, s if repeat == 0 else 1) for t, c, n, s in V2_STAGES for repeat in range(n)
+    ),
+    head=(
+        Planned(Conv("Conv_1", 0, activation=RELU6, bn_name="Conv_1_bn", activation_name="out_relu"), 1280, GROWS),
+        Planned(GlobalPool(keepdims=False)),
+        Planned(Dense("logits", 0), CLASSES),
+    ),
+    rescale_input=False,
+    naming=V2_NAMING,
+    truncate_block_out=True,
+)
+
+PLANS = {"large": LARGE, "small": SMALL, "v2": V2}
+V3_FAMILIES = ("large", "small")
+
+
+def bottleneck_out_channels(family: str) -> tuple[int, ...]:
+    """The valid N of "hswish@N" for a family: its distinct unscaled bottleneck outputs."""
+    outs: list[int] = []
+    for row in PLANS[family].bottlenecks:
+        if row.out not in outs:
+            outs.append(row.out)
+    return tuple(outs)
+
+
+def default_hswish_from(family: str) -> int:
+    """The paper's own placement as "hswish@N": the first h-swish bottleneck's output channels."""
+    return next(row.out for row in PLANS[family].bottlenecks if row.nl == HSWISH)
+
+
+# ---------------------------------------------------------------------------------------
+# Each axis's rewrite of a plan (registered by the axis in variants.AXES). They trust
+# their value: the variant was validated before any rewrite runs.
+
+
+def rewrite_width(plan: Plan, width: float) -> Plan:
+    return replace(plan, width=width)
+
+
+def rewrite_nonlinearity(plan: Plan, nonlinearity: str) -> Plan:
+    """hswish: the table's own; relu: ReLU everywhere; swish: swish for h-swish; hswish@N."""
+    if nonlinearity == "hswish":
+        return plan
+    if nonlinearity == "relu":
+        return plan.map_activations(lambda act: RELU)
+    if nonlinearity == "swish":
+        return plan.map_activations(lambda act: SWISH if act == HSWISH else act)
+    if nonlinearity.startswith("hswish@"):
+        n = int(nonlinearity.split("@", 1)[1])
+        first = next(i for i, row in enumerate(plan.bottlenecks) if row.out == n)
+        rows = tuple(replace(row, nl=RELU if i < first else HSWISH) for i, row in enumerate(plan.bottlenecks))
+        return replace(plan, bottlenecks=rows)  # the stem and the head keep h-swish
+    raise ValueError(f"no rewrite for nonlinearity {nonlinearity!r}")
+
+
+def rewrite_hswish_impl(plan: Plan, impl: str) -> Plan:
+    return replace(plan, hswish_impl=impl)
+
+
+def rewrite_last_stage(plan: Plan, stage: str) -> Plan:
+    """original: Figure 5's MobileNetV2-style ending, with the head's own nonlinearity."""
+    if stage == "efficient":
+        return plan
+    layers = {p.layer.name: p for p in plan.head if isinstance(p.layer, Conv)}
+    conv_1, conv_2, logits = layers["conv_1"], layers["conv_2"], layers["logits"]
+    act = conv_1.layer.activation
+    head = (
+        conv_1,
+        Planned(Depthwise("last_stage_depthwise", 3, activation=act)),
+        Planned(Conv("last_stage_project", 0), 2 * plan.bottlenecks[-1].out, SCALED),
+        replace(conv_2, layer=replace(conv_2.layer, batch_norm=True, bias=False)),
+        Planned(GlobalPool()),
+        Planned(Dropout()),
+        logits,
+    )
+    return replace(plan, head=head)
+
+
+def rewrite_stem(plan: Plan, stem: str) -> Plan:
+    """32-relu: the 32-filter ReLU stem that the 16-filter h-swish stem replaced (§5.2)."""
+    if stem == "16-hswish":
+        return plan
+    if stem == "32-relu":
+        return replace(plan, stem=Planned(replace(plan.stem.layer, activation=RELU), 32, SCALED))
+    raise ValueError(f"no rewrite for stem {stem!r}")
+
+
+def rewrite_resolution(plan: Plan, resolution: int) -> Plan:
+    return replace(plan, resolution=resolution)
+
+
+# ---------------------------------------------------------------------------------------
+# Plan -> ArchSpec.
+
+
+def resolve(plan: Plan) -> ArchSpec:
+    """Concrete channel counts: every layer scaled by the width and rounded (Keras's rules)."""
+    width = plan.width
+    stem = plan.stem.resolve(width, 3)
+    assert isinstance(stem, Conv)
     blocks: list[Bottleneck] = []
     channels = stem.filters
-    for index, (row, act) in enumerate(zip(table.bottlenecks, block_acts)):
+    for index, row in enumerate(plan.bottlenecks):
         expanded = _depth(channels * row.expansion) if index > 0 else channels
-        out = _depth(row.out * width)
+        scaled_out = int(row.out * width) if plan.truncate_block_out else row.out * width
+        out = _depth(scaled_out)
         se = _depth(expanded * SE_RATIO) if row.se else 0
-        blocks.append(Bottleneck(index, channels, expanded, out, row.kernel, row.stride, se, act))
+        blocks.append(Bottleneck(index, channels, expanded, out, row.kernel, row.stride, se, row.nl))
         channels = out
-
-    head_conv = _depth(channels * table.head_ratio)
-    last_point = _depth(table.last_point * width) if width > 1.0 else table.last_point
-    head: tuple[HeadLayer, ...]
-    if variant.last_stage == "efficient":
-        head = (
-            Conv("conv_1", head_conv, activation=head_act),
-            GlobalPool(),
-            Conv("conv_2", last_point, batch_norm=False, bias=True, activation=head_act),
-            Dropout(),
-            Conv("logits", CLASSES, batch_norm=False, bias=True),
-        )
-    elif variant.last_stage == "original":
-        if variant.family != "large":
-            raise UsageError(
-                "the original (MobileNetV2-style) last stage is defined for large only.",
-                "Drop '-original' or use large-...-original.",
-            )
-        head = (
-            Conv("conv_1", head_conv, activation=head_act),
-            Depthwise("last_stage_depthwise", 3, activation=head_act),
-            Conv("last_stage_project", _depth(2 * table.bottlenecks[-1].out * width)),
-            Conv("conv_2", last_point, activation=head_act),
-            GlobalPool(),
-            Dropout(),
-            Conv("logits", CLASSES, batch_norm=False, bias=True),
-        )
-    else:
-        raise UsageError(f"unknown last stage '{variant.last_stage}'.", "Valid last stages: efficient, original.")
-
-    uses_hswish = HSWISH in (stem.activation, head_act, *block_acts)
-    impl = variant.hswish_impl if uses_hswish else ""
-    if uses_hswish and impl not in ("fused", "naive"):
-        raise UsageError(f"unknown h-swish implementation '{variant.hswish_impl}'.", "Valid: fused, naive.")
-    return ArchSpec(variant.family, variant.resolution, width, impl, stem, tuple(blocks), head)
-
-
-def _v2_spec(variant: Variant) -> ArchSpec:
-    """MobileNetV2 with Keras's rounding (expansion is t x input channels, not rounded)."""
-    alpha = variant.width
-    stem = Conv("Conv1", _depth(32 * alpha), 3, 2, activation=RELU6)
-    blocks: list[Bottleneck] = []
-    channels = stem.filters
-    for t, c, n, s in V2_STAGES:
-        for repeat in range(n):
-            index = len(blocks)
-            out = _depth(int(c * alpha))
-            expanded = t * channels if index > 0 else channels
-            blocks.append(Bottleneck(index, channels, expanded, out, 3, s if repeat == 0 else 1, 0, RELU6))
-            channels = out
-    last = _depth(1280 * alpha) if alpha > 1.0 else 1280
-    head = (Conv("Conv_1", last, activation=RELU6), GlobalPool(), Dense("predictions", CLASSES))
-    return ArchSpec("v2", variant.resolution, alpha, "", stem, tuple(blocks), head)
+    head: list[HeadLayer] = []
+    for planned in plan.head:
+        layer = planned.resolve(width, channels)
+        if isinstance(layer, Conv):
+            channels = layer.filters
+        head.append(layer)
+    spec = ArchSpec(
+        plan.family, plan.resolution, width, "", stem, tuple(blocks), tuple(head),
+        rescale_input=plan.rescale_input, naming=plan.naming,
+    )
+    return replace(spec, hswish_impl=plan.hswish_impl if HSWISH in spec.activations() else "")
 
 
 def arch_spec(variant: Variant) -> ArchSpec:
-    """The network a variant names, layer by layer, with concrete channel counts."""
-    _check_common(variant)
-    if variant.family == "v2":
-        return _v2_spec(variant)
-    return _v3_spec(variant)
+    """The network a variant names, layer by layer, with concrete channel counts.
+
+    Raises UsageError for a variant that breaks an axis's rule (variants.AXES).
+    """
+    variant.validate()
+    plan = PLANS[variant.family]
+    for rewrite, value in variant.rewrites():
+        plan = rewrite(plan, value)
+    return resolve(plan)
 
 
 def hswish_sites(variant: Variant) -> int:

@@ -1,9 +1,12 @@
 """The one Keras builder: an ArchSpec (arch.py) becomes a keras.Model.
 
-The structure mirrors keras.applications' own mobilenet_v3.py layer for layer (same layer
-types, names, BN epsilon, padding, SE block and classifier), so that the paper's default
-Large and Small have exactly Keras's parameter count and convert to the same TFLite ops,
-and a weights file saved from a keras.applications MobileNetV3 loads into them.
+The structure mirrors keras.applications' own mobilenet_v3.py and mobilenet_v2.py layer for
+layer (same layer types, names, BN epsilon, padding, SE block and classifier), so that the
+paper's default Large and Small and the MobileNetV2 baselines have exactly Keras's
+parameter count and convert to the same TFLite ops, and a weights file saved from a
+keras.applications MobileNetV3 or MobileNetV2 loads into them. Every family ends in its
+logits and a separate softmax layer named "predictions" (MobileNetV2's Dense gives up its
+built-in softmax for it), so the logits are found the same way for every network.
 
 h-swish comes in two spellings that compute the same function:
 - fused: Keras's own `Activation("hard_swish")`, x * (relu6(x + 3) / 6), which the TFLite
@@ -29,6 +32,7 @@ from mnv3bench.arch import (
     Bottleneck,
     Conv,
     Depthwise,
+    Dense,
     Dropout,
     GlobalPool,
     arch_spec,
@@ -62,13 +66,7 @@ def build_keras_model(variant: Variant, weights: Path | None = None, seed: int =
     import keras
 
     keras.utils.set_random_seed(seed)
-    if spec.family == "v2":
-        # MobileNetV2 is the paper's baseline, built by Keras itself; no spec rewrite applies.
-        model = keras.applications.MobileNetV2(
-            weights=None, alpha=spec.width, input_shape=(spec.resolution, spec.resolution, 3)
-        )
-    else:
-        model = _build_v3(spec, name=_model_name(variant))
+    model = _build(spec, name=_model_name(variant))
     if weights is not None:
         _load_weights(model, weights, variant)
     return model
@@ -85,7 +83,7 @@ def _load_weights(model: keras.Model, path: Path, variant: Variant) -> None:
     fix = (
         f"Give a Keras weights file for exactly this network ({variant.name}): one saved with "
         "model.save_weights('x.weights.h5') from the same variant, or from "
-        "keras.applications.MobileNetV3Large/Small for the default variants."
+        "keras.applications.MobileNetV3Large/Small or MobileNetV2 for the default variants."
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -106,38 +104,33 @@ def _first_line(exc: Exception, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _build_v3(spec: ArchSpec, name: str) -> keras.Model:
+def _build(spec: ArchSpec, name: str) -> keras.Model:
     from keras import layers
 
     inputs = layers.Input(shape=(spec.resolution, spec.resolution, 3))
-    x = layers.Rescaling(scale=1.0 / 127.5, offset=-1.0)(inputs)
-    stem = spec.stem
-    x = layers.Conv2D(stem.filters, stem.kernel, strides=stem.stride, padding="same", use_bias=False, name="conv")(x)
-    x = _batch_norm(x, "conv_bn")
-    x = _activation(x, stem.activation, spec.hswish_impl)
+    x = layers.Rescaling(scale=1.0 / 127.5, offset=-1.0)(inputs) if spec.rescale_input else inputs
+    x = _conv(x, spec.stem, spec, stride=spec.stem.stride)
 
     for block in spec.blocks:
-        x = _bottleneck(x, block, spec.hswish_impl)
+        x = _bottleneck(x, block, spec)
 
     for layer in spec.head:
         if isinstance(layer, Conv):
-            x = layers.Conv2D(
-                layer.filters, layer.kernel, padding="same", use_bias=layer.bias, name=layer.name
-            )(x)
-            if layer.batch_norm:
-                x = _batch_norm(x, f"{layer.name}_bn")
-            x = _activation(x, layer.activation, spec.hswish_impl)
+            x = _conv(x, layer, spec)
         elif isinstance(layer, Depthwise):
             x = layers.DepthwiseConv2D(layer.kernel, padding="same", use_bias=False, name=layer.name)(x)
-            x = _batch_norm(x, f"{layer.name}_bn")
+            x = _batch_norm(x, spec.naming.bn.format(layer.name))
             x = _activation(x, layer.activation, spec.hswish_impl)
         elif isinstance(layer, GlobalPool):
-            x = layers.GlobalAveragePooling2D(keepdims=True)(x)
+            x = layers.GlobalAveragePooling2D(keepdims=layer.keepdims)(x)
         elif isinstance(layer, Dropout):
             x = layers.Dropout(layer.rate)(x)
+        elif isinstance(layer, Dense):
+            x = layers.Dense(layer.units, name=layer.name)(x)
         else:
             raise TypeError(f"no Keras layer for head layer {layer!r}")
-    x = layers.Flatten()(x)
+    if len(x.shape) > 2:  # V3's logits are a 1x1 conv's output
+        x = layers.Flatten()(x)
     outputs = layers.Activation("softmax", name="predictions")(x)
 
     import keras
@@ -151,18 +144,32 @@ def _batch_norm(x: Any, name: str) -> Any:
     return layers.BatchNormalization(axis=-1, epsilon=BN_EPSILON, momentum=BN_MOMENTUM, name=name)(x)
 
 
-def _bottleneck(x: Any, block: Bottleneck, hswish_impl: str) -> Any:
+def _conv(x: Any, conv: Conv, spec: ArchSpec, stride: int = 1) -> Any:
+    """A stem or head conv: Conv2D, [BN], [activation], named as the family names them."""
+    from keras import layers
+
+    x = layers.Conv2D(
+        conv.filters, conv.kernel, strides=stride, padding="same", use_bias=conv.bias, name=conv.name
+    )(x)
+    if conv.batch_norm:
+        x = _batch_norm(x, conv.bn_name or f"{conv.name}_bn")
+    return _activation(x, conv.activation, spec.hswish_impl, conv.activation_name)
+
+
+def _bottleneck(x: Any, block: Bottleneck, spec: ArchSpec) -> Any:
     from keras import layers
     from keras.src.applications.imagenet_utils import correct_pad
 
+    naming, hswish_impl = spec.naming, spec.hswish_impl
+    act_name = (lambda conv: naming.activation.format(conv)) if naming.activation else (lambda conv: None)
     shortcut = x
-    prefix = f"expanded_conv_{block.index}_" if block.index else "expanded_conv_"
+    prefix = naming.prefix(block.index)
     if block.has_expansion:
         x = layers.Conv2D(block.expanded, 1, padding="same", use_bias=False, name=f"{prefix}expand")(x)
-        x = _batch_norm(x, f"{prefix}expand_bn")
-        x = _activation(x, block.activation, hswish_impl)
+        x = _batch_norm(x, naming.bn.format(f"{prefix}expand"))
+        x = _activation(x, block.activation, hswish_impl, act_name(f"{prefix}expand"))
     if block.stride == 2:
-        x = layers.ZeroPadding2D(padding=correct_pad(x, block.kernel), name=f"{prefix}depthwise_pad")(x)
+        x = layers.ZeroPadding2D(padding=correct_pad(x, block.kernel), name=naming.pad.format(prefix))(x)
     x = layers.DepthwiseConv2D(
         block.kernel,
         strides=block.stride,
@@ -170,12 +177,12 @@ def _bottleneck(x: Any, block: Bottleneck, hswish_impl: str) -> Any:
         use_bias=False,
         name=f"{prefix}depthwise",
     )(x)
-    x = _batch_norm(x, f"{prefix}depthwise_bn")
-    x = _activation(x, block.activation, hswish_impl)
+    x = _batch_norm(x, naming.bn.format(f"{prefix}depthwise"))
+    x = _activation(x, block.activation, hswish_impl, act_name(f"{prefix}depthwise"))
     if block.se_channels:
         x = _squeeze_excite(x, block, prefix)
     x = layers.Conv2D(block.out, 1, padding="same", use_bias=False, name=f"{prefix}project")(x)
-    x = _batch_norm(x, f"{prefix}project_bn")
+    x = _batch_norm(x, naming.bn.format(f"{prefix}project"))
     if block.residual:
         x = layers.Add(name=f"{prefix}add")([shortcut, x])
     return x
@@ -192,15 +199,15 @@ def _squeeze_excite(inputs: Any, block: Bottleneck, prefix: str) -> Any:
     return layers.Multiply(name=f"{prefix}squeeze_excite_mul")([inputs, x])
 
 
-def _activation(x: Any, activation: str | None, hswish_impl: str) -> Any:
+def _activation(x: Any, activation: str | None, hswish_impl: str, name: str | None = None) -> Any:
     from keras import layers
 
     if activation is None:
         return x
     if activation == RELU:
-        return layers.ReLU()(x)
+        return layers.ReLU(name=name)(x)
     if activation == RELU6:
-        return layers.ReLU(6.0)(x)
+        return layers.ReLU(6.0, name=name)(x)
     if activation == SWISH:
         return layers.Activation("swish")(x)
     if activation == HSWISH:

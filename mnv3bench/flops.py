@@ -12,15 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mnv3bench.arch import (
-    ArchSpec,
-    Bottleneck,
-    Conv,
-    Dense,
-    Depthwise,
-    arch_spec,
-    spatial_sizes,
-)
+from mnv3bench.arch import ArchSpec, Bottleneck, Conv, Dense, Depthwise, GlobalPool, arch_spec, spatial_sizes
 
 if TYPE_CHECKING:
     from mnv3bench.variants import Variant
@@ -75,7 +67,7 @@ def count_spec(spec: ArchSpec) -> Counts:
         elif isinstance(layer, Dense):
             t.conv(1, channels, layer.units, bn=False, bias=True)
             channels = layer.units
-        elif layer.__class__.__name__ == "GlobalPool":
+        elif isinstance(layer, GlobalPool):
             side = 1
     return Counts(t.madds, t.params)
 

@@ -1,28 +1,18 @@
-"""Model variants and their names.
+"""Model variants, their names, and the axes they are made of.
 
 A `Variant` is a small, frozen value: which network, and which of the paper's design
 choices it makes. Its canonical name is the only way users refer to it, so the grammar
 must round-trip exactly: `parse_variant(v.name) == v` for every variant.
 
+Every field of `Variant` is an axis, and its `Axis` entry (the field's metadata) is the
+whole of what the package knows about it: the name parts that spell it, its default and
+allowed values, its rule, how it is written in a canonical name, and its rewrite of the
+architecture plan (a function in arch.py). Parsing, formatting, validation, `GRAMMAR`,
+`grammar_axes()` and `AXES` are all read from those entries. Adding an axis is one field
+here and one rewrite in arch.py.
+
 Grammar (parts joined by "-"; the order of the trailing modifiers is free on input and
-fixed in the canonical name):
-
-    large|small [-WIDTH] [-NONLINEARITY [-IMPL]] [-original] [-stem32relu] [-rRES] [-int8|-fp32]
-    v2 [-WIDTH] [-rRES] [-int8|-fp32]
-
-    WIDTH         width multiplier, a number > 0 (1.0 default; the paper uses 0.75, 0.85)
-    NONLINEARITY  hswish      the paper's default placement (h-swish in the stem, the layers
-                              from the first 80-channel bottleneck on (Large) and the head)
-                  hswish@N    h-swish from the first bottleneck with N output channels on
-                              (Table 5's "h-swish @16", "@112"); ReLU before it
-                  relu        ReLU everywhere (no h-swish at all)
-                  swish       x*sigmoid(x) wherever the default uses h-swish
-    IMPL          fused       h-swish written so TFLite converts it to one HARD_SWISH op
-                  naive       h-swish from primitive ops the converter cannot fuse ("no-opt")
-    original      the MobileNetV2-style last stage of the paper's Figure 5 (Large only)
-    stem32relu    a 32-filter ReLU stem instead of 16 filters with h-swish
-    rRES          input resolution (224 default)
-    int8          full-integer post-training quantization (fp32 default)
+fixed in the canonical name): see `GRAMMAR`, and each axis's `doc` below.
 
 Canonical names always spell the nonlinearity and, for h-swish plans, the
 implementation; they omit defaults otherwise: `large-hswish-fused`, `large-relu`,
@@ -33,64 +23,296 @@ MobileNetV2 baselines always spell their width: `v2-1.0`, `v2-0.35-int8`.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
+from mnv3bench import arch
+from mnv3bench.arch import DEFAULT_RESOLUTION, MIN_RESOLUTION, PLANS, V3_FAMILIES
 from mnv3bench.errors import UsageError
 
-FAMILIES = ("large", "small", "v2")
-PLAIN_NONLINEARITIES = ("hswish", "relu", "swish")
-HSWISH_IMPLS = ("fused", "naive")
-LAST_STAGES = ("efficient", "original")
-STEMS = ("16-hswish", "32-relu")
-PRECISIONS = ("fp32", "int8")
-DEFAULT_RESOLUTION = 224
-MIN_RESOLUTION = 32  # Keras refuses smaller inputs.
+FAMILIES = tuple(PLANS)
+# The valid N of "hswish@N" (the families' distinct bottleneck outputs, Tables 1 and 2),
+# and the paper's own placement (80 for Large, 40 for Small).
+BOTTLENECK_OUT_CHANNELS = {family: arch.bottleneck_out_channels(family) for family in V3_FAMILIES}
+DEFAULT_HSWISH_FROM = {family: arch.default_hswish_from(family) for family in V3_FAMILIES}
 
-# Unscaled output channels of each family's bottlenecks (Tables 1 and 2): the valid N of
-# "hswish@N". The paper's default placement starts at 80 (Large) / 40 (Small).
-BOTTLENECK_OUT_CHANNELS = {
-    "large": (16, 24, 40, 80, 112, 160),
-    "small": (16, 24, 40, 48, 96),
-}
-DEFAULT_HSWISH_FROM = {"large": 80, "small": 40}
+Problem = tuple[str, str]  # (what is wrong, how to fix it)
 
-GRAMMAR = (
-    "large|small[-WIDTH][-hswish|hswish@N|relu|swish][-fused|naive][-original][-stem32relu][-rRES][-int8]"
-    "  or  v2[-WIDTH][-rRES][-int8]"
-)
+
+@dataclass(frozen=True)
+class Axis:
+    """One design choice a variant makes: how it is named, checked and built."""
+
+    label: str  # in `mnv3bench variants` and in messages: "hswish implementation"
+    choices: tuple[str, ...]  # as `mnv3bench variants` lists them; the default first
+    doc: str  # what the choice means, for readers of the grammar
+    words: tuple[str, ...] = ()  # the name parts listed in "Valid parts" ("hswish@N", "rRES")
+    grammar: str = ""  # this axis's part of GRAMMAR; "" for the family
+    phrase: str = ""  # in "v2 baselines take only a width, rRES and int8"; default: grammar
+    families: tuple[str, ...] = FAMILIES  # the families it applies to
+    read: Callable[[str], Any] | None = None  # a name part -> value, or None: not this axis's
+    spell: Callable[[Any], str | None] = lambda variant: None  # its canonical part, or None
+    check: Callable[[Any, str], Problem | None] | None = None  # (variant, as spelled) -> problem
+    refuse: Callable[[Any, str], Problem | None] | None = None  # a part given where it cannot apply
+    normalize: Callable[[Any, Any], Any] | None = None  # (variant, value) -> the one value meant
+    rewrite: Callable[[arch.Plan, Any], arch.Plan] | None = None  # its change to the network
+    positional: bool = False  # read only right after the family (the width)
+    absent: Any = None  # its value in families it does not apply to; None: its default
+
+
+def axis(**entry: Any) -> Any:
+    """A Variant field whose metadata is its Axis entry (the default comes from `default`)."""
+    if "default" in entry:
+        default = entry.pop("default")
+        return dataclasses.field(default=default, metadata={"axis": Axis(**entry)})
+    return dataclasses.field(metadata={"axis": Axis(**entry)})
+
+
+# ---------------------------------------------------------------------------------------
+# The axes' readers, spellings and rules.
+
+
+def _one_of(values: tuple[str, ...], noun: str, plural: str) -> Callable[[Any, str], Problem | None]:
+    def check(variant: Any, spelled: str) -> Problem | None:
+        if spelled in values:
+            return None
+        return f"unknown {noun} '{spelled}'.", f"Valid {plural}: {', '.join(values)}."
+
+    return check
+
+
+def _format_width(width: float) -> str:
+    # repr is the shortest text that reads back to the same float: 0.85 -> "0.85". Decimal
+    # spells out the rare exponent form (1e-05 -> "0.00001"), which the grammar cannot read.
+    text = repr(float(width))
+    return format(Decimal(text), "f") if "e" in text else text
+
+
+_WIDTH_RE = re.compile(r"^\d+(\.\d*)?$|^\.\d+$")
+_RES_RE = re.compile(r"^r(\d+)$")
+_HSWISH_AT_RE = re.compile(r"^hswish@(\d+)$")
+_PLAIN_NONLINEARITIES = ("hswish", "relu", "swish")
+
+
+def _read_width(token: str) -> float | None:
+    return float(token) if _WIDTH_RE.match(token) else None
+
+
+def _spell_width(v: Variant) -> str | None:
+    # MobileNetV2 baselines always spell their width (v2-1.0), V3 only when it is not 1.0.
+    return _format_width(v.width) if v.family == "v2" or v.width != 1.0 else None
+
+
+def _check_width(v: Variant, spelled: str) -> Problem | None:
+    if v.width > 0:
+        return None
+    return f"width '{spelled}' must be a number greater than 0.", "Use e.g. 1.0, 0.85 or 0.75."
+
+
+def _read_nonlinearity(token: str) -> str | None:
+    if m := _HSWISH_AT_RE.match(token):
+        return f"hswish@{int(m.group(1))}"  # hswish@080 is hswish@80
+    return token if token in _PLAIN_NONLINEARITIES else None
+
+
+def _normalize_nonlinearity(v: Variant, value: str) -> str:
+    # The paper's own placement written out: one network, one name (and one cache entry).
+    return "hswish" if value == f"hswish@{DEFAULT_HSWISH_FROM.get(v.family)}" else value
+
+
+def _check_nonlinearity(v: Variant, spelled: str) -> Problem | None:
+    plan = v.nonlinearity
+    if plan in _PLAIN_NONLINEARITIES:
+        return None
+    if not plan.startswith("hswish@"):
+        return f"unknown nonlinearity plan '{plan}'.", "Valid plans: hswish, hswish@N, relu, swish."
+    text = plan.split("@", 1)[1]
+    valid = BOTTLENECK_OUT_CHANNELS[v.family]
+    if text.isdigit() and int(text) in valid:
+        return None
+    return (
+        f"no {v.family} bottleneck has {text} output channels, so '{plan}' names no layer.",
+        f"Valid N for {v.family}: {', '.join(map(str, valid))} (hswish@{valid[0]} = h-swish everywhere).",
+    )
+
+
+def _normalize_hswish_impl(v: Variant, value: str) -> str:
+    # Only an h-swish plan has an implementation; it is fused unless said otherwise.
+    if not v.uses_hswish:
+        return ""
+    return value or "fused"
+
+
+def _check_hswish_impl(v: Variant, spelled: str) -> Problem | None:
+    if not v.uses_hswish:
+        return None
+    return _one_of(("fused", "naive"), "h-swish implementation", "h-swish implementations")(v, spelled)
+
+
+def _refuse_hswish_impl(v: Variant, token: str) -> Problem | None:
+    if v.uses_hswish:
+        return None
+    plan, family = v.nonlinearity, v.family
+    suggestion = f"{family}-{plan}" if plan != "relu" else f"{family}-relu (or {family}-hswish-{token})"
+    return f"'{token}' is an h-swish implementation, but '{plan}' has no h-swish.", f"Drop '-{token}': {suggestion}."
+
+
+def _check_last_stage(v: Variant, spelled: str) -> Problem | None:
+    if problem := _one_of(("efficient", "original"), "last stage", "last stages")(v, spelled):
+        return problem
+    if spelled == "original" and v.family != "large":
+        return (
+            "the original (MobileNetV2-style) last stage is defined for large only.",
+            "Drop '-original' or use large-...-original.",
+        )
+    return None
+
+
+def _read_resolution(token: str) -> int | None:
+    return int(m.group(1)) if (m := _RES_RE.match(token)) else None
+
+
+def _check_resolution(v: Variant, spelled: str) -> Problem | None:
+    if v.resolution >= MIN_RESOLUTION:
+        return None
+    return f"resolution r{v.resolution} is below the minimum of {MIN_RESOLUTION}.", "Use e.g. r224, r192 or r96."
+
+
+def _reads(*words: str, value: str | None = None) -> Callable[[str], str | None]:
+    """A reader for fixed words: each is its own value, or all mean `value`."""
+    return lambda token: (value or token) if token in words else None
+
+
+# ---------------------------------------------------------------------------------------
+# The variant: one field per axis.
 
 
 @dataclass(frozen=True)
 class Variant:
-    family: str
-    width: float = 1.0
-    nonlinearity: str = "hswish"
-    hswish_impl: str = "fused"
-    last_stage: str = "efficient"
-    stem: str = "16-hswish"
-    resolution: int = DEFAULT_RESOLUTION
-    precision: str = "fp32"
+    family: str = axis(
+        label="family",
+        choices=FAMILIES,
+        doc="large, small: MobileNetV3 (Tables 1 and 2); v2: the MobileNetV2 baseline",
+        check=_one_of(FAMILIES, "model family", "families"),
+    )
+    width: float = axis(
+        default=1.0,
+        label="width",
+        choices=("1.0", "0.85", "0.75", "any number > 0"),
+        doc="width multiplier, a number > 0 (1.0 default; the paper uses 0.75, 0.85)",
+        grammar="WIDTH",
+        phrase="a width",
+        positional=True,
+        read=_read_width,
+        spell=_spell_width,
+        check=_check_width,
+        normalize=lambda v, value: float(value),
+        rewrite=arch.rewrite_width,
+    )
+    nonlinearity: str = axis(
+        default="hswish",
+        label="nonlinearity",
+        choices=("hswish", "hswish@N", "relu", "swish"),
+        doc=(
+            "hswish: the paper's placement (h-swish in the stem, the layers from the first "
+            "80-channel bottleneck on (Large) and the head); hswish@N: h-swish from the first "
+            "bottleneck with N output channels on (Table 5's \"h-swish @16\", \"@112\"), ReLU "
+            "before it; relu: ReLU everywhere; swish: x*sigmoid(x) wherever the default uses h-swish"
+        ),
+        words=("hswish", "hswish@N", "relu", "swish"),
+        families=V3_FAMILIES,
+        absent="relu",  # MobileNetV2 is ReLU6 only
+        read=_read_nonlinearity,
+        spell=lambda v: v.nonlinearity,
+        check=_check_nonlinearity,
+        normalize=_normalize_nonlinearity,
+        rewrite=arch.rewrite_nonlinearity,
+    )
+    hswish_impl: str = axis(
+        default="fused",
+        label="hswish implementation",
+        choices=("fused", "naive"),
+        doc=(
+            "fused: h-swish written so TFLite converts it to one HARD_SWISH op; naive: h-swish "
+            "from primitive ops the converter cannot fuse (\"no-opt\"); none for relu and swish"
+        ),
+        words=("fused", "naive"),
+        families=V3_FAMILIES,
+        read=_reads("fused", "naive"),
+        spell=lambda v: v.hswish_impl if v.uses_hswish else None,
+        check=_check_hswish_impl,
+        refuse=_refuse_hswish_impl,
+        normalize=_normalize_hswish_impl,
+        rewrite=arch.rewrite_hswish_impl,
+    )
+    last_stage: str = axis(
+        default="efficient",
+        label="last stage",
+        choices=("efficient", "original"),
+        doc="original: the MobileNetV2-style last stage of the paper's Figure 5 (Large only)",
+        words=("original",),
+        families=V3_FAMILIES,
+        read=lambda token: token if token in ("original", "efficient") else None,
+        spell=lambda v: "original" if v.last_stage == "original" else None,
+        check=_check_last_stage,
+        rewrite=arch.rewrite_last_stage,
+    )
+    stem: str = axis(
+        default="16-hswish",
+        label="stem",
+        choices=("16-hswish", "stem32relu"),
+        doc="stem32relu: a 32-filter ReLU stem instead of 16 filters with h-swish",
+        words=("stem32relu",),
+        families=V3_FAMILIES,
+        read=_reads("stem32relu", value="32-relu"),
+        spell=lambda v: "stem32relu" if v.stem == "32-relu" else None,
+        check=_one_of(("16-hswish", "32-relu"), "stem", "stems"),
+        rewrite=arch.rewrite_stem,
+    )
+    resolution: int = axis(
+        default=DEFAULT_RESOLUTION,
+        label="resolution",
+        choices=(f"r{DEFAULT_RESOLUTION}", "rRES"),
+        doc=f"rRES: input resolution ({DEFAULT_RESOLUTION} default, at least {MIN_RESOLUTION})",
+        words=("rRES",),
+        read=_read_resolution,
+        spell=lambda v: f"r{v.resolution}" if v.resolution != DEFAULT_RESOLUTION else None,
+        check=_check_resolution,
+        rewrite=arch.rewrite_resolution,
+    )
+    precision: str = axis(
+        default="fp32",
+        label="precision",
+        choices=("fp32", "int8"),
+        doc="int8: full-integer post-training quantization (fp32 default); a conversion choice",
+        words=("int8", "fp32"),
+        grammar="int8",
+        read=_reads("fp32", "int8"),
+        spell=lambda v: "int8" if v.precision == "int8" else None,
+        check=_one_of(("fp32", "int8"), "precision", "precisions"),
+    )
 
     def __post_init__(self) -> None:
         # Keep the invariants of the grammar in the value itself, so that no code path can
-        # make a Variant whose name would not parse back to it.
-        if self.family == "v2":
-            object.__setattr__(self, "nonlinearity", "relu")  # MobileNetV2 is ReLU6 only
-        elif self.nonlinearity == f"hswish@{DEFAULT_HSWISH_FROM.get(self.family)}":
-            # The paper's own placement: one network, one name (and one cache entry).
-            object.__setattr__(self, "nonlinearity", "hswish")
-        if self.hswish_impl and not self.uses_hswish:
-            object.__setattr__(self, "hswish_impl", "")
-        if not self.hswish_impl and self.uses_hswish:
-            object.__setattr__(self, "hswish_impl", "fused")
-        object.__setattr__(self, "width", float(self.width))
+        # make a Variant whose name would not parse back to it. An axis that does not apply
+        # to the family takes its `absent` value, so the variant has one name.
+        for name, entry in AXES.items():
+            if self.family in FAMILIES and self.family not in entry.families:
+                value = _FIELDS[name].default if entry.absent is None else entry.absent
+            else:
+                value = getattr(self, name)
+            if entry.normalize is not None:
+                value = entry.normalize(self, value)
+            object.__setattr__(self, name, value)
 
     @property
     def uses_hswish(self) -> bool:
-        return self.family != "v2" and self.nonlinearity.startswith("hswish")
+        return self.family in V3_FAMILIES and self.nonlinearity.startswith("hswish")
 
     @property
     def hswish_from_channels(self) -> int | None:
@@ -106,32 +328,59 @@ class Variant:
     def __str__(self) -> str:
         return self.name
 
+    def problem(self) -> Problem | None:
+        """The first rule, in axis order, that this variant breaks."""
+        for name, entry in self.axes():
+            value = getattr(self, name)
+            spelled = _format_width(value) if isinstance(value, float) else str(value)
+            if entry.check is not None and (problem := entry.check(self, spelled)):
+                return problem
+        return None
 
-def _format_width(width: float) -> str:
-    # repr is the shortest text that reads back to the same float: 0.85 -> "0.85". Decimal
-    # spells out the rare exponent form (1e-05 -> "0.00001"), which the grammar cannot read.
-    text = repr(float(width))
-    return format(Decimal(text), "f") if "e" in text else text
+    def validate(self) -> None:
+        """Raise UsageError when the variant breaks an axis's rule (a value made in code)."""
+        if problem := self.problem():
+            raise UsageError(f"variant {self.name}: {problem[0]}", problem[1])
+
+    def axes(self) -> Iterator[tuple[str, Axis]]:
+        """The axes that apply to this variant's family, in order."""
+        for name, entry in AXES.items():
+            if self.family not in FAMILIES or self.family in entry.families:
+                yield name, entry
+            if self.family not in FAMILIES:
+                return  # no other axis means anything for an unknown family
+
+    def rewrites(self) -> list[tuple[Callable[[arch.Plan, Any], arch.Plan], Any]]:
+        """Each applying axis's rewrite of the family's plan, with this variant's value."""
+        return [(entry.rewrite, getattr(self, name)) for name, entry in self.axes() if entry.rewrite]
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Variant)}
+AXES: dict[str, Axis] = {name: f.metadata["axis"] for name, f in _FIELDS.items()}
+
+
+
+def _part(entry: Axis) -> str:
+    return entry.grammar or "|".join(entry.words)
+
+
+def _grammar() -> str:
+    # One line per group of families that take the same axes: large|small[...]  or  v2[...].
+    groups: dict[tuple[str, ...], list[str]] = {}
+    for family in FAMILIES:
+        takes = tuple(_part(e) for n, e in AXES.items() if n != "family" and family in e.families)
+        groups.setdefault(takes, []).append(family)
+    return "  or  ".join("|".join(fams) + "".join(f"[-{p}]" for p in takes) for takes, fams in groups.items())
+
+
+GRAMMAR = _grammar()
 
 
 def format_variant(v: Variant) -> str:
-    if v.family == "v2":
-        parts = ["v2", _format_width(v.width)]
-    else:
-        parts = [v.family]
-        if v.width != 1.0:
-            parts.append(_format_width(v.width))
-        parts.append(v.nonlinearity)
-        if v.uses_hswish:
-            parts.append(v.hswish_impl)
-        if v.last_stage == "original":
-            parts.append("original")
-        if v.stem == "32-relu":
-            parts.append("stem32relu")
-    if v.resolution != DEFAULT_RESOLUTION:
-        parts.append(f"r{v.resolution}")
-    if v.precision == "int8":
-        parts.append("int8")
+    parts = [v.family]
+    for _name, entry in v.axes():
+        if (part := entry.spell(v)) is not None:
+            parts.append(part)
     return "-".join(parts)
 
 
@@ -140,94 +389,74 @@ def _closest(word: str, choices: list[str]) -> str:
     return f" Did you mean '{match[0]}'?" if match else ""
 
 
-def _fail(name: str, problem: str, hint: str) -> UsageError:
+def _fail(name: str, problem: Problem) -> UsageError:
+    what, hint = problem
     return UsageError(
-        f"invalid variant name '{name}': {problem}",
+        f"invalid variant name '{name}': {what}",
         f"{hint}\nGrammar: {GRAMMAR}. See `mnv3bench variants` for the catalog.",
     )
 
 
-_WIDTH_RE = re.compile(r"^\d+(\.\d*)?$|^\.\d+$")
-_RES_RE = re.compile(r"^r(\d+)$")
-_HSWISH_AT_RE = re.compile(r"^hswish@(\d+)$")
+def _not_for_family(token: str, family: str) -> Problem:
+    takes = [entry.phrase or _part(entry) for n, entry in AXES.items() if n != "family" and family in entry.families]
+    listed = ", ".join(takes[:-1]) + f" and {takes[-1]}" if len(takes) > 1 else "".join(takes)
+    return (
+        f"'{token}' is a MobileNetV3 choice; {family} baselines take only {listed}.",
+        f"Write e.g. {family}-1.0 or {family}-0.35-int8.",
+    )
 
 
 def parse_variant(name: str) -> Variant:
     """Read a variant name; raise UsageError naming the wrong part and the valid choices."""
     text = name.strip().lower()
     parts = text.split("-") if text else [""]
-    family = parts[0]
+    family, rest = parts[0], parts[1:]
     if family not in FAMILIES:
         closest = _closest(family, list(FAMILIES)) or _closest(text, [v.name for v in catalog()])
-        raise _fail(name, f"unknown model family '{family}'.", f"Valid families: {', '.join(FAMILIES)}.{closest}")
-    rest = parts[1:]
-    fields: dict[str, object] = {"family": family}
-    seen: dict[str, str] = {}
+        raise _fail(name, (f"unknown model family '{family}'.", f"Valid families: {', '.join(FAMILIES)}.{closest}"))
+    values: dict[str, Any] = {}
+    given: dict[str, str] = {}  # axis -> the part that set it, in the order given
 
-    def take(field: str, value: object, token: str) -> None:
-        if field in seen:
-            raise _fail(name, f"'{token}' and '{seen[field]}' both set the {field.replace('_', ' ')}.", "Give it once.")
-        seen[field] = token
-        fields[field] = value
+    def take(axis_name: str, value: Any, token: str) -> None:
+        if axis_name in given:
+            raise _fail(name, (f"'{token}' and '{given[axis_name]}' both set the {axis_name.replace('_', ' ')}.", "Give it once."))
+        given[axis_name] = token
+        values[axis_name] = value
 
-    if rest and _WIDTH_RE.match(rest[0]):
-        token = rest.pop(0)
-        width = float(token)
-        if not width > 0:
-            raise _fail(name, f"width '{token}' must be a number greater than 0.", "Use e.g. 1.0, 0.85 or 0.75.")
-        take("width", width, token)
+    # Positional parts (the width) come right after the family and are checked as read.
+    for axis_name, entry in AXES.items():
+        if entry.positional and rest and entry.read and (value := entry.read(rest[0])) is not None:
+            token = rest.pop(0)
+            take(axis_name, value, token)
+            if entry.check and (problem := entry.check(Variant(family, **values), token)):
+                raise _fail(name, problem)
 
+    free = [(n, e.read, e) for n, e in AXES.items() if e.read and not e.positional]
     for token in rest:
-        if m := _HSWISH_AT_RE.match(token):
-            take("nonlinearity", f"hswish@{int(m.group(1))}", token)  # hswish@080 is hswish@80
-        elif token in PLAIN_NONLINEARITIES:
-            take("nonlinearity", token, token)
-        elif token in HSWISH_IMPLS:
-            take("hswish_impl", token, token)
-        elif token == "original":
-            take("last_stage", "original", token)
-        elif token == "efficient":
-            take("last_stage", "efficient", token)
-        elif token == "stem32relu":
-            take("stem", "32-relu", token)
-        elif m := _RES_RE.match(token):
-            take("resolution", int(m.group(1)), token)
-        elif token in PRECISIONS:
-            take("precision", token, token)
-        elif _WIDTH_RE.match(token) or token.startswith("@"):
-            raise _fail(name, f"'{token}' is not where it belongs.", "The width comes right after the family (large-0.85-...); h-swish placement is written hswish@N.")
+        for axis_name, read, _entry in free:
+            if (value := read(token)) is not None:
+                take(axis_name, value, token)
+                break
         else:
-            valid = ["hswish", "hswish@N", "relu", "swish", "fused", "naive", "original", "stem32relu", "rRES", "int8", "fp32"]
-            raise _fail(name, f"unknown part '{token}'.", f"Valid parts after the family and width: {', '.join(valid)}.{_closest(token, valid)}")
+            if _WIDTH_RE.match(token) or token.startswith("@"):
+                raise _fail(name, (f"'{token}' is not where it belongs.", "The width comes right after the family (large-0.85-...); h-swish placement is written hswish@N."))
+            valid = [word for _, _read, entry in free for word in entry.words]
+            raise _fail(name, (f"unknown part '{token}'.", f"Valid parts after the family and width: {', '.join(valid)}.{_closest(token, valid)}"))
 
-    if family == "v2":
-        v3_only = [t for f, t in seen.items() if f in ("nonlinearity", "hswish_impl", "last_stage", "stem")]
-        if v3_only:
-            raise _fail(name, f"'{v3_only[0]}' is a MobileNetV3 choice; v2 baselines take only a width, rRES and int8.", "Write e.g. v2-1.0 or v2-0.35-int8.")
-        variant = Variant(**fields)  # type: ignore[arg-type]
-        return _check_resolution(name, variant)
-
-    nonlinearity = str(fields.get("nonlinearity", "hswish"))
-    impl = fields.get("hswish_impl")
-    if impl and not nonlinearity.startswith("hswish"):
-        suggestion = f"{family}-{nonlinearity}" if nonlinearity != "relu" else f"{family}-relu (or {family}-hswish-{impl})"
-        raise _fail(name, f"'{impl}' is an h-swish implementation, but '{nonlinearity}' has no h-swish.", f"Drop '-{impl}': {suggestion}.")
-    n = fields.get("nonlinearity")
-    if isinstance(n, str) and n.startswith("hswish@"):
-        channels = int(n.split("@", 1)[1])
-        valid_n = BOTTLENECK_OUT_CHANNELS[family]
-        if channels not in valid_n:
-            raise _fail(name, f"no {family} bottleneck has {channels} output channels, so '{n}' names no layer.", f"Valid N for {family}: {', '.join(map(str, valid_n))} (hswish@{valid_n[0]} = h-swish everywhere).")
-    if fields.get("last_stage") == "original" and family != "large":
-        raise _fail(name, "the original (MobileNetV2-style) last stage is defined for large only.", "Drop '-original' or use large-...-original.")
-    variant = Variant(**fields)  # type: ignore[arg-type]
-    return _check_resolution(name, variant)
-
-
-def _check_resolution(name: str, variant: Variant) -> Variant:
-    if variant.resolution < MIN_RESOLUTION:
-        raise _fail(name, f"resolution r{variant.resolution} is below the minimum of {MIN_RESOLUTION}.", "Use e.g. r224, r192 or r96.")
+    variant = Variant(family, **values)
+    for axis_name, token in given.items():
+        entry = AXES[axis_name]
+        if family not in entry.families:
+            raise _fail(name, _not_for_family(token, family))
+        if entry.refuse and (problem := entry.refuse(variant, token)):
+            raise _fail(name, problem)
+    if problem := variant.problem():
+        raise _fail(name, problem)
     return variant
+
+
+# ---------------------------------------------------------------------------------------
+# The catalog: every variant the paper's tables and claims measure.
 
 
 @dataclass(frozen=True)
@@ -236,34 +465,23 @@ class CatalogEntry:
     used_in: tuple[str, ...]  # which tables/claims measure it
 
 
-# The paper's variants, grouped by the table or claim that measures them.
-_CATALOG_NAMES: list[tuple[str, tuple[str, ...]]] = [
-    ("large-hswish-fused", ("5", "3", "last-stage", "stem")),
-    ("large-hswish-naive", ("5",)),
-    ("large-0.85-hswish-fused", ("5",)),
-    ("large-0.85-hswish-naive", ("5",)),
-    ("large-relu", ("5",)),
-    ("large-hswish@16-fused", ("5",)),
-    ("large-hswish@16-naive", ("5",)),
-    ("large-hswish@112-fused", ("5",)),
-    ("large-hswish@112-naive", ("5",)),
-    ("large-hswish-fused-original", ("last-stage",)),
-    ("large-hswish-fused-stem32relu", ("stem",)),
-    ("large-0.75-hswish-fused", ("3",)),
-    ("small-hswish-fused", ("3",)),
-    ("small-0.75-hswish-fused", ("3",)),
-    ("v2-1.0", ("3",)),
-    ("v2-0.35", ("3",)),
-    ("large-hswish-fused-int8", ("4", "swish-int8")),
-    ("large-swish-int8", ("swish-int8",)),
-    ("small-hswish-fused-int8", ("4",)),
-    ("v2-1.0-int8", ("4",)),
-    ("v2-0.35-int8", ("4",)),
-]
-
-
 def catalog_entries() -> list[CatalogEntry]:
-    return [CatalogEntry(parse_variant(n), tables) for n, tables in _CATALOG_NAMES]
+    """The tables' variants (tables/definitions.py), by precision, family, then table order.
+
+    Each lists the tables that measure it: the paper's numbered tables first, then the
+    claims of its text (§5.1, §5.2).
+    """
+    from mnv3bench.tables.definitions import TABLES  # data only; tables never import variants
+
+    used_in: dict[Variant, list[str]] = {}
+    for table in TABLES.values():
+        for variant_name in table.variants():
+            used_in.setdefault(parse_variant(variant_name), []).append(table.name)
+    numbered_first = {t.name: (not t.source.startswith("Table"), i) for i, t in enumerate(TABLES.values())}
+    precisions, families = AXES["precision"].choices, FAMILIES
+    first_seen = {v: i for i, v in enumerate(used_in)}
+    order = sorted(used_in, key=lambda v: (precisions.index(v.precision), families.index(v.family), first_seen[v]))
+    return [CatalogEntry(v, tuple(sorted(used_in[v], key=numbered_first.__getitem__))) for v in order]
 
 
 def catalog() -> list[Variant]:
@@ -273,12 +491,6 @@ def catalog() -> list[Variant]:
 def grammar_axes() -> dict[str, list[str]]:
     """The grammar's axes and their values, for `mnv3bench variants`."""
     return {
-        "family": list(FAMILIES),
-        "width": ["1.0 (default)", "0.85", "0.75", "any number > 0"],
-        "nonlinearity": ["hswish (default)", "hswish@N", "relu", "swish"],
-        "hswish implementation": ["fused (default)", "naive"],
-        "last stage": ["efficient (default)", "original"],
-        "stem": ["16-hswish (default)", "stem32relu"],
-        "resolution": ["r224 (default)", "rRES"],
-        "precision": ["fp32 (default)", "int8"],
+        entry.label: [f"{entry.choices[0]} (default)", *entry.choices[1:]] if name != "family" else list(entry.choices)
+        for name, entry in AXES.items()
     }

@@ -199,3 +199,25 @@ def test_importing_arch_flops_and_build_imports_no_tensorflow() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_constants_are_defined_once() -> None:
+    import mnv3bench.variants as variants
+    from mnv3bench import arch
+
+    assert variants.MIN_RESOLUTION is arch.MIN_RESOLUTION
+    assert variants.DEFAULT_HSWISH_FROM == {"large": 80, "small": 40}
+
+
+def test_v2_spec_is_keras_mobilenet_v2_with_a_separate_softmax() -> None:
+    from mnv3bench.arch import RELU6, Dense
+
+    spec = arch_spec(Variant("v2", width=0.35))
+    assert not spec.rescale_input  # keras.applications.MobileNetV2 takes [-1, 1] inputs
+    assert spec.stem == Conv("Conv1", 16, 3, 2, activation=RELU6, bn_name="bn_Conv1", activation_name="Conv1_relu")
+    assert [b.out for b in spec.blocks][:4] == [8, 8, 8, 16]  # int(c * alpha), then rounded
+    conv_1, pool, logits = spec.head
+    assert (conv_1.filters, conv_1.bn_name, pool.keepdims) == (1280, "Conv_1_bn", False)
+    assert logits == Dense("logits", 1000)
+    assert spec.naming.prefix(0) == "expanded_conv_" and spec.naming.prefix(3) == "block_3_"
+    assert arch_spec(Variant("v2", width=1.4)).head[0].filters == 1792

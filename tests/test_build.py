@@ -91,7 +91,21 @@ def test_invalid_variant_fails_before_building() -> None:
 def test_v2_is_keras_mobilenet_v2() -> None:
     ours = build_keras_model(parse_variant("v2-0.35-r96"))
     reference = keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(96, 96, 3))
-    assert weighted_layers(ours) == weighted_layers(reference)
+    assert weighted_layers(ours)[:-1] == weighted_layers(reference)[:-1]
+    # The classifier is the same Dense, named "logits" and followed by the softmax that
+    # every family ends in, "predictions" (Keras folds the softmax into its Dense).
+    assert weighted_layers(ours)[-1] == ("logits", *weighted_layers(reference)[-1][1:])
+    assert ours.layers[-1].name == "predictions" and ours.layers[-2].name == "logits"
+
+
+def test_weights_saved_from_keras_mobilenet_v2_load(tmp_path: Path) -> None:
+    reference = keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(64, 64, 3))
+    reference.set_weights([w + 0.01 for w in reference.get_weights()])
+    path = tmp_path / "v2.weights.h5"
+    reference.save_weights(path)
+    ours = build_keras_model(parse_variant("v2-0.35-r64"), weights=path)
+    x = np.random.default_rng(1).uniform(-1, 1, size=(1, 64, 64, 3)).astype("float32")
+    np.testing.assert_allclose(ours(x).numpy(), reference(x).numpy(), atol=1e-6)
 
 
 def tflite_ops(model: keras.Model) -> collections.Counter[str]:

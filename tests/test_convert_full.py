@@ -32,3 +32,21 @@ def test_full_size_model_matches_keras_applications(tmp_path: Path, name: str, r
         reference_ops = op_inventory_from_bytes(convert.convert_keras_model(keras_reference))
     assert artifact.ops == reference_ops
     assert artifact.params == keras_reference.count_params()
+
+
+@pytest.mark.parametrize(("name", "alpha"), [("v2-1.0", 1.0), ("v2-0.35", 0.35)])
+def test_v2_from_its_spec_matches_keras_applications(tmp_path: Path, name: str, alpha: float) -> None:
+    # The V2 baselines come from arch.py's spec through the same builder as V3, no longer
+    # from keras.applications: the same ops (its softmax split from the Dense changes no
+    # op) and the same parameters, which flops.count reads from the same spec.
+    import keras
+
+    from mnv3bench.flops import count
+
+    artifact = ensure_model(name, models_dir=tmp_path)
+    assert "HARD_SWISH" not in artifact.ops
+    with convert.quiet_native_output():
+        keras_reference = keras.applications.MobileNetV2(weights=None, alpha=alpha, input_shape=(224, 224, 3))
+        reference_ops = op_inventory_from_bytes(convert.convert_keras_model(keras_reference))
+    assert artifact.ops == reference_ops
+    assert artifact.params == keras_reference.count_params() == count(parse_variant(name)).params

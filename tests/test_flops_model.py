@@ -59,3 +59,12 @@ def test_spec_counts_equal_the_built_model(name: str) -> None:
     assert counts.params == model.count_params()
     assert counts.madds == madds_of_model(model)
     assert model.output.shape[-1] == 1000
+
+
+@pytest.mark.parametrize("alpha", [1.0, 0.35])
+def test_v2_counts_equal_keras_applications(alpha: float) -> None:
+    # Parameters do not depend on the resolution: r96 keeps the build fast.
+    reference = keras.applications.MobileNetV2(weights=None, alpha=alpha, input_shape=(96, 96, 3))
+    counts = count(parse_variant(f"v2-{alpha}-r96"))
+    assert counts.params == reference.count_params()
+    assert counts.madds == madds_of_model(reference)

@@ -102,3 +102,58 @@ def test_bad_names_say_which_part_is_wrong(name: str, says: str) -> None:
         parse_variant(name)
     assert says in str(err.value)
     assert err.value.exit_code == 2
+
+
+def test_the_axes_are_the_variant_fields_and_make_the_grammar() -> None:
+    import dataclasses
+
+    from mnv3bench.variants import AXES, GRAMMAR, grammar_axes
+
+    assert list(AXES) == [f.name for f in dataclasses.fields(Variant)]
+    assert GRAMMAR == (
+        "large|small[-WIDTH][-hswish|hswish@N|relu|swish][-fused|naive][-original][-stem32relu][-rRES][-int8]"
+        "  or  v2[-WIDTH][-rRES][-int8]"
+    )
+    assert list(grammar_axes()) == [axis.label for axis in AXES.values()]
+    assert grammar_axes()["stem"] == ["16-hswish (default)", "stem32relu"]
+
+
+def test_a_rule_is_the_same_for_names_and_for_values() -> None:
+    # One rule per axis: parse_variant reports it for a name, Variant.validate (and so
+    # arch_spec, count and build) for a value made in code.
+    for name, value in [
+        ("large-hswish@17", Variant("large", nonlinearity="hswish@17")),
+        ("small-hswish-fused-original", Variant("small", last_stage="original")),
+        ("large-r8", Variant("large", resolution=8)),
+    ]:
+        problem = value.problem()
+        assert problem is not None
+        with pytest.raises(UsageError) as from_name:
+            parse_variant(name)
+        with pytest.raises(UsageError) as from_value:
+            value.validate()
+        assert problem[0] in from_name.value.message and problem[0] in from_value.value.message
+        assert (from_value.value.hint or "") == problem[1]
+
+
+def test_catalog_is_every_variant_of_the_table_definitions() -> None:
+    from mnv3bench.tables.definitions import TABLES
+    from mnv3bench.variants import catalog_entries
+
+    entries = {e.variant.name: e.used_in for e in catalog_entries()}
+    expected: dict[str, set[str]] = {}
+    for table in TABLES.values():
+        for name in table.variants():
+            expected.setdefault(parse_variant(name).name, set()).add(table.name)
+    assert {n: set(t) for n, t in entries.items()} == expected
+    # fp32 before int8, large before small before v2; the paper's tables before its text.
+    assert list(entries)[:2] == ["large-hswish-fused", "large-hswish-naive"]
+    assert entries["large-hswish-fused"] == ("5", "3", "last-stage", "stem")
+    assert entries["large-hswish-fused-int8"] == ("4", "swish-int8")
+    assert list(entries)[-2:] == ["v2-1.0-int8", "v2-0.35-int8"]
+
+
+def test_v2_values_keep_only_the_axes_v2_has() -> None:
+    # MobileNetV2 has no h-swish, stem or last-stage choice: a value made in code with one
+    # is the plain baseline, so it has one name and one cache entry.
+    assert Variant("v2", stem="32-relu", last_stage="original", nonlinearity="swish") == parse_variant("v2-1.0")
