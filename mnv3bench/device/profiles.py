@@ -16,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from mnv3bench.errors import UsageError
+from mnv3bench.tables.paper import PAPER_COLUMNS as PAPER_PHONE_COLUMNS
 
-PAPER_COLUMNS = ("P-1", "P-2", "P-3", "")
+# A profile names the paper column its phone fills, or "" for a phone the paper did not measure.
+PAPER_COLUMNS = (*PAPER_PHONE_COLUMNS, "")
+_PAPER_COLUMN_CHOICES = ", ".join(f'"{c}"' for c in PAPER_PHONE_COLUMNS)
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ _REQUIRED: dict[str, tuple[type, str, str]] = {
     "work_dir": (str, "an absolute device path", '"/data/local/tmp/mnv3bench"'),
 }
 _OPTIONAL: dict[str, tuple[type, str, str]] = {
-    "paper_column": (str, 'one of "P-1", "P-2", "P-3" or ""', '"P-3"'),
+    "paper_column": (str, f'one of {_PAPER_COLUMN_CHOICES} or ""', f'"{PAPER_PHONE_COLUMNS[-1]}"'),
     "emulated": (bool, "true or false", "false"),
     "emulator": (dict, "a table", "[emulator]"),
 }
@@ -153,7 +156,7 @@ def parse_profile(path: Path) -> DeviceProfile:
     paper_column = data.get("paper_column", "")
     if paper_column not in PAPER_COLUMNS:
         raise UsageError(f"{file}: key 'paper_column' = {paper_column!r} is not a column of the paper",
-                         'Fix: use "P-1", "P-2", "P-3", or "" for a phone the paper did not measure.')
+                         f'Fix: use {_PAPER_COLUMN_CHOICES}, or "" for a phone the paper did not measure.')
     emulated = data.get("emulated", False)
     emulator = data.get("emulator", {})
     if emulated and not emulator:
