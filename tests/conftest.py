@@ -6,6 +6,8 @@ The others apply only where a test asks for them:
 - `adb_key`: one adb key pair for the whole session (what the emulators trust).
 - `rel_env`: a per-test HOME, XDG cache, MNV3BENCH_ADBKEY and CI=1, and no MNV3BENCH_ADB.
 - `small_model`: a models dir holding SMALL, built once per session with the real converter.
+- `table_models`: a models dir holding every variant any table uses, at full size, built
+  once per session on both cores (the slow tests of tests/test_every_table.py share it).
 - `emulator`: start_in_process with given faults and a tmp root; stopped after the test.
 - `mnv3` / `cli`: the CLI in a subprocess / in this process, returning (code, stdout, stderr).
 """
@@ -96,6 +98,24 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     models = tmp_path_factory.mktemp("models")
     ensure_model(parse_variant(SMALL), models_dir=models)
+    return models
+
+
+def every_table_variant() -> list[str]:
+    """Each variant any table measures, once, in table order."""
+    from mnv3bench.tables.definitions import TABLES
+
+    return list(dict.fromkeys(v for table in TABLES.values() for v in table.variants()))
+
+
+@pytest.fixture(scope="session")
+def table_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A models dir with every table's variants (~21 full-size models) built and verified by
+    the real converter, two at a time: minutes of work, so done once per session."""
+    from mnv3bench.convert import ensure_models
+
+    models = tmp_path_factory.mktemp("table-models")
+    ensure_models(every_table_variant(), models_dir=models, jobs=2)
     return models
 
 
