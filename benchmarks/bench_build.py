@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mnv3bench.convert import ensure_models
+from mnv3bench.model.builds import ensure_models
 from mnv3bench.variants import parse_variant
 
 # Table 5's rows (fused and "no-opt" naive columns), as catalog names; large-relu has

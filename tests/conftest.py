@@ -93,7 +93,7 @@ def rel_env(tmp_path: Path, adb_key: Path, monkeypatch: pytest.MonkeyPatch) -> d
 @pytest.fixture(scope="session")
 def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models dir with SMALL built by the real Keras builder and TFLite converter."""
-    from mnv3bench.convert import ensure_model
+    from mnv3bench.model.builds import ensure_model
     from mnv3bench.variants import parse_variant
 
     models = tmp_path_factory.mktemp("models")

@@ -11,8 +11,9 @@ from pathlib import Path
 import pytest
 
 from mnv3bench.arch import hswish_sites
-from mnv3bench.convert import file_sha256, op_inventory
 from mnv3bench.flops import count
+from mnv3bench.model.cache import file_sha256
+from mnv3bench.model.ops import op_inventory
 from mnv3bench.variants import parse_variant
 
 JSON_KEYS = {"name", "path", "sha256", "size_bytes", "ops", "madds", "params", "delegation"}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -11,20 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnv3bench import convert
 from mnv3bench.arch import hswish_sites
-from mnv3bench.convert import (
-    ModelArtifact,
-    cache_key,
-    cached_artifact,
-    ensure_model,
-    ensure_models,
-    op_inventory,
-    op_inventory_from_bytes,
-    sidecar_path,
-    verify_ops,
-)
 from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.model import builds, cache, convert
+from mnv3bench.model.builds import ensure_model, ensure_models
+from mnv3bench.model.cache import ModelArtifact, cache_key, cached_artifact, sidecar_path
+from mnv3bench.model.ops import op_inventory, op_inventory_from_bytes, verify_ops
 from mnv3bench.variants import parse_variant
 
 FUSED = "small-hswish-fused-r64"
@@ -92,18 +85,71 @@ def test_cache_key_covers_variant_weights_code_and_tf_version(tmp_path: Path, mo
     assert with_weights != base
     weights.write_bytes(b"two")
     assert cache_key(v, weights) != with_weights
-    monkeypatch.setattr(convert, "tf_version", lambda: "9.99.0")
+    monkeypatch.setattr(cache, "tf_version", lambda: "9.99.0")
     assert cache_key(v) != base
     monkeypatch.undo()
     # The builder's code version hashes the source files' bytes.
     fake_pkg = tmp_path / "pkg"
     fake_pkg.mkdir()
-    for name in convert.BUILDER_SOURCES:
-        (fake_pkg / name).write_bytes((convert.PACKAGE_DIR / name).read_bytes())
-    monkeypatch.setattr(convert, "PACKAGE_DIR", fake_pkg)
+    for name in cache.BUILDER_SOURCES:
+        (fake_pkg / name).parent.mkdir(exist_ok=True)  # model/ sources live in a subfolder
+        (fake_pkg / name).write_bytes((cache.PACKAGE_DIR / name).read_bytes())
+    monkeypatch.setattr(cache, "PACKAGE_DIR", fake_pkg)
     assert cache_key(v) == base
     (fake_pkg / "build.py").write_bytes((fake_pkg / "build.py").read_bytes() + b"\n# edited\n")
     assert cache_key(v) != base
+
+
+def _runtime_imports(source: Path) -> set[str]:
+    """The mnv3bench modules a source file imports when it runs, at the top or inside functions.
+
+    Imports under `if TYPE_CHECKING:` are left out: they never run.
+    """
+    tree = ast.parse(source.read_text())
+    type_only = {
+        id(node)
+        for block in ast.walk(tree)
+        if isinstance(block, ast.If) and ast.unparse(block.test).endswith("TYPE_CHECKING")
+        for statement in block.body
+        for node in ast.walk(statement)
+    }
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in type_only:
+            continue
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            modules.add(node.module)
+            modules |= {f"{node.module}.{alias.name}" for alias in node.names}  # `from pkg import module`
+    return {m for m in modules if m.startswith("mnv3bench.")}
+
+
+def _module_file(module: str) -> str | None:
+    """`mnv3bench.model.ops` -> "model/ops.py"; None for packages and names that are not modules."""
+    relative = Path(*module.split(".")[1:]).with_suffix(".py")
+    return str(relative) if (cache.PACKAGE_DIR / relative).is_file() else None
+
+
+def test_cache_key_hashes_every_module_the_conversion_runs() -> None:
+    # A module that the conversion runs but the key does not hash would let edited code be
+    # served a stale model. Error wording decides nothing a model contains, so editing it
+    # does not rebuild every model.
+    not_deciding = {"errors.py"}
+    reached: set[str] = set()
+    todo = ["model/convert.py"]
+    while todo:
+        name = todo.pop()
+        if name in reached:
+            continue
+        reached.add(name)
+        todo.extend(f for m in _runtime_imports(cache.PACKAGE_DIR / name) if (f := _module_file(m)))
+    missing = reached - not_deciding - set(cache.BUILDER_SOURCES)
+    assert not missing, f"add {sorted(missing)} to BUILDER_SOURCES in mnv3bench/model/cache.py"
+    assert {"arch.py", "build.py", "calibrate.py", "model/ops.py"} <= reached  # the walk sees lazy imports
+    # The worker parses the name again, so the parser decides which model a name means.
+    assert "variants.py" in cache.BUILDER_SOURCES
+    assert [n for n in cache.BUILDER_SOURCES if not (cache.PACKAGE_DIR / n).is_file()] == []
 
 
 # ---------------------------------------------------------------------------- building and the cache
@@ -130,7 +176,7 @@ def test_second_build_is_a_cache_hit_that_imports_no_tensorflow(fused: ModelArti
         f"""
         import json, sys
         from pathlib import Path
-        from mnv3bench.convert import ensure_model, ensure_models
+        from mnv3bench.model.builds import ensure_model, ensure_models
         a = ensure_model({FUSED!r}, models_dir=Path({str(models_dir)!r}))
         [b] = ensure_models([{FUSED!r}], models_dir=Path({str(models_dir)!r}))
         assert 'tensorflow' not in sys.modules, 'cache hit imported tensorflow'
@@ -164,7 +210,7 @@ def test_damaged_cache_entry_is_detected_and_rebuilt(tmp_path: Path, fused: Mode
     assert cached_artifact(v, models) is None
     rebuilt = ensure_model(v, models_dir=models)
     assert rebuilt.path == path
-    assert convert.file_sha256(path) == rebuilt.sha256 == json.loads(sidecar_path(path).read_text())["sha256"]
+    assert cache.file_sha256(path) == rebuilt.sha256 == json.loads(sidecar_path(path).read_text())["sha256"]
     assert cached_artifact(v, models) == rebuilt
 
 
@@ -256,7 +302,7 @@ def test_ensure_models_resolves_cache_hits_without_spawning(fused: ModelArtifact
     def no_pool(*args, **kwargs):
         raise AssertionError("a cache hit must not start worker processes")
 
-    monkeypatch.setattr(convert, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(builds, "ProcessPoolExecutor", no_pool)
     events: list[tuple[str, str]] = []
     [hit] = ensure_models([FUSED], models_dir=models_dir, progress=lambda n, s, d: events.append((n, s)))
     assert hit == fused and events == [(FUSED, "cached")]
@@ -269,6 +315,29 @@ def test_worker_failures_come_back_with_message_and_hint(tmp_path: Path) -> None
         ensure_models(["small-relu-r64"], models_dir=tmp_path / "m", weights=bad_weights, jobs=1)
     assert "cannot load weights" in err.value.message
     assert err.value.hint and "weights file" in err.value.hint
+
+
+def test_other_builds_finish_then_the_first_failure_is_raised(tmp_path: Path, monkeypatch) -> None:
+    # In threads instead of processes, so the failing builds can be faked.
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fail(name: str, **kwargs):
+        if name == "small-relu-r64":
+            raise KeyError("lost")  # a bug, not an MnvError
+        if name == "small-swish-r64":
+            raise MnvError(f"{name}: broken", "a hint")
+        return built
+
+    built = ModelArtifact("small-hswish-fused-r64", tmp_path / "m.tflite", "0" * 64, 1, {}, 0, 0, "x")
+    monkeypatch.setattr(builds, "ensure_model", fail)
+    monkeypatch.setattr(builds, "ProcessPoolExecutor", lambda max_workers, mp_context: ThreadPoolExecutor(max_workers))
+    events: list[tuple[str, str]] = []
+    names = ["small-relu-r64", "small-swish-r64", "small-hswish-fused-r64"]
+    with pytest.raises(MnvError) as err:
+        ensure_models(names, models_dir=tmp_path, jobs=1, force=True, progress=lambda n, s, d: events.append((n, s)))
+    assert err.value.message == "small-relu-r64: build failed: KeyError: 'lost'"
+    assert "Traceback" in err.value.hint and err.value.hint.endswith("\n(1 more builds failed.)")
+    assert sorted(s for n, s in events) == ["building"] * 3 + ["built", "failed", "failed"]
 
 
 def test_bad_arguments_fail_before_any_build(tmp_path: Path) -> None:

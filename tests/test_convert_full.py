@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from mnv3bench import convert
 from mnv3bench.arch import hswish_sites
-from mnv3bench.convert import ensure_model, op_inventory_from_bytes
+from mnv3bench.model import convert
+from mnv3bench.model.builds import ensure_model
+from mnv3bench.model.ops import op_inventory_from_bytes
 from mnv3bench.variants import parse_variant
 
 pytestmark = pytest.mark.slow

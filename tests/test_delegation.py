@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 
 from mnv3bench.bench.parser import parse_benchmark_output
-from mnv3bench.convert import ensure_models, quiet_native_output, sidecar_path
 from mnv3bench.delegation import XNNPACK_DELEGATE, Delegation, analyse_model, left_out_on_device
+from mnv3bench.model.builds import ensure_models
+from mnv3bench.model.cache import sidecar_path
+from mnv3bench.model.convert import quiet_native_output
 
 HSWISH_INT8 = "small-hswish-fused-r64-int8"
 SWISH_INT8 = "small-swish-r64-int8"
@@ -45,9 +47,9 @@ def _tiny_hswish_model(precision: str, input_scale: float) -> bytes:
     """Conv -> HARD_SWISH -> conv, int8-quantized on inputs of the given scale."""
     import keras
 
-    from mnv3bench.convert import _import_tf
+    from mnv3bench.model.convert import import_tf
 
-    tf = _import_tf()
+    tf = import_tf()
     keras.utils.set_random_seed(0)
     inputs = keras.Input((8, 8, 8))
     x = keras.layers.Conv2D(8, 1)(inputs)

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from mnv3bench.bench.runner import KILL_COMMAND, RunConfig, run_session
-from mnv3bench.convert import ModelArtifact
 from mnv3bench.device.profiles import load_profile
 from mnv3bench.device.protocol import ShellResult
 from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.model.cache import ModelArtifact
 from mnv3bench.results import ResultStore
 from mnv3bench.testing import FakeDevice, FakeSensors
 from mnv3bench.testing import benchmark_output as good_output

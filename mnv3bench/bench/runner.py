@@ -39,9 +39,9 @@ from mnv3bench.results import ResultStore, SessionRecord, TrialRecord, utc_now
 if TYPE_CHECKING:  # names for types only: importing convert or pandas here would slow every command
     import pandas as pd
 
-    from mnv3bench.convert import ModelArtifact
     from mnv3bench.device.probe import DeviceInfo
     from mnv3bench.device.profiles import DeviceProfile
+    from mnv3bench.model.cache import ModelArtifact
     from mnv3bench.variants import Variant
 
 # -x matches the process name exactly. Not -f: on a phone the command runs inside
@@ -249,7 +249,7 @@ def run_session(
     with _device(profile, device, adb, serial, config.force, sensors, progress, device_options, lock_dir) as opened:
         dev, info = opened
         if artifacts is None:
-            from mnv3bench.convert import ensure_models
+            from mnv3bench.model.builds import ensure_models
 
             progress.message(f"Building {len(variants)} model(s) (cached models are reused)")
             build_started = time.perf_counter()
