@@ -116,7 +116,7 @@ def test_unwritable_folder_is_a_usage_error(tmp_path):
 WRITER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
-    from test_results import trial, session
+    from test_store import trial, session
     from mnv3bench.results import ResultStore
     store = ResultStore({db!r})
     sid = session(store)

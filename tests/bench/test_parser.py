@@ -10,7 +10,7 @@ import pytest
 
 from mnv3bench.bench.parser import JSON_KEYS, NO_LATENCY_MESSAGE, parse_benchmark_output
 
-FIXTURES = Path(__file__).parent / "fixtures" / "benchmark_outputs"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "benchmark_outputs"
 SAMPLES = sorted(FIXTURES.glob("*.txt"))
 
 

@@ -16,7 +16,7 @@ from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_adbd import FakePhone, RawClient, server_still_serves
+from tests.emulator.test_adbd import FakePhone, RawClient, server_still_serves
 
 from mnv3bench.emulator.adbd.server import EmulatorServer
 

@@ -6,7 +6,7 @@ import json
 import re
 
 import pytest
-from test_tables import SPREAD, TABLE5_MS
+from tests.tables.test_tables import SPREAD, TABLE5_MS
 
 from mnv3bench.cli import main
 from mnv3bench.results import ResultStore, SessionRecord, TrialRecord

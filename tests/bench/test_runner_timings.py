@@ -11,7 +11,7 @@ import time
 from types import SimpleNamespace
 
 import pytest
-from test_runner import make_artifacts
+from tests.bench.test_runner import make_artifacts
 
 from mnv3bench.bench.runner import RunConfig, Timings, run_session
 from mnv3bench.device.protocol import ShellResult

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from mnv3bench.bench.parser import JSON_KEYS, parse_benchmark_output
 
-FIXTURES = Path(__file__).parent / "fixtures" / "benchmark_outputs"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "benchmark_outputs"
 REAL_LINES = sorted({line for path in FIXTURES.glob("*.txt") for line in path.read_text().splitlines()})
 FRAGMENTS = [
     "count=", "first=", "curr=", "avg=", "std=", "median=", "(all same)", "1e+999", "nan", "-3",

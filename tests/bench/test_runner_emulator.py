@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import main_in_process as cli
+from tests.conftest import main_in_process as cli
 
 from mnv3bench.bench.runner import NullProgress, RunConfig, run_session
 from mnv3bench.device.adb import load_signer

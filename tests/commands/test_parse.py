@@ -13,7 +13,7 @@ import pytest
 from mnv3bench.bench.parser import JSON_KEYS
 from mnv3bench.cli import main
 
-FIXTURES = Path(__file__).parent / "fixtures" / "benchmark_outputs"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "benchmark_outputs"
 
 
 def run(argv: list[str]) -> int:

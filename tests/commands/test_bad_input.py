@@ -13,11 +13,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import QUICK, SMALL, trial_count
+from tests.conftest import QUICK, SMALL, trial_count
 
 from mnv3bench.results import ResultStore, TrialRecord, utc_now
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def assert_error(result, code: int, *needles: str) -> None:

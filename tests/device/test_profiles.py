@@ -9,7 +9,7 @@ import pytest
 from mnv3bench.device.profiles import devices_dir, list_profiles, load_profile
 from mnv3bench.errors import UsageError
 
-GOOD = Path(__file__).resolve().parents[1] / "devices" / "pixel3.toml"
+GOOD = Path(__file__).resolve().parents[2] / "devices" / "pixel3.toml"
 
 
 def test_shipped_profiles_load_with_paper_columns() -> None:

@@ -12,7 +12,7 @@ import mnv3bench.commands
 from mnv3bench import cli
 from mnv3bench.errors import MnvError
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 FIXTURE = REPO / "tests" / "fixtures" / "benchmark_outputs" / "01.txt"
 HEAVY = {"pandas", "matplotlib", "scipy", "tensorflow"}
 

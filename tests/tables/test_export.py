@@ -9,7 +9,7 @@ import re
 
 import pytest
 from rich.console import Console
-from test_tables import TABLE5_MS, synthetic_trials
+from tests.tables.test_tables import TABLE5_MS, synthetic_trials
 
 from mnv3bench.errors import MnvError
 from mnv3bench.tables.compute import compute_table

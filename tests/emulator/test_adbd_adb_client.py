@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from test_adbd import FakePhone, adb_shell_client
+from tests.emulator.test_adbd import FakePhone, adb_shell_client
 
 from mnv3bench.emulator.adbd.server import EmulatorServer
 

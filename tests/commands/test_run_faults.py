@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import QUICK, SMALL, WhenTrials, integrity_ok, rows, trial_count, wait_until
+from tests.conftest import QUICK, SMALL, WhenTrials, integrity_ok, rows, trial_count, wait_until
 
 from mnv3bench.bench.runner import RunConfig, run_session
 from mnv3bench.device.adb import connect
@@ -26,7 +26,7 @@ from mnv3bench.variants import parse_variant
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REMOTE = f"/data/local/tmp/mnv3bench/{SMALL}.tflite"
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import main_in_process as cli
-from test_runner import make_artifacts
+from tests.conftest import main_in_process as cli
+from tests.bench.test_runner import make_artifacts
 
 import mnv3bench.commands.run as run_cmd
 from mnv3bench.bench import runner
