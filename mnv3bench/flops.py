@@ -12,7 +12,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mnv3bench.arch import ArchSpec, Bottleneck, Conv, Dense, Depthwise, GlobalPool, arch_spec, spatial_sizes
+from mnv3bench.arch import (
+    ArchSpec,
+    Bottleneck,
+    Conv,
+    Dense,
+    Depthwise,
+    GlobalPool,
+    arch_spec,
+    spatial_sizes,
+)
 
 if TYPE_CHECKING:
     from mnv3bench.variants import Variant

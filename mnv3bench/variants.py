@@ -471,7 +471,9 @@ def catalog_entries() -> list[CatalogEntry]:
     Each lists the tables that measure it: the paper's numbered tables first, then the
     claims of its text (§5.1, §5.2).
     """
-    from mnv3bench.tables.definitions import TABLES  # data only; tables never import variants
+    from mnv3bench.tables.definitions import (
+        TABLES,  # data only; tables never import variants
+    )
 
     used_in: dict[Variant, list[str]] = {}
     for table in TABLES.values():

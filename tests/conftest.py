@@ -112,7 +112,7 @@ def every_table_variant() -> list[str]:
 def table_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models dir with every table's variants (~21 full-size models) built and verified by
     the real converter, two at a time: minutes of work, so done once per session."""
-    from mnv3bench.convert import ensure_models
+    from mnv3bench.model.builds import ensure_models
 
     models = tmp_path_factory.mktemp("table-models")
     ensure_models(every_table_variant(), models_dir=models, jobs=2)

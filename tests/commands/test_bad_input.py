@@ -13,9 +13,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from tests.conftest import QUICK, SMALL, trial_count
 
 from mnv3bench.results import ResultStore, TrialRecord, utc_now
+from tests.conftest import QUICK, SMALL, trial_count
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from mnv3bench.device.adb import connect, load_signer, parse_address
-from mnv3bench.device.protocol import DeviceLinkError
 from mnv3bench.device.profiles import load_profile
+from mnv3bench.device.protocol import DeviceLinkError
 from mnv3bench.emulator import start_in_process
 from mnv3bench.errors import MnvError, UsageError
 

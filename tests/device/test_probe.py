@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 
 from mnv3bench.device.adb import AdbDevice, connect, load_signer
-from mnv3bench.device.probe import (check_profile, cpu_freq_khz, cpu_temperature_c, detect_big_cores, parse_battery,
-                                    parse_df_free_kb, probe)
+from mnv3bench.device.probe import (
+    check_profile,
+    cpu_freq_khz,
+    cpu_temperature_c,
+    detect_big_cores,
+    parse_battery,
+    parse_df_free_kb,
+    probe,
+)
 from mnv3bench.device.profiles import load_profile
 from mnv3bench.emulator import start_in_process
 from mnv3bench.errors import UsageError

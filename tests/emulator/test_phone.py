@@ -14,7 +14,6 @@ from mnv3bench.device.profiles import load_profile
 from mnv3bench.emulator.faults import FAULTS, DropConnection, check_faults
 from mnv3bench.emulator.phone import BINARY_MARKER, EmulatedPhone
 from mnv3bench.errors import UsageError
-
 from tests.emulator.test_standin import build_tiny_tflite
 
 MODEL = "/data/local/tmp/mnv3bench/tiny.tflite"

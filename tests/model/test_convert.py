@@ -16,7 +16,12 @@ from mnv3bench.arch import hswish_sites
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.model import builds, cache, convert
 from mnv3bench.model.builds import ensure_model, ensure_models
-from mnv3bench.model.cache import ModelArtifact, cache_key, cached_artifact, sidecar_path
+from mnv3bench.model.cache import (
+    ModelArtifact,
+    cache_key,
+    cached_artifact,
+    sidecar_path,
+)
 from mnv3bench.model.ops import op_inventory, op_inventory_from_bytes, verify_ops
 from mnv3bench.variants import parse_variant
 

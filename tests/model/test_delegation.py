@@ -13,7 +13,12 @@ import numpy as np
 import pytest
 
 from mnv3bench.bench.parser import parse_benchmark_output
-from mnv3bench.delegation import XNNPACK_DELEGATE, Delegation, analyse_model, left_out_on_device
+from mnv3bench.delegation import (
+    XNNPACK_DELEGATE,
+    Delegation,
+    analyse_model,
+    left_out_on_device,
+)
 from mnv3bench.model.builds import ensure_models
 from mnv3bench.model.cache import sidecar_path
 from mnv3bench.model.convert import quiet_native_output

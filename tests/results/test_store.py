@@ -10,7 +10,13 @@ import textwrap
 import pytest
 
 from mnv3bench.errors import UsageError
-from mnv3bench.results import SCHEMA_VERSION, ResultStore, SessionRecord, TrialRecord, utc_now
+from mnv3bench.results import (
+    SCHEMA_VERSION,
+    ResultStore,
+    SessionRecord,
+    TrialRecord,
+    utc_now,
+)
 
 
 def trial(session_id: int, index: int, ok: bool = True, variant: str = "v") -> TrialRecord:
