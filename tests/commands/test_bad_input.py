@@ -17,6 +17,8 @@ from tests.conftest import QUICK, SMALL, trial_count
 
 from mnv3bench.results import ResultStore, TrialRecord, utc_now
 
+pytestmark = pytest.mark.reliability
+
 REPO = Path(__file__).resolve().parents[2]
 
 

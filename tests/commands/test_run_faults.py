@@ -24,7 +24,7 @@ from mnv3bench.errors import MnvError
 from mnv3bench.results import ResultStore
 from mnv3bench.variants import parse_variant
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
 REPO = Path(__file__).resolve().parents[2]
 REMOTE = f"/data/local/tmp/mnv3bench/{SMALL}.tflite"

@@ -16,7 +16,7 @@ import pytest
 from mnv3bench.device.lock import default_lock_dir
 from tests.conftest import QUICK, SMALL, integrity_ok, mnv3_command, rows, trial_count, wait_until
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
 
 def run_args(server, db: Path, models: Path, trials: int = 3, *extra: str) -> list[str]:
