@@ -36,6 +36,7 @@ def test_summary_is_reproducible_and_degenerate_cases():
         stats.summarize([1.0, float("nan")])
 
 
+@pytest.mark.fuzz
 @settings(max_examples=25, deadline=None)
 @given(st.lists(st.floats(min_value=0.1, max_value=1000, allow_nan=False), min_size=2, max_size=12))
 def test_ci_contains_the_median(values):

@@ -17,6 +17,8 @@ import pytest
 from mnv3bench.results import ResultStore, TrialRecord, utc_now
 from tests.conftest import QUICK, SMALL, trial_count
 
+pytestmark = pytest.mark.reliability
+
 REPO = Path(__file__).resolve().parents[2]
 
 

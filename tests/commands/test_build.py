@@ -26,6 +26,7 @@ def mnv3bench(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_build_json_then_cached_human_output(tmp_path: Path) -> None:
     names = ["small-hswish-fused-r64", "small-relu-r64"]
     first = mnv3bench("build", *names, "--json", "--models-dir", "cache", cwd=tmp_path)

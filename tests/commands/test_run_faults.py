@@ -32,7 +32,7 @@ from tests.conftest import (
     wait_until,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
 REPO = Path(__file__).resolve().parents[2]
 REMOTE = f"/data/local/tmp/mnv3bench/{SMALL}.tflite"

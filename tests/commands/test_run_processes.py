@@ -24,7 +24,7 @@ from tests.conftest import (
     wait_until,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
 
 def run_args(server, db: Path, models: Path, trials: int = 3, *extra: str) -> list[str]:

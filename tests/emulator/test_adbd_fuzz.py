@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 from mnv3bench.emulator.adbd.server import EmulatorServer
 from tests.emulator.test_adbd import FakePhone, RawClient, server_still_serves
 
+pytestmark = pytest.mark.fuzz
+
 COMMANDS = [constants.CNXN, constants.AUTH, constants.OPEN, constants.OKAY, constants.WRTE, constants.CLSE]
 SYNC_IDS = [b"SEND", b"RECV", b"STAT", b"LIST", b"DATA", b"DONE", b"QUIT", b"FAIL", b"DENT", b"XXXX"]
 

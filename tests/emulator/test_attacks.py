@@ -18,6 +18,8 @@ from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from mnv3bench.emulator.adbd.server import EmulatorServer
 from mnv3bench.errors import UsageError
 
+pytestmark = pytest.mark.security
+
 
 def adb_client(server, key: Path) -> AdbDeviceTcp:
     client = AdbDeviceTcp("127.0.0.1", server.port, default_transport_timeout_s=10)

@@ -10,6 +10,8 @@ import pytest
 
 from mnv3bench.emulator.sandbox import SandboxError, SandboxFS
 
+pytestmark = pytest.mark.security
+
 
 @pytest.fixture
 def fs(tmp_path: Path) -> SandboxFS:

@@ -25,6 +25,7 @@ def weighted_layers(model: keras.Model) -> list[tuple[str, str, list[tuple[int, 
     ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("family", "width", "expected"),
     [("large", 1.0, 5_507_432), ("large", 0.75, None), ("small", 1.0, 2_554_968), ("small", 0.75, None)],
@@ -116,6 +117,7 @@ def tflite_ops(model: keras.Model) -> collections.Counter[str]:
     return collections.Counter(op["op_name"] for op in Interpreter(model_content=content)._get_ops_details())
 
 
+@pytest.mark.slow
 def test_fused_converts_to_hard_swish_and_naive_does_not() -> None:
     # The converter is the ground truth for "fused": one HARD_SWISH per h-swish site.
     fused_v, naive_v = parse_variant("large-hswish@112-fused-r64"), parse_variant("large-hswish@112-naive-r64")

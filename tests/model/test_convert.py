@@ -195,6 +195,7 @@ def test_second_build_is_a_cache_hit_that_imports_no_tensorflow(fused: ModelArti
     assert sha == sha_b == fused.sha256 and Path(path) == fused.path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["corrupt", "truncate", "no-sidecar"])
 def test_damaged_cache_entry_is_detected_and_rebuilt(tmp_path: Path, fused: ModelArtifact, damage: str) -> None:
     # Copy the good model into a fresh cache, damage it, and expect a rebuild.
@@ -243,6 +244,7 @@ def _run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
     return interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
 
 
+@pytest.mark.slow
 def test_fused_and_naive_with_the_same_weights_agree(fused: ModelArtifact, models_dir: Path) -> None:
 
     naive = ensure_model(NAIVE, models_dir=models_dir)
@@ -273,6 +275,7 @@ def test_numeric_check_fails_for_a_model_with_other_weights(fused: ModelArtifact
     assert abs(check.logits_correlation) < 0.5  # what the int8 check relies on
 
 
+@pytest.mark.slow
 def test_int8_model_is_full_integer_and_verified(models_dir: Path) -> None:
     from ai_edge_litert.interpreter import Interpreter
 
@@ -293,6 +296,7 @@ def test_int8_model_is_full_integer_and_verified(models_dir: Path) -> None:
 # ---------------------------------------------------------------------------- several at once
 
 
+@pytest.mark.slow
 def test_ensure_models_builds_in_worker_processes_and_keeps_order(tmp_path: Path) -> None:
     events: list[tuple[str, str]] = []
     names = ["small-relu-r64", "small-swish-r64", "small-relu-r64"]
@@ -313,6 +317,7 @@ def test_ensure_models_resolves_cache_hits_without_spawning(fused: ModelArtifact
     assert hit == fused and events == [(FUSED, "cached")]
 
 
+@pytest.mark.slow
 def test_worker_failures_come_back_with_message_and_hint(tmp_path: Path) -> None:
     bad_weights = tmp_path / "bad.weights.h5"
     bad_weights.write_bytes(b"this is not HDF5")

@@ -33,6 +33,7 @@ def int8_models(tmp_path_factory):
     return dict(zip((HSWISH_INT8, SWISH_INT8), ensure_models([HSWISH_INT8, SWISH_INT8], models_dir=models, jobs=2)))
 
 
+@pytest.mark.slow
 def test_int8_hard_swish_is_left_to_tflite_and_splits_the_graph(int8_models):
     hswish, swish = int8_models[HSWISH_INT8], int8_models[SWISH_INT8]
     d = Delegation.from_json(hswish.delegation)
@@ -83,6 +84,7 @@ def test_xnnpack_leaves_int8_hard_swish_out_at_any_scale_and_takes_it_in_fp32(in
     assert fp32.left_out == {} and fp32.partitions == 1
 
 
+@pytest.mark.slow
 def test_the_stand_in_prints_the_runtimes_delegate_line_and_the_parser_reads_it(int8_models, tmp_path):
     import subprocess
     import sys

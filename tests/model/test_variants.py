@@ -76,6 +76,7 @@ def variants(draw: st.DrawFn) -> Variant:
     )
 
 
+@pytest.mark.fuzz
 @given(variants())
 def test_every_variant_round_trips(v: Variant) -> None:
     assert parse_variant(v.name) == v
