@@ -18,20 +18,18 @@ from pathlib import Path
 
 import pytest
 from adb_shell import constants
+from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
-import mnv3bench.emulator.adbd.connection as connection
-import mnv3bench.emulator.adbd.server as server_module
+from mnv3bench.emulator.adbd import connection
+from mnv3bench.emulator.adbd import server as server_module
 from mnv3bench.emulator.adbd.ratelimit import RateLimitedLog
 from mnv3bench.emulator.adbd.server import EmulatorServer
-from tests.emulator.test_adbd import (  # noqa: F401 - host_key, phone and signer are fixtures
+from tests.emulator.test_adbd import (
     FakePhone,
     RawClient,
     adb_shell_client,
-    host_key,
-    phone,
     server_still_serves,
-    signer,
 )
 
 pytestmark = pytest.mark.security
@@ -54,6 +52,24 @@ def closed_within(sock: socket.socket, seconds: float) -> bool:
 
 def adbd_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name.startswith("mnv3bench.emulator.adbd")]
+
+
+@pytest.fixture
+def host_key(tmp_path: Path) -> Path:
+    key = tmp_path / "keys" / "adbkey"
+    key.parent.mkdir()
+    keygen(str(key))
+    return key
+
+
+@pytest.fixture
+def signer(host_key: Path) -> PythonRSASigner:
+    return PythonRSASigner.FromRSAKeyPath(str(host_key))
+
+
+@pytest.fixture
+def phone(tmp_path: Path) -> FakePhone:
+    return FakePhone(tmp_path / "phone")
 
 
 @pytest.fixture
