@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import difflib
 import os
+import posixpath
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mnv3bench.emulator.settings import MAX_CPUS, check_emulator_table
 from mnv3bench.errors import UsageError
 from mnv3bench.tables.paper import PAPER_COLUMNS as PAPER_PHONE_COLUMNS
 
@@ -111,6 +113,14 @@ def _str_list(file: str, key: str, values: list[Any], example: str) -> tuple[str
     return tuple(values)
 
 
+def _check_binary_path(file: str, binary: str) -> None:
+    """benchmark_binary names a file: not "/", not a folder ("x/"), no NUL, no "." or ".."."""
+    name = posixpath.basename(binary)
+    if name in ("", ".", "..") or "\0" in binary or posixpath.normpath(binary) != binary.rstrip("/") or len(binary) > 1024:
+        raise UsageError(f"{file}: key 'benchmark_binary' = {binary!r} is not the absolute path of a file",
+                         f"Fix: write it like `benchmark_binary = {_REQUIRED['benchmark_binary'][2]}`.")
+
+
 def parse_profile(path: Path) -> DeviceProfile:
     """Read and validate one profile file."""
     file = _display(path)
@@ -138,8 +148,8 @@ def parse_profile(path: Path) -> DeviceProfile:
                          f"{', '.join(list(_REQUIRED) + list(_OPTIONAL))}.")
 
     cpu_count = data["cpu_count"]
-    if cpu_count < 1:
-        raise UsageError(f"{file}: key 'cpu_count' must be at least 1, got {cpu_count}",
+    if not 1 <= cpu_count <= MAX_CPUS:
+        raise UsageError(f"{file}: key 'cpu_count' = {cpu_count} is out of range 1..{MAX_CPUS}",
                          "Fix: set it to the phone's number of cpus (e.g. 8).")
     big_cores = _int_list(file, "big_cores", data["big_cores"], _REQUIRED["big_cores"][2])
     if not big_cores or any(not 0 <= c < cpu_count for c in big_cores):
@@ -153,12 +163,13 @@ def parse_profile(path: Path) -> DeviceProfile:
         if not data[key].startswith("/"):
             raise UsageError(f"{file}: key '{key}' = {data[key]!r} is not an absolute device path",
                              f"Fix: write it like `{key} = {_REQUIRED[key][2]}`.")
+    _check_binary_path(file, data["benchmark_binary"])
     paper_column = data.get("paper_column", "")
     if paper_column not in PAPER_COLUMNS:
         raise UsageError(f"{file}: key 'paper_column' = {paper_column!r} is not a column of the paper",
                          f'Fix: use {_PAPER_COLUMN_CHOICES}, or "" for a phone the paper did not measure.')
     emulated = data.get("emulated", False)
-    emulator = data.get("emulator", {})
+    emulator = check_emulator_table(file, data.get("emulator", {}))
     if emulated and not emulator:
         raise UsageError(f"{file}: emulated = true needs an [emulator] table",
                          "Fix: copy the [emulator] table from devices/emulator.toml.")

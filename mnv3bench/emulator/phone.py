@@ -24,6 +24,7 @@ from typing import Any
 
 from mnv3bench.emulator.faults import DropConnection, active_faults, check_faults
 from mnv3bench.emulator.sandbox import SandboxError, SandboxFS
+from mnv3bench.emulator.settings import setting, storage_free_kb
 from mnv3bench.emulator.shell import Mount, Shell
 from mnv3bench.emulator.sysfs import VirtualSysfs
 
@@ -51,9 +52,10 @@ class EmulatedPhone:
     def __init__(self, root: Path, profile: Any, faults: frozenset[str] = frozenset()) -> None:
         self.profile = profile
         self.faults = check_faults(faults)
-        self.fs = SandboxFS(root)
-        self.sysfs = VirtualSysfs(profile, self.faults)
         self.emu: dict[str, Any] = dict(getattr(profile, "emulator", {}) or {})
+        # The phone's free space is the root's quota: pushes past it fail as on a full phone.
+        self.fs = SandboxFS(root, quota_bytes=storage_free_kb(self.emu) * 1024)
+        self.sysfs = VirtualSysfs(profile, self.faults)
         self.cpu_count = int(profile.cpu_count)
         self.abi = str(profile.abi)
         self.props = self._make_props()
@@ -259,10 +261,11 @@ class EmulatedPhone:
     # -- reports -------------------------------------------------------------------------
 
     def mounts(self) -> list[Mount]:
-        """df rows; /data and the emulated sdcard share the profile's storage numbers."""
-        total = int(self.emu.get("storage_total_kb", 57_000_000))
-        free = int(self.emu.get("storage_free_kb", total // 2))
-        available = max(0, free - self.fs.usage_bytes() // 1024)
+        """df rows; /data and the emulated sdcard share the profile's storage numbers.
+
+        Available is the root's quota minus what it holds (never the host disk's space)."""
+        total = int(setting(self.emu, "storage_total_kb"))
+        available = (self.fs.free_bytes() or 0) // 1024
         used = total - available
         system_kb = 3_999_996
         return [

@@ -5,10 +5,16 @@ folder, chroot-style: ".." never climbs above the root, an absolute host path su
 /etc/passwd names a file *inside* the root, and a symlink whose target lies outside the
 root is refused. Permission bits are kept here per device path, because the host file
 system's modes (umask, noexec mounts, a user's own files) are not the phone's.
+
+The root has a quota, as a phone has a disk: a write that would take it past the quota
+fails with ENOSPC ("No space left on device"), and the free space the phone reports is the
+quota minus what the root holds, never the host disk's. Messages for the client name device
+paths only (`device_text`): the host folder behind the root is none of its business.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import posixpath
@@ -55,14 +61,17 @@ class DeviceStat:
 class SandboxFS:
     """Device paths -> host paths inside `root`, plus per-file permission bits."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, quota_bytes: int | None = None) -> None:
         root = Path(root)
+        self.quota_bytes = quota_bytes  # None: no quota (the host disk is the limit)
         try:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"cannot use {root} as the emulator's root folder: {exc.strerror or exc}",
                              "Fix: give --root a folder you can write (or unset XDG_CACHE_HOME).") from exc
         self.root = Path(os.path.realpath(root))
+        # Both spellings of the root (as given, and with symlinks resolved) are host paths.
+        self._host_prefixes = sorted({str(self.root), os.path.abspath(root)}, key=len, reverse=True)
         self._lock = threading.Lock()
         self._modes_file = self.root / _META_DIR / "modes.json"
         self._modes: dict[str, int] = self._load_modes()
@@ -186,8 +195,25 @@ class SandboxFS:
                 entries.append((name, st))
         return entries
 
+    def device_text(self, text: str) -> str:
+        """`text` with every host path inside the root written as the device path."""
+        for prefix in self._host_prefixes:
+            text = text.replace(prefix + "/", "/").replace(prefix, "/")
+        return text
+
+    def free_bytes(self) -> int | None:
+        """What the quota leaves free (None when there is no quota)."""
+        if self.quota_bytes is None:
+            return None
+        return max(0, self.quota_bytes - self.usage_bytes())
+
+    def check_space(self, more_bytes: int) -> None:
+        """OSError(ENOSPC) when the root would hold more than its quota with `more_bytes` more."""
+        if self.quota_bytes is not None and self.usage_bytes() + more_bytes > self.quota_bytes:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
     def usage_bytes(self) -> int:
-        """Bytes stored on the phone (for df)."""
+        """Bytes stored on the phone (for df and the quota)."""
         total = 0
         for dirpath, _dirs, files in os.walk(self.root):
             for name in files:

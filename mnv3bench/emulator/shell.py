@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 import signal
 import stat as stat_module
 import threading
@@ -32,8 +33,19 @@ EXIT_NOT_FOUND = 127
 EXIT_SYNTAX = 2
 
 _STATUS = object()  # a `$?` inside a word, expanded when the command runs
+# The longest command line accepted. adbd takes the whole OPEN payload after "shell:" as
+# the command (AOSP packages/modules/adb, adb.cpp handle_packet A_OPEN: the service name is
+# the payload, trailing NULs stripped), and a payload is at most the connection's maxdata,
+# MAX_PAYLOAD = 1 MiB (adb.h); we found no separate limit for shell commands, so this is
+# MAX_PAYLOAD. The parser is linear in the length: a command this long parses in well
+# under a second.
+MAX_COMMAND_LENGTH = 1024 * 1024
 _OPERATORS = (";", "&&", "||", "\n")
 _UNSUPPORTED = set("|&<>()")
+# Runs of characters with no meaning to the parser, taken in one step (one per character
+# made a 1 MiB word cost seconds of CPU).
+_PLAIN_RUN = re.compile(r"[^ \t\n\\'\"`$;&|<>()#][^ \t\n\\'\"`$;&|<>()]*")  # "#" starts no word
+_QUOTED_RUN = re.compile(r'[^"\\`$]+')
 
 
 @dataclass(frozen=True)
@@ -99,7 +111,12 @@ class SimpleCommand:
 
 
 def parse(command: str) -> list[tuple[str, SimpleCommand]]:
-    """Split a command line into (connector, command) pairs; connector of the first is ";"."""
+    """Split a command line into (connector, command) pairs; connector of the first is ";".
+
+    Linear in the length of `command`: a word is collected as a list of pieces and joined
+    once when it ends (appending to a str inside a list copied the word at every char)."""
+    if len(command) > MAX_COMMAND_LENGTH:
+        raise ShellSyntaxError(f"command too long ({len(command)} characters; at most {MAX_COMMAND_LENGTH})")
     result: list[tuple[str, SimpleCommand]] = []
     current = SimpleCommand()
     connector = ";"
@@ -110,15 +127,12 @@ def parse(command: str) -> list[tuple[str, SimpleCommand]]:
         nonlocal word
         if word is None:
             word = []
-        if isinstance(part, str) and word and isinstance(word[-1], str):
-            word[-1] += part
-        else:
-            word.append(part)
+        word.append(part)
 
     def end_word() -> None:
         nonlocal word
         if word is not None:
-            current.words.append(word)
+            current.words.append(_join_pieces(word))
             word = None
 
     def dollar(j: int) -> int:
@@ -180,6 +194,9 @@ def parse(command: str) -> list[tuple[str, SimpleCommand]]:
                     raise ShellSyntaxError("command substitution `...` is not supported")
                 elif d == "$":
                     i = dollar(i)
+                elif run := _QUOTED_RUN.match(command, i):
+                    add(run.group())
+                    i = run.end()
                 else:
                     add(d)
                     i += 1
@@ -200,8 +217,8 @@ def parse(command: str) -> list[tuple[str, SimpleCommand]]:
             i += len(op)
         elif c == ">":
             fd = 1
-            if word is not None and len(word) == 1 and word[0] in ("1", "2"):
-                fd = int(word[0])  # `2>`: the digits just before > name the fd
+            if word is not None and _join_pieces(word) in (["1"], ["2"]):
+                fd = int(_join_pieces(word)[0])  # `2>`: the digits just before > name the fd
                 word = None
             end_word()
             i += 1
@@ -225,7 +242,10 @@ def parse(command: str) -> list[tuple[str, SimpleCommand]]:
             i = j
         elif c in _UNSUPPORTED:
             raise ShellSyntaxError(f"'{c}' is not supported by the mnv3bench emulator's shell")
-        else:
+        elif run := _PLAIN_RUN.match(command, i):
+            add(run.group())
+            i = run.end()
+        else:  # a "#" inside a word
             add(c)
             i += 1
     end_word()
@@ -233,6 +253,23 @@ def parse(command: str) -> list[tuple[str, SimpleCommand]]:
         raise ShellSyntaxError(f"syntax error: '{connector}' at the end")
     result.append((connector, current))
     return [(conn, cmd) for conn, cmd in result if cmd.words or cmd.redirects]
+
+
+def _join_pieces(pieces: list[object]) -> list[object]:
+    """A word's parts: adjacent string pieces joined into one, `$?` markers kept apart."""
+    parts: list[object] = []
+    run: list[str] = []
+    for piece in pieces:
+        if isinstance(piece, str):
+            run.append(piece)
+            continue
+        if run:
+            parts.append("".join(run))
+            run = []
+        parts.append(piece)
+    if run or not parts:
+        parts.append("".join(run))
+    return parts
 
 
 @dataclass
@@ -323,17 +360,18 @@ class Shell:
         if handler is None:
             io.err(f"sh: {name}: not found\n")
             return EXIT_NOT_FOUND
+        # Errors name device paths only: an OSError's filename is the host path of the file.
         try:
             return handler(args, io)
         except SandboxError as exc:
-            io.err(f"{name}: {exc.message}\n")
+            io.err(self.fs.device_text(f"{name}: {exc.message}\n"))
             return 1
         except OSError as exc:  # as toybox says it: "mkdir: /file/x: Not a directory"
             where = f"{exc.filename}: " if exc.filename else ""
-            io.err(f"{name}: {where}{exc.strerror or exc}\n")
+            io.err(self.fs.device_text(f"{name}: {where}{exc.strerror or exc}\n"))
             return 1
         except (ValueError, OverflowError) as exc:  # e.g. `sleep inf`
-            io.err(f"{name}: {exc}\n")
+            io.err(self.fs.device_text(f"{name}: {exc}\n"))
             return 1
 
     def _run_program(self, path: str, args: list[str], io: _IO) -> int:

@@ -10,9 +10,12 @@ THROTTLE_C the big cores report a throttled scaling_cur_freq, as a phone would.
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from mnv3bench.emulator.settings import mem_free_kb, setting
 
 HOT_START_C = 85.0
 THROTTLE_C = 60.0
@@ -32,7 +35,10 @@ def cool_down_seconds() -> float:
 
 
 class VirtualSysfs:
-    """Read-only virtual files under /sys and /proc, computed on every read."""
+    """Read-only virtual files under /sys and /proc, their contents computed on every read.
+
+    The tree itself (which files and folders exist) is built once, on first use: it has a
+    few files per cpu, and rebuilding it at each read made every `cat` cost O(cpu_count)."""
 
     def __init__(self, profile: Any, faults: frozenset[str] = frozenset(),
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -42,11 +48,13 @@ class VirtualSysfs:
         self._clock = clock
         self._start = clock()
         self._cool_s = cool_down_seconds()
+        self._tree: tuple[dict[str, Callable[[], str]], dict[str, list[str]]] | None = None
+        self._tree_lock = threading.Lock()
 
     # -- dynamic values ------------------------------------------------------------------
 
     def normal_cpu_temp_mc(self) -> int:
-        return int(self.emu.get("cpu_temp_mc", 35000))
+        return int(setting(self.emu, "cpu_temp_mc"))
 
     def cpu_temp_mc(self) -> int:
         """CPU zone temperature in millidegrees Celsius, now."""
@@ -62,7 +70,7 @@ class VirtualSysfs:
     def max_freq_khz(self, cpu: int) -> int:
         big = cpu in tuple(self.profile.big_cores)
         key = "big_max_freq_khz" if big else "little_max_freq_khz"
-        return int(self.emu.get(key, 2000000))
+        return int(setting(self.emu, key))
 
     def freq_cap_khz(self, cpu: int) -> int:
         """scaling_max_freq: the thermal framework lowers it on hot big cores."""
@@ -86,11 +94,11 @@ class VirtualSysfs:
             "/sys/class/thermal/thermal_zone0/temp": lambda: f"{self.cpu_temp_mc()}\n",
             "/sys/class/thermal/thermal_zone1/type": lambda: BATTERY_ZONE_TYPE + "\n",
             "/sys/class/thermal/thermal_zone1/temp":
-                lambda: f"{int(self.emu.get('battery_temp_dc', 250)) * 100}\n",
+                lambda: f"{int(setting(self.emu, 'battery_temp_dc')) * 100}\n",
             "/proc/cpuinfo": self._cpuinfo,
             "/proc/meminfo": self._meminfo,
         }
-        governor = str(self.emu.get("governor", "schedutil"))
+        governor = str(setting(self.emu, "governor"))
         for cpu in range(n):
             base = f"/sys/devices/system/cpu/cpu{cpu}/cpufreq"
             files[f"{base}/cpuinfo_max_freq"] = lambda c=cpu: f"{self.max_freq_khz(c)}\n"
@@ -111,8 +119,8 @@ class VirtualSysfs:
         return "\n".join(blocks) + f"\nHardware\t: {self.profile.soc}\n"
 
     def _meminfo(self) -> str:
-        total_kb = int(self.emu.get("mem_total_kb", 3_800_000))
-        free_kb = int(self.emu.get("mem_free_kb", total_kb // 2))
+        total_kb = int(setting(self.emu, "mem_total_kb"))
+        free_kb = mem_free_kb(self.emu)
         return (
             f"MemTotal:       {total_kb} kB\n"
             f"MemFree:        {free_kb} kB\n"
@@ -126,16 +134,29 @@ class VirtualSysfs:
         """True for paths this tree owns (everything under /sys and /proc)."""
         return device_path in ("/sys", "/proc") or device_path.startswith(("/sys/", "/proc/"))
 
+    def _built(self) -> tuple[dict[str, Callable[[], str]], dict[str, list[str]]]:
+        """The files (path -> producer) and folders (path -> sorted names), built once."""
+        with self._tree_lock:
+            if self._tree is None:
+                files = self._files()
+                folders: dict[str, set[str]] = {}
+                for path in files:
+                    parts = path.split("/")
+                    for depth in range(1, len(parts)):
+                        folder = "/".join(parts[:depth]) or "/"
+                        folders.setdefault(folder, set()).add(parts[depth])
+                self._tree = files, {folder: sorted(names) for folder, names in folders.items()}
+            return self._tree
+
     def read(self, device_path: str) -> str | None:
         """The file's content now, or None when it does not exist (or is a folder)."""
-        producer = self._files().get(device_path)
+        producer = self._built()[0].get(device_path)
         return producer() if producer else None
 
     def listdir(self, device_path: str) -> list[str] | None:
         """Names in a virtual folder, or None when it is not one."""
-        prefix = device_path.rstrip("/") + "/"
-        names = {p[len(prefix):].split("/", 1)[0] for p in self._files() if p.startswith(prefix)}
-        return sorted(names) if names else None
+        names = self._built()[1].get(device_path.rstrip("/") or "/")
+        return list(names) if names else None
 
     def is_dir(self, device_path: str) -> bool:
         return device_path in ("/sys", "/proc") or self.listdir(device_path) is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import struct
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -76,11 +77,32 @@ def signature_is_trusted(token: bytes, signature: bytes, keys: Iterable[rsa.RSAP
 
 
 class TrustedKeys:
-    """The key files a server trusts. They are read at each signature check, as adbd reads
-    adb_keys, so a key added while the emulator runs is trusted from the next AUTH on."""
+    """The key files a server trusts. They are checked at each signature check, as adbd reads
+    adb_keys, so a key added while the emulator runs is trusted from the next AUTH on.
+
+    A file is parsed again only when its size or mtime changed: a client sending AUTH after
+    AUTH neither re-reads the keys nor repeats the warning about a bad line each time."""
 
     def __init__(self, paths: Iterable[Path]):
         self.paths = list(paths)
+        self._parsed: dict[Path, tuple[tuple[int, int] | None, list[rsa.RSAPublicKey]]] = {}
+        self._lock = threading.Lock()
+
+    def keys(self) -> list[rsa.RSAPublicKey]:
+        keys: list[rsa.RSAPublicKey] = []
+        with self._lock:
+            for path in self.paths:
+                try:
+                    st = Path(path).stat()
+                    version: tuple[int, int] | None = (st.st_size, st.st_mtime_ns)
+                except OSError:
+                    version = None
+                cached = self._parsed.get(path)
+                if cached is None or cached[0] != version:
+                    cached = (version, load_trusted_keys([path]))
+                    self._parsed[path] = cached
+                keys.extend(cached[1])
+        return keys
 
     def trust(self, token: bytes, signature: bytes) -> bool:
-        return signature_is_trusted(token, signature, load_trusted_keys(self.paths))
+        return signature_is_trusted(token, signature, self.keys())

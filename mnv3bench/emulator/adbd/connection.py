@@ -22,6 +22,7 @@ from adb_shell import constants
 from adb_shell.adb_message import AdbMessage, checksum, unpack
 
 from mnv3bench.emulator.adbd.auth import TOKEN_SIZE, TrustedKeys
+from mnv3bench.emulator.adbd.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,23 @@ log = logging.getLogger(__name__)
 # send correct ones, which adb-shell requires.
 DEVICE_VERSION = 0x01000001
 MAX_PAYLOAD = 1024 * 1024
-# A client that does not finish the handshake in this time is dropped.
+# A client that has not authenticated this long after it connected is dropped. The deadline
+# is fixed when the connection is accepted: neither a CNXN nor a trickle of bytes moves it.
 HANDSHAKE_TIMEOUT_S = 30.0
-# Unacknowledged WRTEs a client may queue on one stream before we call it a protocol error
-# (a well-behaved client waits for OKAY, so it never has more than one).
-MAX_QUEUED_WRITES = 64
+# Signatures and public keys a client may offer on one connection. The adb client tries
+# each of its keys once (~/.android/adbkey plus $ADB_VENDOR_KEYS: a handful), then offers
+# its public key; more than this is a flood, not a client looking for the right key.
+MAX_AUTH_ATTEMPTS = 32
+# Streams open at once on one connection. The runner uses one or two (a shell and a sync);
+# an adb server multiplexing several `adb shell`/`adb push` commands uses a few more. Each
+# stream costs a worker thread, so the cap bounds threads as well as memory.
+MAX_STREAMS = 64
+# Bytes a client may have written to a stream that its service has not taken yet. A
+# client that waits for OKAY (as adb and adb-shell do) never has more than one payload
+# queued; two leave room for one in flight. More is a client ignoring flow control, and
+# its connection is closed. The connection-wide budget bounds a client with many streams.
+MAX_QUEUED_BYTES = 2 * MAX_PAYLOAD
+MAX_CONNECTION_QUEUED_BYTES = 16 * MAX_PAYLOAD
 
 A_CNXN, A_AUTH, A_OPEN, A_OKAY, A_WRTE, A_CLSE = (
     constants.ID_TO_WIRE[c]
@@ -69,6 +82,7 @@ class Connection:
         banner: Callable[[], bytes],
         open_service: Callable[[str], Service | None],
         on_close: Callable[[Connection], None],
+        limited_log: RateLimitedLog | None = None,
     ):
         self.sock = sock
         self.name = name
@@ -77,6 +91,7 @@ class Connection:
         self._banner = banner
         self._open_service = open_service
         self._on_close = on_close
+        self.limited_log = limited_log or RateLimitedLog(log)
         self._send_lock = threading.Lock()
         self._streams: dict[int, Stream] = {}
         self._streams_lock = threading.Lock()
@@ -84,7 +99,10 @@ class Connection:
         self._closed = threading.Event()
         self._authenticated = False
         self._handshake_deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
+        self._auth_attempts = 0
         self._token = b""
+        self._queued_bytes = 0  # WRTE payloads held for services, over all streams
+        self._queued_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name=f"adbd-conn-{name}", daemon=True)
 
     def start(self) -> None:
@@ -190,14 +208,18 @@ class Connection:
         except (EOFError, StreamClosed):
             log.debug("%s: client went away", self.name)
         except (ProtocolError, ValueError) as exc:
-            log.warning("%s: protocol error, closing: %s", self.name, exc)
+            self.limited_log.log("protocol error", logging.WARNING, "%s: protocol error, closing: %s",
+                                 self.name, exc)
         except TimeoutError:
-            log.warning("%s: no handshake within %.0f s, closing", self.name, HANDSHAKE_TIMEOUT_S)
+            self.limited_log.log("handshake deadline", logging.WARNING,
+                                 "%s: not authenticated within %.0f s, closing", self.name, HANDSHAKE_TIMEOUT_S)
         except OSError as exc:
             if not self.closed:
-                log.info("%s: connection error: %s", self.name, exc)
+                self.limited_log.log("connection error", logging.INFO, "%s: connection error: %s",
+                                     self.name, exc)
         except Exception:  # one client must never take the server down
-            log.exception("%s: unexpected error, closing the connection", self.name)
+            self.limited_log.log("unexpected error", logging.ERROR,
+                                 "%s: unexpected error, closing the connection", self.name, exc_info=True)
         finally:
             self.close()
             self._on_close(self)
@@ -219,13 +241,24 @@ class Connection:
     # -- handshake ----------------------------------------------------------------------
 
     def _on_connect(self, host_maxdata: int, banner: bytes) -> None:
-        # A CNXN after the handshake restarts the session, as on adbd.
+        # A CNXN after the handshake restarts the session, as on adbd, with a new deadline
+        # (the client proved its key once). Before it, a CNXN never extends the deadline:
+        # otherwise a client that never authenticates could stay connected for ever.
         self._close_all_streams()
-        self._authenticated = False
-        self._handshake_deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
+        if self._authenticated:
+            self._authenticated = False
+            self._auth_attempts = 0
+            self._handshake_deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
+        self._count_auth_attempt()
         self.max_write = max(256, min(host_maxdata, MAX_PAYLOAD))
         log.debug("%s: CNXN %r", self.name, banner[:80])
         self._send_token()
+
+    def _count_auth_attempt(self) -> None:
+        """Each CNXN and AUTH before authentication costs a token (and a signature check)."""
+        self._auth_attempts += 1
+        if self._auth_attempts > MAX_AUTH_ATTEMPTS:
+            raise ProtocolError(f"more than {MAX_AUTH_ATTEMPTS} CNXN/AUTH packets without a trusted key")
 
     def _send_token(self) -> None:
         self._token = secrets.token_bytes(TOKEN_SIZE)
@@ -234,6 +267,7 @@ class Connection:
     def _on_auth(self, kind: int, data: bytes) -> None:
         if not self._token:
             raise ProtocolError("AUTH before CNXN")
+        self._count_auth_attempt()
         if kind == constants.AUTH_SIGNATURE:
             if self._keys.trust(self._token, data):
                 self._authenticated = True
@@ -245,7 +279,8 @@ class Connection:
         elif kind == constants.AUTH_RSAPUBLICKEY:
             # A phone would show "Allow USB debugging?"; nobody is there to tap it, so the
             # key stays unknown and the client waits until it gives up.
-            log.warning(
+            self.limited_log.log(
+                "unknown key", logging.WARNING,
                 "%s: refused an unknown adb key (trust it by adding it to the emulator's trusted keys): %s",
                 self.name,
                 data.rstrip(b"\0").decode(errors="replace")[-40:],
@@ -261,13 +296,21 @@ class Connection:
             raise ProtocolError("OPEN with local id 0")
         handler = self._open_service(service)
         if handler is None:
-            log.info("%s: refusing service %r", self.name, service)
+            self.limited_log.log("unknown service", logging.INFO, "%s: refusing service %r",
+                                 self.name, service[:80])
             self.send(constants.CLSE, 0, remote_id)
             return
         with self._streams_lock:
-            self._next_stream_id += 1
-            stream = Stream(self, self._next_stream_id, remote_id, service)
-            self._streams[stream.local_id] = stream
+            full = len(self._streams) >= MAX_STREAMS
+            if not full:
+                self._next_stream_id += 1
+                stream = Stream(self, self._next_stream_id, remote_id, service)
+                self._streams[stream.local_id] = stream
+        if full:  # refused like an unknown service: the client sees its OPEN closed
+            self.limited_log.log("stream cap", logging.WARNING,
+                                 "%s: %d streams already open, refusing another", self.name, MAX_STREAMS)
+            self.send(constants.CLSE, 0, remote_id)
+            return
         self.send(constants.OKAY, stream.local_id, remote_id)
         stream.start(handler)
 
@@ -284,6 +327,18 @@ class Connection:
         else:  # CLSE
             self.forget_stream(stream)
             stream.on_close()
+
+    def charge_queued(self, size: int) -> None:
+        """Count `size` bytes held for a service; ProtocolError past the connection's budget."""
+        with self._queued_lock:
+            if self._queued_bytes + size > MAX_CONNECTION_QUEUED_BYTES:
+                raise ProtocolError(f"more than {MAX_CONNECTION_QUEUED_BYTES} bytes written to streams "
+                                    "without waiting for OKAY")
+            self._queued_bytes += size
+
+    def release_queued(self, size: int) -> None:
+        with self._queued_lock:
+            self._queued_bytes -= size
 
     def forget_stream(self, stream: Stream) -> None:
         with self._streams_lock:
@@ -305,6 +360,8 @@ class Stream:
         self._can_send = threading.Event()
         self._can_send.set()  # after our OKAY to OPEN, we may send one WRTE
         self._inbox: queue.Queue[bytes | None] = queue.Queue()
+        self._queued = 0  # bytes in _inbox, charged to the connection's budget too
+        self._queued_lock = threading.Lock()
         self._inbuf = bytearray()
         self._thread: threading.Thread | None = None
 
@@ -329,7 +386,8 @@ class Stream:
             log.info("%s: dropping the connection (%s)", self.conn.name, exc)
             self.conn.abort()
         except Exception:
-            log.exception("%s: service %r failed", self.conn.name, self.service)
+            self.conn.limited_log.log("service failed", logging.ERROR, "%s: service %r failed",
+                                      self.conn.name, self.service[:80], exc_info=True)
             self.close()
 
     # -- events from the reader thread --------------------------------------------------
@@ -340,9 +398,14 @@ class Stream:
     def on_write(self, data: bytes) -> None:
         # The OKAY is sent when the service takes the data (read()), so a fast host is
         # held back by a slow service instead of filling memory.
-        if self._inbox.qsize() >= MAX_QUEUED_WRITES:
-            raise ProtocolError("host keeps writing without waiting for OKAY")
-        self._inbox.put(data)
+        with self._queued_lock:
+            if self.cancelled.is_set():
+                return  # a late write to a closed stream: nothing will read it
+            if self._queued + len(data) > MAX_QUEUED_BYTES:
+                raise ProtocolError("host keeps writing without waiting for OKAY")
+            self.conn.charge_queued(len(data))
+            self._queued += len(data)
+            self._inbox.put(data)
 
     def on_close(self) -> None:
         """The host sent CLSE: answer it unless we already sent ours, then stop the service."""
@@ -357,9 +420,27 @@ class Stream:
         self.mark_closed()
 
     def mark_closed(self) -> None:
-        self.cancelled.set()
+        with self._queued_lock:
+            self.cancelled.set()
+            self.conn.release_queued(self._queued)
+            self._queued = 0
+            while True:  # what the service will never read is freed now
+                try:
+                    self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+            self._inbox.put(None)
         self._can_send.set()
-        self._inbox.put(None)
+
+    def _take(self) -> bytes | None:
+        """The next payload the host wrote (None once closed), no longer counted as queued."""
+        payload = self._inbox.get()
+        if payload is not None:
+            with self._queued_lock:
+                if not self.cancelled.is_set():
+                    self.conn.release_queued(len(payload))
+                    self._queued -= len(payload)
+        return payload
 
     # -- used by services ---------------------------------------------------------------
 
@@ -378,7 +459,7 @@ class Stream:
     def read(self, size: int) -> bytes:
         """Exactly `size` bytes of what the host wrote, across WRTE boundaries."""
         while len(self._inbuf) < size:
-            payload = self._inbox.get()
+            payload = self._take()
             if payload is None:
                 self._inbox.put(None)  # stay closed for later readers
                 raise StreamClosed(self.service)
@@ -391,7 +472,7 @@ class Stream:
     def discard_input(self) -> None:
         """Acknowledge and drop host writes (shell v1 has no stdin worth reading)."""
         while True:
-            payload = self._inbox.get()
+            payload = self._take()
             if payload is None:
                 return
             try:

@@ -15,10 +15,23 @@ from typing import Protocol
 
 from mnv3bench.emulator.adbd.auth import TrustedKeys, default_trusted_keys
 from mnv3bench.emulator.adbd.connection import Connection
+from mnv3bench.emulator.adbd.ratelimit import RateLimitedLog
 from mnv3bench.emulator.adbd.services import FEATURES, ServicePhone, services_for
 from mnv3bench.errors import MnvError, UsageError
 
 log = logging.getLogger(__name__)
+
+# Client connections at once, authenticated or not. The runner holds one; `adb` through
+# its server holds one more; a few tools side by side stay far below. Each connection is a
+# thread and up to MAX_STREAMS streams, so this bounds what local clients can take. A
+# connection past the cap is closed at once; one that never authenticates frees its slot
+# at the handshake deadline.
+MAX_CONNECTIONS = 32
+# An accept that fails (EMFILE: out of file descriptors, ENOBUFS, ...) fails again at once
+# until something is freed: wait before the next try, doubling up to a second, instead of
+# spinning a core and flooding the log while the clients that would free descriptors wait.
+ACCEPT_BACKOFF_MIN_S = 0.01
+ACCEPT_BACKOFF_MAX_S = 1.0
 
 
 class Phone(ServicePhone, Protocol):
@@ -59,6 +72,7 @@ class EmulatorServer:
         self._connections: set[Connection] = set()
         self._lock = threading.Lock()
         self._next_conn_id = 0
+        self.limited_log = RateLimitedLog(log)
 
     @property
     def address(self) -> str:
@@ -111,6 +125,7 @@ class EmulatorServer:
             conn.join(timeout=5)
         # Benchmarks run in their own sessions: without this they outlive the emulator.
         self.phone.shutdown()
+        self.limited_log.flush()
 
     def __enter__(self) -> EmulatorServer:
         self.start()
@@ -132,15 +147,29 @@ class EmulatorServer:
 
     def _accept_loop(self) -> None:
         assert self._listener is not None
+        backoff = 0.0
         while not self._stopping.is_set():
+            self.limited_log.flush()
             try:
                 sock, peer = self._listener.accept()
             except TimeoutError:
                 continue
-            except OSError:
+            except OSError as exc:
                 if self._stopping.is_set():
                     return
-                log.exception("accept failed")
+                backoff = min(ACCEPT_BACKOFF_MAX_S, max(ACCEPT_BACKOFF_MIN_S, 2 * backoff))
+                self.limited_log.log("accept failed", logging.WARNING, "accept failed (%s); next try in %.2f s",
+                                     exc.strerror or exc, backoff)
+                self._stopping.wait(backoff)
+                continue
+            backoff = 0.0
+            with self._lock:
+                full = len(self._connections) >= MAX_CONNECTIONS
+            if full:
+                self.limited_log.log("connection cap", logging.WARNING,
+                                     "%d clients connected already; closing the connection from %s:%s",
+                                     MAX_CONNECTIONS, peer[0], peer[1])
+                sock.close()
                 continue
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             with self._lock:
@@ -152,6 +181,7 @@ class EmulatorServer:
                     banner=self.banner,
                     open_service=self._services,
                     on_close=self._forget,
+                    limited_log=self.limited_log,
                 )
                 self._connections.add(conn)
             conn.start()

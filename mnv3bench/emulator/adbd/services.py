@@ -7,6 +7,7 @@ sandboxed `fs`); a service only turns stream bytes into calls on the phone and b
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -26,6 +27,7 @@ from mnv3bench.emulator.adbd.connection import (
 )
 from mnv3bench.emulator.faults import DropConnection
 from mnv3bench.emulator.sandbox import SandboxError, SandboxFS
+from mnv3bench.emulator.sysfs import VirtualSysfs
 from mnv3bench.errors import MnvError
 
 # No shell_v2 / stat_v2 / sendrecv_v2: the official client then falls back to `shell:`
@@ -34,6 +36,10 @@ FEATURES: tuple[str, ...] = ()
 # Sync protocol limits, as in AOSP's file_sync_protocol.h.
 SYNC_DATA_MAX = 64 * 1024
 SYNC_PATH_MAX = 1024
+# A push checks the root's quota again after this many bytes (and once more before the file
+# appears): between checks it may run over by at most this much, on disk and only until
+# the push fails and its temporary file is removed.
+QUOTA_CHECK_BYTES = 1024 * 1024
 SYNC_WIRE = constants.FILESYNC_ID_TO_WIRE
 
 
@@ -113,7 +119,8 @@ class SyncSession:
             self.stream.write(out)
 
     def fail(self, message: str) -> None:
-        encoded = message.encode()
+        # Whatever an error said, the client sees device paths only, never the host's.
+        encoded = self.phone.fs.device_text(message).encode()
         self.reply(constants.FAIL, len(encoded), data=encoded)
         self.flush()
 
@@ -204,16 +211,21 @@ class SyncSession:
         tmp: Path | None = None
         handle = None
         try:
+            if VirtualSysfs.is_virtual(self.phone.fs.normalize(device_path)):
+                # /sys and /proc belong to the kernel: the shell user cannot create files there.
+                raise PermissionError(13, "Permission denied")
             target = self._resolve(device_path)
             if target.is_dir():
                 raise IsADirectoryError(21, "Is a directory")
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.{secrets.token_hex(4)}.adbd-tmp")
+            self.phone.fs.check_space(0)
             handle = open(tmp, "wb")
         except (SandboxError, OSError) as exc:
             error = f"couldn't create file: {_reason(exc)}"
         try:
             received = 0
+            unchecked = 0  # bytes written since the last look at the quota
             while True:
                 sync_id, length = struct.unpack("<4sI", self.stream.read(8))
                 if sync_id == constants.DONE:
@@ -229,6 +241,11 @@ class SyncSession:
                 received += length
                 if handle is not None and error is None:
                     try:
+                        unchecked += len(data)
+                        if unchecked >= QUOTA_CHECK_BYTES:
+                            handle.flush()
+                            self.phone.fs.check_space(len(data))
+                            unchecked = 0
                         handle.write(data)
                     except OSError as exc:
                         error = f"write failed: {_reason(exc)}"
@@ -237,6 +254,9 @@ class SyncSession:
             if error is None and handle is not None and tmp is not None and target is not None:
                 try:
                     handle.close()
+                    # The whole file, now on disk, fits or fails (a file it replaces is freed).
+                    replaced = target.stat().st_size if target.is_file() else 0
+                    self.phone.fs.check_space(-replaced)
                     # adbd keeps only rwx bits (mode & 0777); the host file never gets
                     # setuid, sticky or world-writable bits from a client.
                     os.chmod(tmp, (stat.S_IMODE(mode) & 0o755) or 0o644)
@@ -245,7 +265,12 @@ class SyncSession:
                     tmp = None
                     # The sandbox keeps the phone's permission bits (the host's may differ).
                     self.phone.fs.set_mode(device_path, (mode & 0o777) or 0o644)
-                except (SandboxError, OSError) as exc:
+                except OSError as exc:
+                    if exc.errno == errno.ENOSPC:  # as the write itself would have failed on a phone
+                        error = f"write failed: {_reason(exc)}"
+                    else:
+                        error = f"couldn't finish file: {_reason(exc)}"
+                except SandboxError as exc:
                     error = f"couldn't finish file: {_reason(exc)}"
         finally:
             if handle is not None:
