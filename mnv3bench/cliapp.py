@@ -78,7 +78,17 @@ AdbOpt = Annotated[
 ]
 SerialOpt = Annotated[
     str | None,
-    typer.Option("--serial", help="Reach the device over USB by its serial (needs the usb extra, libusb)."),
+    typer.Option("--serial", help="Pick the device by its serial: any serial the adb server lists (a USB phone, "
+                 "or HOST:PORT attached with `adb connect`), or a USB serial on the direct route."),
+]
+AdbServerOpt = Annotated[
+    str | None,
+    typer.Option("--adb-server", help="Go through the adb server at HOST:PORT. Default: the running one "
+                 "($ANDROID_ADB_SERVER_HOST/PORT, else 127.0.0.1:5037), if any."),
+]
+DirectOpt = Annotated[
+    bool,
+    typer.Option("--direct", help="Talk to the device's adbd directly (adb-shell), even when an adb server runs."),
 ]
 DbOpt = Annotated[
     str | None,

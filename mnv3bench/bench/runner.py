@@ -332,7 +332,8 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
     session_id = store.start_session(SessionRecord(
         command=command_line, device_profile=profile.name, device_serial=dev.serial, device_model=info.model,
         device_fingerprint=fingerprint, flags=flags, variants=names, tool_version=mnv3bench.__version__,
-        tf_version=setup.tf_version, device_info=dict(info.to_json()), resumed_from=resumed_from,
+        tf_version=setup.tf_version, resumed_from=resumed_from,
+        device_info={**info.to_json(), "route": dev.transport_name},  # adb-server | tcp | usb
         builds_on={p.variant: [int(i) for i in p.prior_ok["id"]] for p in plans
                    if p.prior_ok is not None and len(p.prior_ok)},
     ))

@@ -13,7 +13,9 @@ from rich.table import Table
 
 from mnv3bench.cliapp import (
     AdbOpt,
+    AdbServerOpt,
     DeviceOpt,
+    DirectOpt,
     JsonOpt,
     SerialOpt,
     app,
@@ -26,6 +28,7 @@ from mnv3bench.device.adb import connect, list_usb_serials
 from mnv3bench.device.preflight import FAIL, OK, WARN, Check, binary_checks, run_checks
 from mnv3bench.device.probe import probe
 from mnv3bench.device.profiles import list_profiles, load_profile
+from mnv3bench.device.server_route import find_server, list_server_devices
 from mnv3bench.device.session import open_device
 from mnv3bench.errors import MnvError, UsageError
 
@@ -47,25 +50,38 @@ Then: mnv3bench device setup --device {device} --benchmark-binary PATH"""
 
 
 @app.command("devices")
-def devices_command(adb: AdbOpt = None, as_json: JsonOpt = False) -> None:
-    """List device profiles, and the devices reachable now (--adb / MNV3BENCH_ADB, USB)."""
+def devices_command(adb: AdbOpt = None, adb_server: AdbServerOpt = None, as_json: JsonOpt = False) -> None:
+    """List device profiles, and the devices reachable now (the adb server's, --adb / MNV3BENCH_ADB, USB)."""
     profiles = list_profiles()
     reachable: list[dict[str, str]] = []
     notes: list[str] = []
+    try:
+        server = find_server(adb_server)
+        if server is not None:
+            reachable.extend({"address": e.serial, "transport": f"adb-server {server}", "state": e.state,
+                              "model": e.model, "device": e.codename, "serial": e.serial,
+                              "profile": _profile_for(profiles, e.codename, e.model) if e.codename or e.model else ""}
+                             for e in list_server_devices(server))
+    except MnvError as err:
+        if adb_server:
+            raise
+        notes.append(err.message)
     adb = adb or os.environ.get("MNV3BENCH_ADB") or None
     if adb:
         try:
             with connect(None, adb_address=adb, connect_timeout_s=5.0, auth_timeout_s=10.0,
                          notify=lambda m: stderr.print(m, highlight=False)) as device:
                 props = probe(device, profiles[0]) if profiles else None
-                reachable.append({"address": adb, "transport": "tcp", "model": props.model if props else "?",
+                reachable.append({"address": adb, "transport": "tcp", "state": "device",
+                                  "model": props.model if props else "?",
                                   "device": props.device if props else "?", "serial": props.serial if props else "?",
                                   "profile": _profile_for(profiles, props.device, props.model) if props else ""})
         except MnvError as err:
             notes.append(f"{adb}: {err.message}")
-    serials, usb_note = list_usb_serials()
-    reachable.extend({"address": s, "transport": "usb", "model": "", "device": "", "serial": s, "profile": ""}
-                     for s in serials)
+    serials, usb_note = ([], None) if any(r["transport"].startswith("adb-server") for r in reachable) \
+        else list_usb_serials()  # a running server holds the USB phones (and lists them above)
+    reachable.extend({"address": s, "transport": "usb", "state": "", "model": "", "device": "", "serial": s,
+                      "profile": ""} for s in serials)
     if usb_note:
         notes.append(usb_note)
 
@@ -85,10 +101,11 @@ def devices_command(adb: AdbOpt = None, as_json: JsonOpt = False) -> None:
     stdout.print(table)
     if reachable:
         found = Table(title="Reachable devices")
-        for column in ("address", "transport", "model", "codename", "serial", "profile"):
+        for column in ("address", "transport", "state", "model", "codename", "serial", "profile"):
             found.add_column(column)
         for r in reachable:
-            found.add_row(r["address"], r["transport"], r["model"], r["device"], r["serial"], r["profile"] or "-")
+            found.add_row(r["address"], r["transport"], r["state"] or "-", r["model"], r["device"], r["serial"],
+                          r["profile"] or "-")
         stdout.print(found)
     else:
         stdout.print("No device reachable now: plug a phone in (USB debugging on), give --adb HOST:PORT, "
@@ -124,11 +141,11 @@ def _render_checks(checks: list[Check]) -> None:
 
 @app.command("doctor")
 def doctor_command(device: DeviceOpt, adb: AdbOpt = None, serial: SerialOpt = None, force: ForceOpt = False,
-                   as_json: JsonOpt = False) -> None:
+                   as_json: JsonOpt = False, adb_server: AdbServerOpt = None, direct: DirectOpt = False) -> None:
     """Check everything a run needs on a device and say what to fix (exit 1 if something fails)."""
     profile = load_profile(device)
     try:
-        with open_device(profile, adb, serial, force, check=False,
+        with open_device(profile, adb, serial, force, check=False, adb_server=adb_server, direct=direct,
                          notify=lambda m: stderr.print(m, highlight=False)) as session:
             checks = run_checks(session.device, profile, session.info, force=force)
     except UsageError:
@@ -153,6 +170,7 @@ def setup_command(
     benchmark_binary: Annotated[Path | None, typer.Option(
         "--benchmark-binary", help="benchmark_model built for the phone's ABI (e.g. android_aarch64_benchmark_model).")] = None,
     adb: AdbOpt = None, serial: SerialOpt = None, force: ForceOpt = False,
+    adb_server: AdbServerOpt = None, direct: DirectOpt = False,
 ) -> None:
     """Push benchmark_model to the device, make it executable and verify it."""
     profile = load_profile(device)
@@ -163,7 +181,8 @@ def setup_command(
                          "Fix: give the path of the downloaded benchmark_model.\n" + PREBUILT_HELP.format(device=device))
     local_hash = hashlib.sha256(benchmark_binary.read_bytes()).hexdigest()
     remote = profile.benchmark_binary
-    with open_device(profile, adb, serial, force, notify=lambda m: stderr.print(m, highlight=False)) as session:
+    with open_device(profile, adb, serial, force, adb_server=adb_server, direct=direct,
+                     notify=lambda m: stderr.print(m, highlight=False)) as session:
         dev = session.device
         for warning in session.warnings:
             stderr.print(f"warning: {warning}", highlight=False)

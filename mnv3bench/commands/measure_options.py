@@ -24,7 +24,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from mnv3bench.bench.options import OPTIONS, BenchOption, RunConfig
 from mnv3bench.bench.runner import SessionResult
-from mnv3bench.cliapp import AdbOpt, DbOpt, SerialOpt, plain_output, stderr
+from mnv3bench.cliapp import AdbOpt, AdbServerOpt, DbOpt, DirectOpt, SerialOpt, plain_output, stderr
 from mnv3bench.results import DEFAULT_DB, ResultStore
 
 DEFAULT_MODELS_DIR = Path("models")
@@ -42,6 +42,12 @@ class Measurement:
     adb: str | None
     serial: str | None
     db: str | None
+    adb_server: str | None = None
+    direct: bool = False
+
+    def route_options(self) -> dict[str, Any]:
+        """--adb-server / --direct, for device.session.open_device (empty when automatic)."""
+        return {k: v for k, v in (("adb_server", self.adb_server), ("direct", self.direct)) if v}
 
     @property
     def db_path(self) -> Path:
@@ -53,12 +59,13 @@ class Measurement:
         return RunConfig(**self.options)
 
     def run(self, run_session: SessionRunner, profile: Any, variants: Sequence[Any], *, command_line: str,
-            interrupted_hint: str) -> SessionResult:
+            interrupted_hint: str, device_options: dict[str, Any] | None = None) -> SessionResult:
         """Measure the variants into the results database, with progress; see `measure`."""
         config = self.config()
         with ResultStore(self.db_path) as store:
             return measure(run_session, profile, variants, config, store, adb=self.adb, serial=self.serial,
-                           models_dir=self.models_dir, command_line=command_line, interrupted_hint=interrupted_hint)
+                           models_dir=self.models_dir, command_line=command_line, interrupted_hint=interrupted_hint,
+                           device_options=self.route_options())
 
 
 def command_line(fallback: str) -> str:
@@ -80,6 +87,8 @@ _WHERE_OPTIONS = [
     inspect.Parameter("adb", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=AdbOpt),
     inspect.Parameter("serial", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=SerialOpt),
     inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DbOpt),
+    inspect.Parameter("adb_server", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=AdbServerOpt),
+    inspect.Parameter("direct", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DirectOpt),
 ]
 
 Command = Callable[..., Any]
@@ -87,7 +96,7 @@ Command = Callable[..., Any]
 
 def measuring_command(*, without: Collection[str] = ()) -> Callable[[Command], Command]:
     """Give a Typer command the option table's options (less the RunConfig fields named in
-    `without`), --models-dir, --adb, --serial and --db, in place of its `measurement:
+    `without`), --models-dir, --adb, --serial, --adb-server, --direct and --db, in place of its `measurement:
     Measurement` parameter.
 
     Typer reads a command's options from its signature, so the wrapper shows Typer a
@@ -186,13 +195,15 @@ class PlainProgress:
 
 def measure(run_session: SessionRunner, profile: Any, variants: Sequence[Any], config: RunConfig, store: ResultStore,
             *, adb: str | None, serial: str | None, models_dir: Path, command_line: str,
-            interrupted_hint: str) -> SessionResult:
+            interrupted_hint: str, device_options: dict[str, Any] | None = None) -> SessionResult:
     """Run a session with the progress display on stderr, then print where the time went.
 
     `run_session` is passed in (not imported here) so each command's tests can replace it.
     Ctrl-C prints `interrupted_hint` (finished trials are already stored) and exits 130.
     """
     kwargs = {"adb": adb, "serial": serial, "models_dir": models_dir, "command_line": command_line}
+    if device_options:
+        kwargs["device_options"] = device_options
     try:
         if plain_output():
             result = run_session(profile, list(variants), config, store, progress=PlainProgress(), **kwargs)

@@ -34,6 +34,7 @@ from adb_shell.transport.tcp_transport import TcpTransport
 
 from mnv3bench.device.protocol import (
     RECONNECT_HINT,
+    Device,
     DeviceLinkError,
     PushProgress,
     ShellResult,
@@ -163,14 +164,14 @@ def load_signer(keys_path: Path | None = None, notify: Notify = _stderr_notify) 
 
 # ----------------------------------------------------------------------------- addresses
 
-def parse_address(address: str) -> tuple[str, int]:
-    """"HOST:PORT", "HOST" (port 5555) or "[v6]:PORT" -> (host, port)."""
+def parse_address(address: str, default_port: int = 5555) -> tuple[str, int]:
+    """"HOST:PORT", "HOST" (default_port) or "[v6]:PORT" -> (host, port)."""
     text = address.strip()
     match = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?|([^:\s]+)(?::(\d+))?", text)
     if not match:
         raise UsageError(f"bad ADB address {address!r}", "Fix: write it as HOST:PORT, e.g. 192.168.1.20:5555.")
     host = match.group(1) or match.group(3)
-    port = int(match.group(2) or match.group(4) or 5555)
+    port = int(match.group(2) or match.group(4) or default_port)
     if not 0 < port < 65536:
         raise UsageError(f"bad port in ADB address {address!r}", "Fix: use a port between 1 and 65535.")
     return host, port
@@ -258,14 +259,14 @@ class AdbDevice:
                 if kind == "data":
                     received += value
                 elif kind == "end":
-                    return _split_marker(_decode(bytes(received)), marker)
+                    return split_status_marker(decode_output(bytes(received)), marker)
                 else:
                     exc = value
                     if isinstance(exc, _LINK_ERRORS):
-                        partial = _decode(bytes(received))
+                        partial = decode_output(bytes(received))
                         self._drop(str(exc))
                         raise DeviceLinkError(
-                            f"lost the connection to {self.serial} while running `{_short(command)}`: {exc}",
+                            f"lost the connection to {self.serial} while running `{short_command(command)}`: {exc}",
                             RECONNECT_HINT, partial_output=partial) from exc
                     raise exc
 
@@ -282,7 +283,7 @@ class AdbDevice:
             self._lost = None
         except MnvError as exc:
             self._lost = f"reconnect after a timeout failed: {exc.message}"
-        return ShellResult(output=_decode(received), exit_code=None, timed_out=True)
+        return ShellResult(output=decode_output(received), exit_code=None, timed_out=True)
 
     # -- files
 
@@ -318,16 +319,21 @@ class AdbDevice:
 
     def sha256(self, remote: str) -> str | None:
         """The file's sha256 on the device, or None when it does not exist."""
-        result = self.shell(f"sha256sum {shlex.quote(remote)}", timeout_s=120.0)
-        if result.exit_code == 127 and "not found" in result.output and "sha256sum" in result.output:
-            # Without sha256sum every model would look missing and every push "damaged".
-            raise MnvError(f"{self.serial} has no sha256sum, which mnv3bench needs to check pushed models",
-                           "Fix: use Android 8 or newer (its toybox has sha256sum), or install busybox "
-                           "on the phone and link sha256sum into /system/xbin.")
-        if result.exit_code != 0:
-            return None
-        match = re.match(r"\s*([0-9a-fA-F]{64})\b", result.output)
-        return match.group(1).lower() if match else None
+        return remote_sha256(self, remote)
+
+
+def remote_sha256(device: Device, remote: str) -> str | None:
+    """sha256sum on the device (either route): the hash, or None when the file does not exist."""
+    result = device.shell(f"sha256sum {shlex.quote(remote)}", timeout_s=120.0)
+    if result.exit_code == 127 and "not found" in result.output and "sha256sum" in result.output:
+        # Without sha256sum every model would look missing and every push "damaged".
+        raise MnvError(f"{device.serial} has no sha256sum, which mnv3bench needs to check pushed models",
+                       "Fix: use Android 8 or newer (its toybox has sha256sum), or install busybox "
+                       "on the phone and link sha256sum into /system/xbin.")
+    if result.exit_code != 0:
+        return None
+    match = re.match(r"\s*([0-9a-fA-F]{64})\b", result.output)
+    return match.group(1).lower() if match else None
 
 
 def _push_reason(exc: adb_exc.PushFailedError) -> str:
@@ -337,16 +343,16 @@ def _push_reason(exc: adb_exc.PushFailedError) -> str:
     return str(raw)
 
 
-def _decode(data: bytes) -> str:
+def decode_output(data: bytes) -> str:
     # Real adbd's v1 shell runs in a pty and turns \n into \r\n.
     return data.decode("utf-8", "replace").replace("\r\n", "\n")
 
 
-def _short(command: str, limit: int = 80) -> str:
+def short_command(command: str, limit: int = 80) -> str:
     return command if len(command) <= limit else command[: limit - 3] + "..."
 
 
-def _split_marker(text: str, marker: str) -> ShellResult:
+def split_status_marker(text: str, marker: str) -> ShellResult:
     at = text.rfind(marker)
     if at < 0:  # the command ended the shell itself (e.g. `exit`), so no status
         return ShellResult(output=text, exit_code=None, timed_out=False)

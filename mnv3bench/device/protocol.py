@@ -1,6 +1,7 @@
 """The device seam: what the runner, preflight and doctor use from a connected device.
 
-device/adb.py's AdbDevice implements it over ADB (a phone, or the host emulator);
+device/adb.py's AdbDevice implements it over ADB directly (a phone, or the host emulator),
+device/server_route.py's ServerDevice through a running adb server;
 mnv3bench.testing.FakeDevice implements it in memory, for this project's tests and for
 users' own. The errors are part of the contract, so callers need to know no transport:
 - a command that outlives its deadline is not an error: ShellResult.timed_out is set and
@@ -51,7 +52,7 @@ class Device(Protocol):
     """A connected device. Calls are serialized: one shell or push at a time."""
 
     serial: str  # how the user named it: a USB serial or the HOST:PORT address
-    transport_name: str  # "tcp" | "usb" (shown by doctor)
+    transport_name: str  # "tcp" | "usb" | "adb-server": the route (shown by doctor, stored with each session)
 
     def shell(self, command: str, *, timeout_s: float = 60.0) -> ShellResult:
         """Run `command` in the device's shell with its exit status; see the module docstring for timeouts."""

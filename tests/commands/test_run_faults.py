@@ -38,9 +38,20 @@ REPO = Path(__file__).resolve().parents[2]
 REMOTE = f"/data/local/tmp/mnv3bench/{SMALL}.tflite"
 
 
-def run_args(server, db: Path, models: Path, trials: int = 3, *extra: str) -> list[str]:
-    return ["run", "--device", "emulator", "--adb", server.address, "--variant", SMALL, "--trials", str(trials),
+def run_args(server, db: Path, models: Path, trials: int = 3, *extra: str, reach=None) -> list[str]:
+    where = reach(server) if reach else ["--adb", server.address]
+    return ["run", "--device", "emulator", *where, "--variant", SMALL, "--trials", str(trials),
             *QUICK, "--db", str(db), "--models-dir", str(models), *extra]
+
+
+@pytest.fixture(params=["direct", "adb-server"])
+def reach(request, rel_env):
+    """How a run reaches the emulator: directly (--adb), or through Debian's adb server, where
+    `adb connect` attached it (--serial); re-attached for each run, as a user would after a drop."""
+    if request.param == "direct":
+        return lambda server: ["--adb", server.address]
+    adb_server = request.getfixturevalue("adb_server")
+    return lambda server: ["--serial", adb_server.attach(server.address)]
 
 
 def built_sha(models: Path) -> str:
@@ -68,18 +79,18 @@ def assert_clean_error(result, *needles: str, code: int = 1) -> None:
 # -- connection dropped ----------------------------------------------------------------------
 
 
-def test_drop_push_exits_clearly_leaves_no_partial_model_and_resume_completes(rel_env, emulator, small_model,
+def test_drop_push_exits_clearly_leaves_no_partial_model_and_resume_completes(rel_env, reach, emulator, small_model,
                                                                             cli, tmp_path):
     server = emulator(faults=("drop-push",))
     db = tmp_path / "r.db"
-    first = cli(*run_args(server, db, small_model))
+    first = cli(*run_args(server, db, small_model, reach=reach))
     assert_clean_error(first, "lost the connection", "pushing", "--resume")
     assert trial_count(db) == 0
     work = device_file(server, "/data/local/tmp/mnv3bench")
     assert not work.exists() or [p.name for p in work.iterdir()] == []  # not even a temp file
 
     server.phone.faults = frozenset()  # the cable is back
-    second = cli(*run_args(server, db, small_model), "--resume")
+    second = cli(*run_args(server, db, small_model, reach=reach), "--resume")
     assert second.code == 0, second.err
     want = built_sha(small_model)
     assert hashlib.sha256(device_file(server).read_bytes()).hexdigest() == want
@@ -129,16 +140,16 @@ def test_a_push_that_lands_damaged_is_never_benchmarked(rel_env, emulator, small
     assert trial_count(tmp_path / "r.db") == 0
 
 
-def test_drop_during_a_benchmark_keeps_finished_trials_and_resume_runs_only_the_rest(rel_env, emulator, small_model,
+def test_drop_during_a_benchmark_keeps_finished_trials_and_resume_runs_only_the_rest(rel_env, reach, emulator, small_model,
                                                                                    cli, tmp_path):
     server = emulator(faults=("drop-run@2",))  # the link dies during the second benchmark run
     db = tmp_path / "r.db"
-    first = cli(*run_args(server, db, small_model))
+    first = cli(*run_args(server, db, small_model, reach=reach))
     assert_clean_error(first, "lost the connection", "trial 2", "--resume")
     assert [(t["trial_index"], t["ok"]) for t in trials_of(db)] == [(1, 1)]
 
     server.phone.faults = frozenset()
-    second = cli(*run_args(server, db, small_model), "--resume")
+    second = cli(*run_args(server, db, small_model, reach=reach), "--resume")
     assert second.code == 0, second.err
     trials = trials_of(db)
     assert len(trials) == 3 and all(t["ok"] for t in trials)
@@ -173,10 +184,10 @@ def test_link_lost_between_trials_keeps_the_first_and_resume_on_a_new_connection
 # `benchmark_model --help`, which then fails before any trial.)
 
 
-def test_hung_benchmark_times_out_is_killed_and_stops_the_run(rel_env, emulator, small_model, cli, tmp_path):
+def test_hung_benchmark_times_out_is_killed_and_stops_the_run(rel_env, reach, emulator, small_model, cli, tmp_path):
     server = emulator(faults=("hang@1",))
     db = tmp_path / "r.db"
-    result = cli(*run_args(server, db, small_model, 2, "--timeout", "2"))
+    result = cli(*run_args(server, db, small_model, 2, "--timeout", "2", reach=reach))
     assert_clean_error(result, f"trial 1 of {SMALL} failed", "timed out after 2 s", "--keep-going")
     [hung] = trials_of(db)  # stopped after the first: trial 2 never ran
     assert not hung["ok"] and hung["timed_out"] and hung["latency_ms"] is None
