@@ -177,13 +177,16 @@ def test_drop_run_fault(tmp_path: Path, profile, tiny_tflite: Path) -> None:
 
 
 def test_slow_fault_triples_latency(tmp_path: Path, profile, tiny_tflite: Path) -> None:
-    def avg(faults: set[str]) -> float:
+    # The fastest run, not the mean: a tiny model's runs last microseconds, so on a loaded
+    # machine one descheduling moves the mean by more than the fault does (a mean ratio of
+    # 15 was seen under load). The fastest run is the one nothing interrupted.
+    def fastest(faults: set[str]) -> float:
         phone = make_phone(tmp_path / "-".join(sorted(faults) or ["normal"]), profile, tiny_tflite, faults)
         recorder = Recorder()
         phone.run_shell(bench_command(profile, "--num_runs=200"), recorder, threading.Event())
-        return parse_benchmark_output(recorder.text).inference_avg_us
+        return parse_benchmark_output(recorder.text).inference_min_us
 
-    ratio = avg({"slow"}) / avg(set())
+    ratio = fastest({"slow"}) / fastest(set())
     assert 2.0 < ratio < 5.0
 
 
