@@ -25,6 +25,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from mnv3bench.bench.options import OPTIONS, BenchOption, RunConfig
 from mnv3bench.bench.runner import SessionResult
 from mnv3bench.cliapp import AdbOpt, DbOpt, SerialOpt, plain_output, stderr
+from mnv3bench.commands.signals import exit_status, stop_on_signals
 from mnv3bench.results import DEFAULT_DB, ResultStore
 
 DEFAULT_MODELS_DIR = Path("models")
@@ -190,18 +191,24 @@ def measure(run_session: SessionRunner, profile: Any, variants: Sequence[Any], c
     """Run a session with the progress display on stderr, then print where the time went.
 
     `run_session` is passed in (not imported here) so each command's tests can replace it.
-    Ctrl-C prints `interrupted_hint` (finished trials are already stored) and exits 130.
+    Ctrl-C, SIGTERM and SIGHUP print `interrupted_hint` (finished trials are already stored;
+    the runner has killed the device's benchmark) and exit 128 + the signal number.
     """
     kwargs = {"adb": adb, "serial": serial, "models_dir": models_dir, "command_line": command_line}
     try:
-        if plain_output():
-            result = run_session(profile, list(variants), config, store, progress=PlainProgress(), **kwargs)
-        else:
-            columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}")]
-            with Progress(*columns, console=stderr, transient=True) as bar:
-                result = run_session(profile, list(variants), config, store, progress=RichProgress(bar), **kwargs)
-    except KeyboardInterrupt:
+        with stop_on_signals():
+            result = _run_with_progress(run_session, profile, variants, config, store, kwargs)
+    except KeyboardInterrupt as interrupt:
         stderr.print(f"interrupted: {interrupted_hint}", highlight=False)
-        raise typer.Exit(130) from None
+        raise typer.Exit(exit_status(interrupt)) from None
     stderr.print(result.timings.summary(), highlight=False, soft_wrap=True)
     return result
+
+
+def _run_with_progress(run_session: SessionRunner, profile: Any, variants: Sequence[Any], config: RunConfig,
+                       store: ResultStore, kwargs: dict[str, Any]) -> SessionResult:
+    if plain_output():
+        return run_session(profile, list(variants), config, store, progress=PlainProgress(), **kwargs)
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}")]
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        return run_session(profile, list(variants), config, store, progress=RichProgress(bar), **kwargs)
