@@ -26,7 +26,7 @@ from mnv3bench.bench.options import OPTIONS, BenchOption, RunConfig
 from mnv3bench.bench.runner import SessionResult
 from mnv3bench.cliapp import AdbOpt, DbOpt, SerialOpt, plain_output, stderr
 from mnv3bench.commands.signals import exit_status, stop_on_signals
-from mnv3bench.results import DEFAULT_DB, ResultStore
+from mnv3bench.results import ResultStore, resolve_db_path
 
 DEFAULT_MODELS_DIR = Path("models")
 ModelsDirOpt = Annotated[Path, typer.Option("--models-dir", help="Where built models are cached.")]
@@ -46,7 +46,7 @@ class Measurement:
 
     @property
     def db_path(self) -> Path:
-        return Path(self.db) if self.db else DEFAULT_DB
+        return resolve_db_path(self.db)
 
     def config(self) -> RunConfig:
         """The RunConfig (UsageError for a bad value): made when the command gets to it, so

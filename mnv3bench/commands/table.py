@@ -18,7 +18,7 @@ from mnv3bench.commands.measure_options import (
     measuring_command,
 )
 from mnv3bench.errors import MnvError, UsageError
-from mnv3bench.results import DEFAULT_DB, ResultStore
+from mnv3bench.results import DEFAULT_DB, ResultStore, resolve_db_path
 from mnv3bench.tables.definitions import TABLES, TableDef, get_table
 from mnv3bench.tables.export.files import write_reports
 from mnv3bench.tables.export.json import to_json_dict
@@ -106,7 +106,7 @@ def table(
     session = measurement.run(run_session, profile, [parse_variant(v) for v in defn.variants()],
                               command_line=command, interrupted_hint=INTERRUPTED_HINT)
     ids = {tid for v in session.variants for tid in v.trial_ids}
-    with ResultStore(measurement.db_path) as store:
+    with ResultStore(measurement.db_path, read_only=True) as store:
         frame = store.trials(device=profile.name, variants=defn.variants(), ok_only=True)
     result = _compute(defn, frame[frame["id"].isin(ids)], profile, profile.name, measurement.config().op_profiling)
     result.notes.append(f"Session {session.timings.summary()}.")
@@ -131,14 +131,14 @@ def report(
     reports_dir: ReportsDirOpt = None,
 ) -> None:
     defns = [get_table(table_name)] if table_name else list(TABLES.values())
-    db_path = Path(db) if db else DEFAULT_DB
-    if not db_path.is_file():
+    db_path = resolve_db_path(db)
+    if not db_path.exists():
         raise MnvError(
             f"no results database at {db_path}.",
             "Measure first (`mnv3bench table 5 --device emulator`), or point --db at the database.",
         )
-    store = ResultStore(db_path)
-    all_trials = store.measurement_trials(device=device)
+    with ResultStore(db_path, read_only=True) as store:
+        all_trials = store.measurement_trials(device=device)
     devices = [device] if device else sorted(all_trials["device_profile"].unique())
     results: list[TableResult] = []
     for dev in devices:
