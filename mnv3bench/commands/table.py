@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from mnv3bench import __version__
 from mnv3bench.bench.runner import run_session
@@ -17,6 +18,7 @@ from mnv3bench.commands.measure_options import (
     command_line,
     measuring_command,
 )
+from mnv3bench.commands.paths import is_safe_component, require_safe_component
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import DEFAULT_DB, ResultStore, resolve_db_path
 from mnv3bench.tables.definitions import TABLES, TableDef, get_table
@@ -62,6 +64,9 @@ def _compute(defn: TableDef, trials: Any, profile: Any, device: str, op_profile:
 
 
 def _emit(results: list[TableResult], *, json_output: bool, reports_dir: Path, single: bool) -> None:
+    for result in results:  # all checked before any file is written
+        require_safe_component(result.device, "device profile")
+        require_safe_component(result.name, "table name")
     written: list[Path] = []
     for result in results:
         written += write_reports(result, reports_dir)
@@ -140,6 +145,12 @@ def report(
     with ResultStore(db_path, read_only=True) as store:
         all_trials = store.measurement_trials(device=device)
     devices = [device] if device else sorted(all_trials["device_profile"].unique())
+    # A shared database may hold any text as a device name; it becomes a folder under reports/.
+    unsafe = [d for d in devices if not is_safe_component(d)]
+    for dev in unsafe:
+        stderr.print(f"[yellow]skipped the trials of device {escape(repr(dev))}: not a safe folder name for its reports[/]",
+                     highlight=False, markup=True, soft_wrap=True)
+    devices = [d for d in devices if is_safe_component(d)]
     results: list[TableResult] = []
     for dev in devices:
         profile = _profile_or_none(dev)
