@@ -39,7 +39,7 @@ def build_command(
         Path | None, typer.Option("--weights", help="Load trained Keras weights from FILE instead of seeded random ones.", metavar="FILE")
     ] = None,
     models_dir: Annotated[Path, typer.Option("--models-dir", help="Model cache directory.", metavar="DIR")] = Path("models"),
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Models to build at once (one process each).")] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="Models to build at once (one process each, 1-64).")] = 2,
 ) -> None:
     """Build and convert model variants, printing path, size, sha256, ops, MAdds and params."""
     parsed = [parse_variant(name) for name in variants]  # every name checked before any build
