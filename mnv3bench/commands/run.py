@@ -17,6 +17,7 @@ from mnv3bench.commands.measure_options import (
     measuring_command,
 )
 from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.model.size import AllowHugeOpt, check_sizes
 from mnv3bench.results import ResultStore, resolve_db_path
 
 _RUN_HELP = """Measure variants on a device: K interleaved trials each, every trial stored.
@@ -63,10 +64,12 @@ def run_command(
     variant: Annotated[list[str], typer.Option("--variant", "-v", help="Variant name; repeat for several.")],
     measurement: Measurement,
     json_output: JsonOpt = False,
+    allow_huge: AllowHugeOpt = False,
 ) -> None:
     from mnv3bench.device.profiles import load_profile
 
     variants = _parse_variants(variant)
+    check_sizes(variants, allow_huge=allow_huge)
     profile = load_profile(device)
     # Ctrl-C: every finished trial is already committed; the measure path says so and exits 130.
     result = measurement.run(run_session, profile, variants, command_line=command_line("mnv3bench run"),

@@ -20,6 +20,7 @@ from mnv3bench.commands.measure_options import (
 )
 from mnv3bench.commands.paths import is_safe_component, require_safe_component
 from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.model.size import AllowHugeOpt, check_sizes
 from mnv3bench.results import DEFAULT_DB, ResultStore, resolve_db_path
 from mnv3bench.tables.definitions import TABLES, TableDef, get_table
 from mnv3bench.tables.export.files import write_reports
@@ -94,6 +95,7 @@ def table(
     measurement: Measurement,
     json_output: JsonOpt = False,
     reports_dir: ReportsDirOpt = None,
+    allow_huge: AllowHugeOpt = False,
 ) -> None:
     if list_tables:
         _list_tables()
@@ -107,8 +109,10 @@ def table(
     from mnv3bench.variants import parse_variant
 
     profile = load_profile(device)
+    variants = [parse_variant(v) for v in defn.variants()]
+    check_sizes(variants, allow_huge=allow_huge)
     command = command_line(f"mnv3bench table {defn.name}")
-    session = measurement.run(run_session, profile, [parse_variant(v) for v in defn.variants()],
+    session = measurement.run(run_session, profile, variants,
                               command_line=command, interrupted_hint=INTERRUPTED_HINT)
     ids = {tid for v in session.variants for tid in v.trial_ids}
     with ResultStore(measurement.db_path, read_only=True) as store:
