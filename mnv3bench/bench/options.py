@@ -13,9 +13,9 @@ So a new option is one field here.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Callable, Iterable
-import math
 from dataclasses import dataclass
 from typing import Any
 

@@ -36,7 +36,7 @@ class Messages:
     def trial_finished(self, *a) -> None: ...
 
 
-def test_a_stale_benchmark_is_killed_before_the_first_trial_and_said(tmp_path, profile, store):  # noqa: F811
+def test_a_stale_benchmark_is_killed_before_the_first_trial_and_said(tmp_path, profile, store):
     dev = StaleBenchmarkDevice()
     progress = Messages()
     run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), dev, RunConfig(trials=2), progress=progress)
@@ -46,7 +46,7 @@ def test_a_stale_benchmark_is_killed_before_the_first_trial_and_said(tmp_path, p
     assert store.trials()["ok"].all()
 
 
-def test_no_stale_benchmark_means_no_kill_and_no_message(tmp_path, profile, store):  # noqa: F811
+def test_no_stale_benchmark_means_no_kill_and_no_message(tmp_path, profile, store):
     dev = FakeDevice()
     progress = Messages()
     run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), dev, RunConfig(trials=1), progress=progress)

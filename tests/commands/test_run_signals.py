@@ -15,7 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SMALL, integrity_ok, mnv3_command, rows, trial_count, wait_until
+from tests.conftest import (
+    SMALL,
+    integrity_ok,
+    mnv3_command,
+    rows,
+    trial_count,
+    wait_until,
+)
 
 pytestmark = pytest.mark.slow
 # Long enough that a signal sent once a stand-in is seen lands mid-trial.
@@ -92,12 +99,17 @@ def test_kill_9_mid_trial_leaves_no_standin_and_the_next_run_measures_clean(rel_
     after = subprocess.run(mnv3_command(*args, "--trials", "3", *QUICK_TRIAL), capture_output=True, text=True,
                            timeout=180)
     assert after.returncode == 0, after.stderr
+    clean_again = subprocess.run(mnv3_command(*args, "--trials", "3", *QUICK_TRIAL), capture_output=True, text=True,
+                                 timeout=180)
+    assert clean_again.returncode == 0, clean_again.stderr
     assert integrity_ok(db)
     sessions = [s for (s,) in rows(db, "SELECT id FROM sessions ORDER BY id")]
-    baseline, next_run = _median_of_run(db, sessions[0]), _median_of_run(db, sessions[-1])
-    # A stand-in left burning the pinned core doubled the next run's latencies (3.5-4.0 ms
-    # against 1.64-1.72 ms); within noise of the clean run means well under that.
-    assert next_run < 1.5 * baseline, (baseline, next_run)
+    clean_runs = [_median_of_run(db, sessions[0]), _median_of_run(db, sessions[-1])]
+    next_run = _median_of_run(db, sessions[-2])
+    # A stand-in left burning the pinned core more than doubled the next run's latencies
+    # (3.5-4.0 ms against 1.64-1.72 ms). Clean runs on both sides bracket the host's own
+    # drift (2 shared cores); within noise of them means well under that doubling.
+    assert next_run < 1.8 * max(clean_runs), (clean_runs, next_run)
 
 
 def test_a_benchmark_left_running_on_the_device_is_killed_before_the_next_run_measures(rel_env, emulator,

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
-from mnv3bench.device.lock import DeviceLock, HostCoreLock, device_lock_key, emulator_host_cpu, normalise_address
+from mnv3bench.device.lock import (
+    DeviceLock,
+    HostCoreLock,
+    device_lock_key,
+    emulator_host_cpu,
+    normalise_address,
+)
 from mnv3bench.errors import MnvError
 
 
