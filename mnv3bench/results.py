@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import shutil
 import sqlite3
+import urllib.parse
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -188,32 +191,95 @@ def flags_json(flags: dict[str, str]) -> str:
 
 
 class ResultStore:
-    """Append-only SQLite store of sessions and trials."""
+    """Append-only SQLite store of sessions and trials.
 
-    def __init__(self, path: Path | str = DEFAULT_DB) -> None:
+    read_only=True (report, compare, the Python API's readers) opens the file with SQLite's
+    `mode=ro`: nothing is created, migrated or switched to WAL, and it reads while another
+    process writes. A writer checks the file first: a foreign SQLite file is refused before
+    anything touches it, and a damaged one (PRAGMA quick_check) is never appended to.
+    """
+
+    def __init__(self, path: Path | str = DEFAULT_DB, *, read_only: bool = False) -> None:
         self.path = Path(path)
+        self.read_only = read_only
+        _check_db_path(self.path, must_exist=read_only)
+        self._conn = self._connect()
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
+            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            version = self._check_ours()
+            if read_only:
+                if version is not None and version < SCHEMA_VERSION:
+                    self._migrate_in_memory()
+            else:
+                if version is not None:
+                    self._check_intact()
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute("PRAGMA foreign_keys = ON")
+                self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise database_error(self.path, exc, writing=not read_only) from exc
+        except MnvError:
+            self._conn.close()
+            raise
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            if not self.read_only:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                return sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+            uri = f"file:{urllib.parse.quote(str(self.path.resolve()))}?mode=ro"
+            if not _can_write_beside(self.path):
+                # A WAL reader needs to make the -shm file; on a read-only mount or folder nobody
+                # can be writing, so the file is opened as immutable instead.
+                uri += "&immutable=1"
+            return sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise database_error(self.path, exc, writing=not self.read_only) from exc
+        except OSError as exc:
             raise UsageError(
                 f"Cannot open the results database {self.path}: {exc}.",
                 "Pass a writable path with --db, or fix the folder's permissions.",
             ) from exc
-        try:
-            self._conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA foreign_keys = ON")
-            self._init_schema()
-        except sqlite3.DatabaseError as exc:
-            self._conn.close()
+
+    def _check_ours(self) -> int | None:
+        """The schema version of an mnv3bench database, None for an empty file; refuses
+        (touching nothing) a database of someone else's or of a newer mnv3bench."""
+        tables = {name for (name,) in self._rows("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            if self.read_only:
+                raise UsageError(f"{self.path} is an empty database, with no mnv3bench results in it.",
+                                 "Point --db at the database `mnv3bench run` or `table` wrote (default "
+                                 "reports/results.db).")
+            return None
+        if not {"schema_version", "sessions", "trials"} <= tables:
             raise UsageError(
-                f"{self.path} is not a usable mnv3bench results database ({exc}).",
+                f"{self.path} is not a usable mnv3bench results database: it is another program's SQLite file "
+                f"(tables: {', '.join(sorted(tables)[:5])}). It was left exactly as it was.",
                 "Use another file with --db (the default is reports/results.db).",
-            ) from exc
-        except MnvError:
-            self._conn.close()
-            raise
+            )
+        version = self._rows("SELECT MAX(version) FROM schema_version")[0][0]
+        if version is not None and version > SCHEMA_VERSION:
+            raise UsageError(
+                f"{self.path} was written by a newer mnv3bench (schema {version}; this one reads up to "
+                f"{SCHEMA_VERSION}).",
+                "Upgrade mnv3bench (pip install -U mnv3bench), or use another database with --db.",
+            )
+        return version
+
+    def _check_intact(self) -> None:
+        """Appending to a damaged file would bury new trials in it: refuse, naming the recovery."""
+        problems = [text for (text,) in self._rows("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise corrupt_error(self.path, "; ".join(problems))
+
+    def _migrate_in_memory(self) -> None:
+        """An older database read without writing it: migrate a copy in memory."""
+        memory = sqlite3.connect(":memory:", isolation_level=None)
+        self._conn.backup(memory)
+        self._conn.close()
+        self._conn = memory
+        self._init_schema()
 
     def _init_schema(self) -> None:
         with self._transaction():
@@ -224,12 +290,6 @@ class ResultStore:
             if has_table:
                 row = self._conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
                 version = row[0] if row else None
-            if version is not None and version > SCHEMA_VERSION:
-                raise UsageError(
-                    f"{self.path} was written by a newer mnv3bench (schema {version}; this one reads up to "
-                    f"{SCHEMA_VERSION}).",
-                    "Upgrade mnv3bench (pip install -U mnv3bench), or use another database with --db.",
-                )
             if version is not None:
                 for old in range(version, SCHEMA_VERSION):
                     for statement in _MIGRATIONS[old]:
@@ -249,16 +309,34 @@ class ResultStore:
             try:
                 yield
             except BaseException:
-                self._conn.execute("ROLLBACK")
+                # SQLite has already rolled back after some errors (SQLITE_FULL): the
+                # original error is the one to report, not "no transaction is active".
+                if self._conn.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
                 raise
             else:
                 self._conn.execute("COMMIT")
-        except sqlite3.OperationalError as exc:  # disk full, locked too long, read-only file
-            raise MnvError(
-                f"cannot write the results database {self.path}: {exc}",
-                "Every trial stored before this one is kept. Free disk space or wait for the other writer, "
-                "then run the same command again with --resume.",
-            ) from exc
+        except sqlite3.DatabaseError as exc:  # disk full, locked too long, read-only file, damaged
+            raise database_error(self.path, exc, writing=True) from exc
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """A damaged page found while reading is a clear error, never a traceback."""
+        try:
+            yield
+        except sqlite3.DatabaseError as exc:
+            raise database_error(self.path, exc, writing=False) from exc
+        except Exception as exc:  # pandas wraps the sqlite error in its own DatabaseError
+            if isinstance(exc.__cause__, sqlite3.DatabaseError):
+                raise database_error(self.path, exc.__cause__, writing=False) from exc
+            raise
+
+    def _rows(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """All rows of a query, its cursor closed at once: SQLite keeps a closed connection's
+        file open while any statement of it is alive (a read-only mount could not unmount)."""
+        with contextlib.closing(self._conn.cursor()) as cursor:
+            return cursor.execute(sql, params).fetchall()
 
     def close(self) -> None:
         self._conn.close()
@@ -271,7 +349,7 @@ class ResultStore:
 
     @property
     def journal_mode(self) -> str:
-        return str(self._conn.execute("PRAGMA journal_mode").fetchone()[0])
+        return str(self._rows("PRAGMA journal_mode")[0][0])
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -359,7 +437,8 @@ class ResultStore:
         import pandas as pd
 
         sql = "SELECT * FROM trials" + (f" WHERE {' AND '.join(where)}" if where else "") + " ORDER BY id"
-        frame = pd.read_sql_query(sql, self._conn, params=params)
+        with self._reading():
+            frame = pd.read_sql_query(sql, self._conn, params=params)
         for name in ("ok", "throttled", "timed_out"):
             frame[name] = frame[name].astype(bool)
         for name in _INTEGER_COLUMNS:
@@ -369,7 +448,8 @@ class ResultStore:
     def sessions(self) -> pd.DataFrame:
         import pandas as pd
 
-        return pd.read_sql_query("SELECT * FROM sessions ORDER BY id", self._conn)
+        with self._reading():
+            return pd.read_sql_query("SELECT * FROM sessions ORDER BY id", self._conn)
 
     def measurement_trials(self, *, device: str | None = None, variants: Sequence[str] | None = None) -> pd.DataFrame:
         """For each variant, the ok trials its newest session reported: the session's own
@@ -377,8 +457,9 @@ class ResultStore:
         trials = self.trials(device=device, variants=variants, ok_only=True)
         if trials.empty:
             return trials
-        builds_on = {int(i): json.loads(text or "{}") for i, text in
-                     self._conn.execute("SELECT id, builds_on FROM sessions").fetchall()}
+        with self._reading():
+            builds_on = {int(i): json.loads(text or "{}") for i, text in
+                         self._rows("SELECT id, builds_on FROM sessions")}
         keep: list[int] = []
         for (_, variant), group in trials.groupby(["device_profile", "variant"], sort=False):
             sessions = group["session_id"].dropna()
@@ -415,8 +496,9 @@ class ResultStore:
         if device_serial is not None:
             where += " AND device_serial = ?"
             params.append(device_serial)
-        row = self._conn.execute(f"SELECT MAX(session_id) FROM trials WHERE {where}", params).fetchone()
-        newest = None if row is None or row[0] is None else int(row[0])
+        with self._reading():
+            row = self._rows(f"SELECT MAX(session_id) FROM trials WHERE {where}", params)[0]
+        newest = None if row[0] is None else int(row[0])
         if scope == "resume":
             if newest is None:
                 return self.trials(session=-1), None
@@ -427,7 +509,8 @@ class ResultStore:
             raise ValueError(f"unknown scope {scope!r}")
         import pandas as pd
 
-        frame = pd.read_sql_query(f"SELECT * FROM trials WHERE {where} ORDER BY id", self._conn, params=params)
+        with self._reading():
+            frame = pd.read_sql_query(f"SELECT * FROM trials WHERE {where} ORDER BY id", self._conn, params=params)
         for name in ("ok", "throttled", "timed_out"):
             frame[name] = frame[name].astype(bool)
         return frame, newest
@@ -444,8 +527,8 @@ class ResultStore:
         chain, current = [], session_id
         while current is not None and current not in chain:
             chain.append(current)
-            row = self._conn.execute("SELECT resumed_from FROM sessions WHERE id = ?", (current,)).fetchone()
-            current = row[0] if row else None
+            found = self._rows("SELECT resumed_from FROM sessions WHERE id = ?", (current,))
+            current = found[0][0] if found else None
         return chain
 
 
@@ -476,10 +559,92 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
+def resolve_db_path(db: str | None) -> Path:
+    """--db as given: the default when absent; an empty name is a mistake, not the default."""
+    if db is None:
+        return DEFAULT_DB
+    if not db.strip():
+        raise UsageError("--db is empty.", "Name the results database, e.g. --db reports/results.db, or leave "
+                         "--db out for the default.")
+    return Path(db)
+
+
+def _check_db_path(path: Path, *, must_exist: bool) -> None:
+    if path.exists() and not path.is_file():
+        kind = "a folder" if path.is_dir() else "not a regular file (a device, pipe or socket)"
+        raise UsageError(f"{path} is {kind}; a results database is a regular file.",
+                         "Pass the path of a database file with --db (the default is reports/results.db).")
+    if must_exist and not path.exists():
+        raise UsageError(f"no results database at {path}.",
+                         "Measure first (`mnv3bench table 5 --device emulator`), or point --db at the database.")
+
+
+def _can_write_beside(path: Path) -> bool:
+    return os.access(path.parent, os.W_OK) and os.access(path, os.W_OK)
+
+
+RECOVER_HINT = (
+    "Recover what is readable into a new file: `sqlite3 {path} .recover | sqlite3 recovered.db`, then use "
+    "--db recovered.db; or start a new database with --db. mnv3bench will not append to a damaged file."
+)
+
+
+def corrupt_error(path: Path, detail: str) -> MnvError:
+    return MnvError(f"the results database {path} is damaged ({detail}).", RECOVER_HINT.format(path=path))
+
+
+def database_error(path: Path, exc: sqlite3.DatabaseError, *, writing: bool) -> MnvError:
+    """One message per cause: locked, read-only, full and damaged each have their own fix."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = str(exc)
+    lowered = text.lower()
+    kept = "Every trial stored before this one is kept. " if writing else ""
+    if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in lowered or "not a database" in lowered:
+        if "not a database" in lowered or name == "SQLITE_NOTADB":
+            return UsageError(f"{path} is not a usable mnv3bench results database ({text}).",
+                              "Use another file with --db (the default is reports/results.db).")
+        return corrupt_error(path, text)
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in lowered:
+        return MnvError(
+            f"the results database {path} is locked by another process ({text}; waited "
+            f"{BUSY_TIMEOUT_MS / 1000:g} s).",
+            kept + "Wait for the other mnv3bench (or sqlite3 session) to finish, then run the same command again"
+            + (" with --resume." if writing else "."),
+        )
+    read_only_place = writing and path.exists() and not _can_write_beside(path)
+    if name.startswith("SQLITE_READONLY") or "readonly" in lowered or "read-only" in lowered or read_only_place:
+        return MnvError(
+            f"cannot write the results database {path}: it is read-only (the file, its folder or its mount) ({text}).",
+            kept + "Fix the permissions, or pass a writable --db (copy the file there to keep its trials).",
+        )
+    if name == "SQLITE_FULL" or "full" in lowered or (name.startswith("SQLITE_IOERR") and _disk_nearly_full(path)):
+        return MnvError(
+            f"cannot write the results database {path}: the disk is full ({text}).",
+            kept + "Free disk space, then run the same command again with --resume.",
+        )
+    if name == "SQLITE_CANTOPEN" or "unable to open" in lowered:
+        return UsageError(f"Cannot open the results database {path}: {text}.",
+                          "Pass a readable, writable path with --db, or fix the folder's permissions.")
+    return MnvError(
+        f"{'cannot write' if writing else 'cannot read'} the results database {path}: {text}",
+        kept + "Free disk space or wait for the other writer, then run the same command again with --resume."
+        if writing else "Check the file with `sqlite3 " + str(path) + " 'PRAGMA integrity_check'`.",
+    )
+
+
+def _disk_nearly_full(path: Path) -> bool:
+    try:
+        return shutil.disk_usage(path.parent).free < 1 << 20
+    except OSError:
+        return False
+
+
 __all__ = [
     "DEFAULT_DB",
     "SCHEMA_VERSION",
     "ResultStore",
+    "database_error",
+    "resolve_db_path",
     "SessionRecord",
     "TrialRecord",
     "utc_now",

@@ -13,6 +13,7 @@ So a new option is one field here.
 from __future__ import annotations
 
 import dataclasses
+import math
 import typing
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -55,6 +56,30 @@ class Rule:
     hint: str  # the fix, shown under the message
 
 
+# The longest any duration may be: a day. Longer is a typo (1e10), and would overflow the
+# timers below it rather than wait.
+MAX_SECONDS = 86_400.0
+
+
+def finite(hint: str) -> Rule:
+    """Not nan, not inf: both pass or fail every comparison in surprising ways."""
+    return Rule(lambda value, _config: math.isfinite(value), "must be a finite number (not nan or inf)", hint)
+
+
+def at_most(high: float, hint: str, unit: str = "") -> Rule:
+    return Rule(lambda value, _config: value <= high, f"must be at most {high:g}{unit}", hint)
+
+
+def duration(hint: str, *, positive_only: bool = False) -> list[Rule]:
+    """A number of seconds: finite, not negative (or positive), at most a day."""
+    low = positive(hint) if positive_only else not_negative(hint)
+    return [finite(hint), low, at_most(MAX_SECONDS, hint, " s (24 h)")]
+
+
+def count(low: int, high: int, hint: str) -> list[Rule]:
+    return [at_least(low, hint), at_most(high, hint)]
+
+
 def at_least(low: int, hint: str) -> Rule:
     return Rule(lambda value, _config: value >= low, f"must be at least {low}", hint)
 
@@ -95,19 +120,22 @@ class RunConfig:
     """How a session measures. Every field is a benchmark option (see the module docstring)."""
 
     trials: int = option(5, "--trials", "Trials per variant (each one benchmark_model run).",
-                         rules=[at_least(1, "Use --trials 5 (the default).")])
+                         rules=count(1, 10_000, "Use --trials 5 (the default)."))
     warmup_runs: int = option(1, "--warmup-runs", flag=ModelFlag("warmup_runs", int, 1, "Min warmup runs"),
-                              rules=[not_negative("Use --warmup-runs 1.")])
+                              rules=[not_negative("Use --warmup-runs 1."),
+                                     at_most(100_000, "Use --warmup-runs 1.")])
     num_runs: int = option(50, "--num-runs", flag=ModelFlag("num_runs", int, 50, "Min num runs"),
-                           rules=[at_least(1, "Use --num-runs 50 (benchmark_model's default).")])
+                           rules=count(1, 1_000_000, "Use --num-runs 50 (benchmark_model's default)."))
     min_secs: float = option(1.0, "--min-secs",
                              flag=ModelFlag("min_secs", float, 1.0, "Min runs duration (seconds)"),
-                             rules=[not_negative("Use --min-secs 1.")])
+                             rules=duration("Use --min-secs 1."))
     max_secs: float = option(150.0, "--max-secs",
                              flag=ModelFlag("max_secs", float, 150.0, "Max runs duration (seconds)"),
-                             rules=[Rule(lambda value, config: value > 0 and value >= config.min_secs,
+                             rules=[finite("Use --max-secs 150."),
+                                    Rule(lambda value, config: value > 0 and value >= config.min_secs,
                                          "must be above --min-secs",
-                                         "Use --max-secs 150 (benchmark_model's default).")])
+                                         "Use --max-secs 150 (benchmark_model's default)."),
+                                    at_most(MAX_SECONDS, "Use --max-secs 150.", " s (24 h)")])
     # None leaves XNNPACK to the binary's build; True or False is passed on.
     use_xnnpack: bool | None = option(None, "--use-xnnpack/--no-xnnpack",
                                       "Force XNNPACK on or off (default: the binary's).",
@@ -115,13 +143,16 @@ class RunConfig:
     op_profiling: bool = option(False, "--op-profile", "Also record per-op times (op profiling).",
                                 flag=ModelFlag("enable_op_profiling", bool, False, "Enable op profiling"))
     cooldown_s: float = option(0.0, "--cooldown", "Seconds to rest between trials.",
-                               rules=[not_negative("Use --cooldown 30 or leave it out.")])
-    thermal_gate_c: float | None = option(None, "--thermal-gate", "Wait until the CPU is below this many C.")
+                               rules=duration("Use --cooldown 30 or leave it out."))
+    thermal_gate_c: float | None = option(None, "--thermal-gate", "Wait until the CPU is below this many C (0-150).",
+                                          rules=[finite("Use --thermal-gate 45."),
+                                                 Rule(lambda value, _config: 0 < value <= 150,
+                                                      "must be above 0 and at most 150 C", "Use --thermal-gate 45.")])
     thermal_timeout_s: float = option(600.0, "--thermal-timeout", "Give up waiting for the gate after S seconds.",
-                                      rules=[positive("Use --thermal-timeout 600.")])
+                                      rules=duration("Use --thermal-timeout 600.", positive_only=True))
     timeout_s: float | None = option(
         None, "--timeout", f"Per-trial timeout in seconds (default 2 * (max-secs + {WARMUP_ALLOWANCE_S:g}) + 30).",
-        rules=[positive("Leave it out for a default derived from --max-secs.")])
+        rules=duration("Leave it out for a default derived from --max-secs.", positive_only=True))
     resume: bool = option(False, "--resume/--no-resume", "Measure only trials not stored by the interrupted run.")
     reuse: bool = option(False, "--reuse", "Reuse stored trials of the same model, device and flags.")
     keep_going: bool = option(False, "--keep-going", "Carry on past failed trials.")

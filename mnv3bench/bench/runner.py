@@ -31,7 +31,13 @@ from mnv3bench.bench import stats
 from mnv3bench.bench.command import benchmark_command, benchmark_flags
 from mnv3bench.bench.options import RunConfig
 from mnv3bench.delegation import left_out_on_device
-from mnv3bench.device.lock import DeviceLock, default_lock_dir
+from mnv3bench.device.lock import (
+    DeviceLock,
+    HostCoreLock,
+    default_lock_dir,
+    device_lock_key,
+    emulator_host_cpu,
+)
 from mnv3bench.device.protocol import Device
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import ResultStore, SessionRecord, TrialRecord, utc_now
@@ -46,7 +52,10 @@ if TYPE_CHECKING:  # names for types only: importing convert or pandas here woul
 
 # -x matches the process name exactly. Not -f: on a phone the command runs inside
 # `sh -c "pkill -f benchmark_model; echo ..."`, whose own command line matches and dies.
-KILL_COMMAND = "pkill -x benchmark_model"
+BENCHMARK_PROCESS = "benchmark_model"
+KILL_COMMAND = f"pkill -x {BENCHMARK_PROCESS}"
+# Both a phone's toybox and the emulator's shell answer this; empty output means none runs.
+RUNNING_COMMAND = f"pidof {BENCHMARK_PROCESS}"
 RESUME_HINT = "Every finished trial is stored; run the same command again with --resume to measure only the rest."
 
 
@@ -279,14 +288,17 @@ def _device(profile: DeviceProfile, device: Device | None, adb: str | None, seri
     """(device, DeviceInfo), locked for this process: the given one, or a real connection
     that passed preflight (the lock comes first, so preflight never disturbs another run)."""
     if device is not None:
-        with DeviceLock(lock_dir, f"{profile.name}-{device.serial}"):
+        with DeviceLock(lock_dir, device_lock_key(None, device.serial)):
             yield device, sensors.info(device, profile)
         return
     from mnv3bench.device.preflight import require_ready, run_checks
     from mnv3bench.device.session import open_device
 
     with open_device(profile, adb=adb, serial=serial, force=force, **(options or {})) as session:
-        with DeviceLock(lock_dir, f"{profile.name}-{session.device.serial}"):
+        with contextlib.ExitStack() as locks:
+            locks.enter_context(DeviceLock(lock_dir, device_lock_key(session.info.serial, session.device.serial)))
+            if profile.emulated:
+                locks.enter_context(HostCoreLock(lock_dir, emulator_host_cpu(profile.pin_core), progress.message))
             for remark in session.warnings:
                 progress.message(f"note: {remark}")
             # Before any build or push: a missing binary or full storage fails now, with its fix.
@@ -347,6 +359,8 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         _ensure_pushed(dev, profile, plan, progress)
     timings.push_s = time.perf_counter() - push_started
 
+    if to_measure:
+        _kill_stale_benchmark(dev, progress)
     new_trials: dict[str, list[TrialRecord]] = {p.variant: [] for p in plans}
     new_ids: dict[str, list[int]] = {p.variant: [] for p in plans}
     # Round-robin: position r of every variant before position r + 1 of any.
@@ -508,6 +522,32 @@ def _kill_benchmark(dev: Device) -> None:
     # outcome must reach the user; a dead link has ended the device's shell anyway.
     with contextlib.suppress(Exception):
         dev.shell(KILL_COMMAND, timeout_s=15)
+
+
+def _kill_stale_benchmark(dev: Device, progress: Progress) -> None:
+    """Before the first trial: kill a benchmark_model left running on the device.
+
+    A run killed with kill -9 (or a pulled cable) cannot stop its device-side benchmark,
+    which then shares the pinned core with every trial of the next run and doubles its
+    latencies without any error. The device lock (taken before this) guarantees that no
+    live mnv3bench run owns such a process, so it is safe to kill.
+    """
+    pids = _running_benchmarks(dev)
+    if not pids:
+        return
+    progress.message(f"warning: a {BENCHMARK_PROCESS} left by an earlier run was still running on the device "
+                     f"(pid {', '.join(pids)}); killing it so that it does not disturb these trials")
+    dev.shell(KILL_COMMAND, timeout_s=15)
+    for _ in range(20):  # SIGTERM first; a benchmark still there after 2 s gets SIGKILL
+        if not _running_benchmarks(dev):
+            return
+        time.sleep(0.1)
+    dev.shell(f"pkill -9 -x {BENCHMARK_PROCESS}", timeout_s=15)
+
+
+def _running_benchmarks(dev: Device) -> list[str]:
+    # Digits only: an old shell without pidof answers with an error text, which means "unknown".
+    return [word for word in dev.shell(RUNNING_COMMAND, timeout_s=15).output.split() if word.isdigit()]
 
 
 def _variant_result(plan: _Plan, new: list[TrialRecord], new_ids: list[int]) -> VariantResult:

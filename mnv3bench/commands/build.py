@@ -13,6 +13,7 @@ from mnv3bench.cliapp import JsonOpt, app, plain_output, print_json, stderr, std
 from mnv3bench.delegation import Delegation
 from mnv3bench.model.builds import ensure_models
 from mnv3bench.model.cache import ModelArtifact
+from mnv3bench.model.size import AllowHugeOpt, check_sizes
 from mnv3bench.variants import GRAMMAR, parse_variant
 
 _HELP = (
@@ -39,10 +40,12 @@ def build_command(
         Path | None, typer.Option("--weights", help="Load trained Keras weights from FILE instead of seeded random ones.", metavar="FILE")
     ] = None,
     models_dir: Annotated[Path, typer.Option("--models-dir", help="Model cache directory.", metavar="DIR")] = Path("models"),
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Models to build at once (one process each).")] = 2,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="Models to build at once (one process each, 1-64).")] = 2,
+    allow_huge: AllowHugeOpt = False,
 ) -> None:
     """Build and convert model variants, printing path, size, sha256, ops, MAdds and params."""
     parsed = [parse_variant(name) for name in variants]  # every name checked before any build
+    check_sizes(parsed, allow_huge=allow_huge)
     if plain_output():
         artifacts = ensure_models(parsed, models_dir=models_dir, force=force, weights=weights, jobs=jobs, progress=_plain_progress())
     else:

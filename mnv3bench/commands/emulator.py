@@ -7,13 +7,13 @@ Any ADB client on this machine can then talk to it: `mnv3bench run --device emul
 from __future__ import annotations
 
 import logging
-import signal
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from mnv3bench.cliapp import app, stderr, stdout
+from mnv3bench.commands.signals import Stopped, exit_status, stop_on_signals
 from mnv3bench.device.adb import default_key_path, load_signer
 from mnv3bench.errors import UsageError
 
@@ -23,12 +23,6 @@ emulator_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(emulator_app, name="emulator")
-
-
-
-
-def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 @emulator_app.command(help="Serve the emulated phone on 127.0.0.1 until Ctrl-C.")
@@ -45,7 +39,6 @@ def serve(
     device: Annotated[str, typer.Option("--device", "-d", help="Emulator profile from devices/*.toml.")] = "emulator",
 ) -> None:
     from mnv3bench.device.profiles import load_profile
-    from mnv3bench.emulator import start_in_process
     from mnv3bench.emulator.faults import check_faults
 
     faults = check_faults(fault or [])
@@ -65,8 +58,16 @@ def serve(
     load_signer(key, notify=lambda message: stderr.print(message, highlight=False))
     logging.basicConfig(level=logging.WARNING, format="emulator: %(message)s")
 
-    # `kill` / CI teardown (SIGTERM) stops as cleanly as Ctrl-C.
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    # `kill`, CI teardown (SIGTERM) and a closed terminal (SIGHUP) stop as cleanly as Ctrl-C:
+    # server.stop() ends every benchmark stand-in the phone started.
+    with stop_on_signals():
+        _serve(profile, root, faults, key, port)
+
+
+def _serve(profile: Any, root: Path | None, faults: frozenset[str], key: Path, port: int) -> None:
+    from mnv3bench.emulator import start_in_process
+
+    status = 0
     server = start_in_process(profile, root=root, faults=faults, trusted_keys=[Path(str(key) + ".pub")], port=port)
     try:
         stdout.print(f"emulated {profile.name} serving ADB on {server.address}", highlight=False)
@@ -76,8 +77,11 @@ def serve(
             stdout.print(f"  faults: {', '.join(sorted(faults))}", highlight=False)
         stderr.print("Ctrl-C to stop.", highlight=False)
         server.serve_forever()
-    except KeyboardInterrupt:
-        pass
+    except KeyboardInterrupt as interrupt:
+        # Ctrl-C is how this command is meant to end (exit 0); SIGTERM/SIGHUP report themselves.
+        status = exit_status(interrupt) if isinstance(interrupt, Stopped) else 0
     finally:
         server.stop()
         stderr.print(f"emulator on {server.address} stopped.", highlight=False)
+    if status:
+        raise typer.Exit(status)

@@ -25,7 +25,8 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 from mnv3bench.bench.options import OPTIONS, BenchOption, RunConfig
 from mnv3bench.bench.runner import SessionResult
 from mnv3bench.cliapp import AdbOpt, AdbServerOpt, DbOpt, DirectOpt, SerialOpt, plain_output, stderr
-from mnv3bench.results import DEFAULT_DB, ResultStore
+from mnv3bench.commands.signals import exit_status, stop_on_signals
+from mnv3bench.results import ResultStore, resolve_db_path
 
 DEFAULT_MODELS_DIR = Path("models")
 ModelsDirOpt = Annotated[Path, typer.Option("--models-dir", help="Where built models are cached.")]
@@ -51,7 +52,7 @@ class Measurement:
 
     @property
     def db_path(self) -> Path:
-        return Path(self.db) if self.db else DEFAULT_DB
+        return resolve_db_path(self.db)
 
     def config(self) -> RunConfig:
         """The RunConfig (UsageError for a bad value): made when the command gets to it, so
@@ -199,20 +200,26 @@ def measure(run_session: SessionRunner, profile: Any, variants: Sequence[Any], c
     """Run a session with the progress display on stderr, then print where the time went.
 
     `run_session` is passed in (not imported here) so each command's tests can replace it.
-    Ctrl-C prints `interrupted_hint` (finished trials are already stored) and exits 130.
+    Ctrl-C, SIGTERM and SIGHUP print `interrupted_hint` (finished trials are already stored;
+    the runner has killed the device's benchmark) and exit 128 + the signal number.
     """
     kwargs = {"adb": adb, "serial": serial, "models_dir": models_dir, "command_line": command_line}
     if device_options:
         kwargs["device_options"] = device_options
     try:
-        if plain_output():
-            result = run_session(profile, list(variants), config, store, progress=PlainProgress(), **kwargs)
-        else:
-            columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}")]
-            with Progress(*columns, console=stderr, transient=True) as bar:
-                result = run_session(profile, list(variants), config, store, progress=RichProgress(bar), **kwargs)
-    except KeyboardInterrupt:
+        with stop_on_signals():
+            result = _run_with_progress(run_session, profile, variants, config, store, kwargs)
+    except KeyboardInterrupt as interrupt:
         stderr.print(f"interrupted: {interrupted_hint}", highlight=False)
-        raise typer.Exit(130) from None
+        raise typer.Exit(exit_status(interrupt)) from None
     stderr.print(result.timings.summary(), highlight=False, soft_wrap=True)
     return result
+
+
+def _run_with_progress(run_session: SessionRunner, profile: Any, variants: Sequence[Any], config: RunConfig,
+                       store: ResultStore, kwargs: dict[str, Any]) -> SessionResult:
+    if plain_output():
+        return run_session(profile, list(variants), config, store, progress=PlainProgress(), **kwargs)
+    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}")]
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        return run_session(profile, list(variants), config, store, progress=RichProgress(bar), **kwargs)

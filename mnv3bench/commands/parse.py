@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, BinaryIO, TextIO
 
 import typer
 from rich.table import Table
@@ -61,20 +61,49 @@ def parse_command(
         raise typer.Exit(1)
 
 
+# A benchmark_model output is kilobytes (a megabyte with op profiling): anything near this
+# is not one, and reading it whole could exhaust memory (`parse /dev/zero`).
+MAX_INPUT_BYTES = 64 * 1024 * 1024
+_CHUNK = 1024 * 1024
+# Stray bytes are normal in phone captures; a block that is mostly NUL bytes is not text.
+_MAX_NUL_SHARE = 0.1
+
+
 def _read(file: str) -> str:
     if file == "-":
-        return sys.stdin.read()
+        # A text stream without bytes underneath (a replaced sys.stdin) is read as text.
+        return _read_bounded(getattr(sys.stdin, "buffer", sys.stdin), "stdin")
     path = Path(file)
     try:
-        data = path.read_bytes()
+        with path.open("rb") as stream:
+            return _read_bounded(stream, file)
     except FileNotFoundError:
         raise UsageError(f"no such file: {file}", _READ_HINT) from None
     except IsADirectoryError:
         raise UsageError(f"{file} is a directory, not a benchmark_model output", _READ_HINT) from None
     except OSError as exc:
         raise UsageError(f"cannot read {file}: {exc.strerror or exc}", _READ_HINT) from None
+
+
+def _read_bounded(stream: BinaryIO | TextIO, name: str) -> str:
+    """The text of `stream`, read a chunk at a time and never more than MAX_INPUT_BYTES."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        chunk = stream.read(_CHUNK)
+        if isinstance(chunk, str):
+            chunk = chunk.encode("utf-8", "surrogateescape")
+        if not chunk:
+            break
+        if chunk.count(0) > _MAX_NUL_SHARE * len(chunk):
+            raise UsageError(f"{name} is binary data (mostly NUL bytes), not a benchmark_model output", _READ_HINT)
+        size += len(chunk)
+        if size > MAX_INPUT_BYTES:
+            raise UsageError(f"{name} is larger than {MAX_INPUT_BYTES // (1024 * 1024)} MB; a benchmark_model output "
+                             "is kilobytes", _READ_HINT)
+        chunks.append(chunk)
     # Captures from a phone may hold stray bytes; never refuse a file for its encoding.
-    return data.decode("utf-8", errors="replace")
+    return b"".join(chunks).decode("utf-8", errors="replace")
 
 
 def _format(value: object, unit: str) -> str:

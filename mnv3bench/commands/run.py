@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -18,7 +17,8 @@ from mnv3bench.commands.measure_options import (
     measuring_command,
 )
 from mnv3bench.errors import MnvError, UsageError
-from mnv3bench.results import DEFAULT_DB, ResultStore
+from mnv3bench.model.size import AllowHugeOpt, check_sizes
+from mnv3bench.results import ResultStore, resolve_db_path
 
 _RUN_HELP = """Measure variants on a device: K interleaved trials each, every trial stored.
 
@@ -64,10 +64,12 @@ def run_command(
     variant: Annotated[list[str], typer.Option("--variant", "-v", help="Variant name; repeat for several.")],
     measurement: Measurement,
     json_output: JsonOpt = False,
+    allow_huge: AllowHugeOpt = False,
 ) -> None:
     from mnv3bench.device.profiles import load_profile
 
     variants = _parse_variants(variant)
+    check_sizes(variants, allow_huge=allow_huge)
     profile = load_profile(device)
     # Ctrl-C: every finished trial is already committed; the measure path says so and exits 130.
     result = measurement.run(run_session, profile, variants, command_line=command_line("mnv3bench run"),
@@ -101,11 +103,11 @@ def compare_command(
     from mnv3bench.variants import parse_variant
 
     a, b = parse_variant(variant_a).name, parse_variant(variant_b).name
-    path = Path(db) if db else DEFAULT_DB
+    path = resolve_db_path(db)
     if not path.exists():
         raise UsageError(f"No results database at {path}.",
                          f"Measure first: mnv3bench run --device {device} --variant {a} --variant {b}, or pass --db.")
-    with ResultStore(path) as store:
+    with ResultStore(path, read_only=True) as store:
         trials_a = store.latest_ok_trials(device=device, variant=a)
         if trials_a.empty:
             raise MnvError(f"No successful trials of {a} on {device} in {path}.",

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from mnv3bench import __version__
 from mnv3bench.bench.runner import run_session
@@ -17,8 +18,10 @@ from mnv3bench.commands.measure_options import (
     command_line,
     measuring_command,
 )
+from mnv3bench.commands.paths import is_safe_component, require_safe_component
 from mnv3bench.errors import MnvError, UsageError
-from mnv3bench.results import DEFAULT_DB, ResultStore
+from mnv3bench.model.size import AllowHugeOpt, check_sizes
+from mnv3bench.results import DEFAULT_DB, ResultStore, resolve_db_path
 from mnv3bench.tables.definitions import TABLES, TableDef, get_table
 from mnv3bench.tables.export.files import write_reports
 from mnv3bench.tables.export.json import to_json_dict
@@ -62,6 +65,9 @@ def _compute(defn: TableDef, trials: Any, profile: Any, device: str, op_profile:
 
 
 def _emit(results: list[TableResult], *, json_output: bool, reports_dir: Path, single: bool) -> None:
+    for result in results:  # all checked before any file is written
+        require_safe_component(result.device, "device profile")
+        require_safe_component(result.name, "table name")
     written: list[Path] = []
     for result in results:
         written += write_reports(result, reports_dir)
@@ -89,6 +95,7 @@ def table(
     measurement: Measurement,
     json_output: JsonOpt = False,
     reports_dir: ReportsDirOpt = None,
+    allow_huge: AllowHugeOpt = False,
 ) -> None:
     if list_tables:
         _list_tables()
@@ -102,11 +109,13 @@ def table(
     from mnv3bench.variants import parse_variant
 
     profile = load_profile(device)
+    variants = [parse_variant(v) for v in defn.variants()]
+    check_sizes(variants, allow_huge=allow_huge)
     command = command_line(f"mnv3bench table {defn.name}")
-    session = measurement.run(run_session, profile, [parse_variant(v) for v in defn.variants()],
+    session = measurement.run(run_session, profile, variants,
                               command_line=command, interrupted_hint=INTERRUPTED_HINT)
     ids = {tid for v in session.variants for tid in v.trial_ids}
-    with ResultStore(measurement.db_path) as store:
+    with ResultStore(measurement.db_path, read_only=True) as store:
         frame = store.trials(device=profile.name, variants=defn.variants(), ok_only=True)
     result = _compute(defn, frame[frame["id"].isin(ids)], profile, profile.name, measurement.config().op_profiling)
     result.notes.append(f"Session {session.timings.summary()}.")
@@ -131,15 +140,21 @@ def report(
     reports_dir: ReportsDirOpt = None,
 ) -> None:
     defns = [get_table(table_name)] if table_name else list(TABLES.values())
-    db_path = Path(db) if db else DEFAULT_DB
-    if not db_path.is_file():
+    db_path = resolve_db_path(db)
+    if not db_path.exists():
         raise MnvError(
             f"no results database at {db_path}.",
             "Measure first (`mnv3bench table 5 --device emulator`), or point --db at the database.",
         )
-    store = ResultStore(db_path)
-    all_trials = store.measurement_trials(device=device)
+    with ResultStore(db_path, read_only=True) as store:
+        all_trials = store.measurement_trials(device=device)
     devices = [device] if device else sorted(all_trials["device_profile"].unique())
+    # A shared database may hold any text as a device name; it becomes a folder under reports/.
+    unsafe = [d for d in devices if not is_safe_component(d)]
+    for dev in unsafe:
+        stderr.print(f"[yellow]skipped the trials of device {escape(repr(dev))}: not a safe folder name for its reports[/]",
+                     highlight=False, markup=True, soft_wrap=True)
+    devices = [d for d in devices if is_safe_component(d)]
     results: list[TableResult] = []
     for dev in devices:
         profile = _profile_or_none(dev)

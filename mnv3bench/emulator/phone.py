@@ -9,6 +9,7 @@ v % os.cpu_count()), its stdout+stderr streamed to the ADB client as produced.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import posixpath
@@ -33,6 +34,40 @@ BENCHMARK_NAME = "benchmark_model"
 BINARY_MARKER = (b"#!mnv3bench-emulator\n# benchmark_model stand-in marker: the emulated phone "
                  b"runs `python -m mnv3bench.emulator.standin` for this file.\n")
 _TERMINATE_GRACE_S = 2.0
+
+
+def _die_with_parent_hook() -> Callable[[int], None] | None:
+    """A preexec_fn that makes the child receive SIGKILL when its parent dies (Linux).
+
+    The stand-in runs in its own session (so killpg reaches its whole group, and a Ctrl-C
+    at the terminal reaches the runner first, which then kills it cleanly); but a session
+    leader is reparented to init when the emulator's process is killed with kill -9, and
+    would keep burning the pinned core under the next run's trials. PR_SET_PDEATHSIG closes
+    that hole without any cooperation from the child, even on SIGKILL, and survives exec.
+    Chosen over a watchdog pipe, which needs the child to poll it. The signal fires when
+    the spawning *thread* ends, which is fine here: run_benchmark's thread waits for and
+    reaps its child before returning. libc and prctl are resolved here, in the parent, so
+    the forked child only makes one call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def set_pdeathsig(parent_pid: int) -> None:
+        prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl: no signal will come
+            os._exit(137)
+
+    return set_pdeathsig
+
+
+_DIE_WITH_PARENT = _die_with_parent_hook()
 # The "drop-run" fault cuts the link once the benchmark has started its runs.
 _DROP_RUN_AFTER = b"Running benchmark for"
 
@@ -156,6 +191,7 @@ class EmulatedPhone:
             [sys.executable, "-I", "-m", "mnv3bench.emulator.standin", *args],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             cwd=self.fs.root.parent, env=env, start_new_session=True,
+            preexec_fn=functools.partial(_DIE_WITH_PARENT, os.getpid()) if _DIE_WITH_PARENT else None,
         )
         if host_cpus:
             try:  # the stand-in also pins itself first thing, before LiteRT starts threads

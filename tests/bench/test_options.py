@@ -108,3 +108,35 @@ def test_measuring_command_needs_a_measurement_parameter():
         measuring_command()(no_measurement)
     with pytest.raises(TypeError, match="reuze"):
         measuring_command(without={"reuze"})
+
+
+# -- every number has a range ---------------------------------------------------------------
+
+_ABSURD = [
+    ({"cooldown_s": 1e10}, "--cooldown must be at most 86400 s (24 h)"),
+    ({"timeout_s": 1e10}, "--timeout must be at most 86400 s"),
+    ({"timeout_s": float("inf")}, "--timeout must be a finite number"),
+    ({"max_secs": 1e10}, "--max-secs must be at most 86400 s"),
+    ({"max_secs": float("inf")}, "--max-secs must be a finite number"),
+    ({"min_secs": float("nan")}, "--min-secs must be a finite number"),
+    ({"thermal_gate_c": float("nan")}, "--thermal-gate must be a finite number"),
+    ({"thermal_gate_c": 1000.0}, "--thermal-gate must be above 0 and at most 150 C"),
+    ({"thermal_timeout_s": float("inf")}, "--thermal-timeout must be a finite number"),
+    ({"thermal_timeout_s": 1e9}, "--thermal-timeout must be at most 86400 s"),
+    ({"trials": 10**7}, "--trials must be at most 10000"),
+    ({"num_runs": 10**9}, "--num-runs must be at most 1e+06"),
+    ({"warmup_runs": 10**9}, "--warmup-runs must be at most 100000"),
+]
+
+
+@pytest.mark.parametrize(("values", "message"), _ABSURD, ids=[m.split()[0] + "=" + str(list(v.values())[0])
+                                                              for v, m in _ABSURD])
+def test_absurd_numbers_are_refused_with_their_range(values, message):
+    with pytest.raises(UsageError) as err:
+        RunConfig(**values)
+    assert message in err.value.message and err.value.hint
+
+
+def test_the_longest_sensible_values_pass():
+    RunConfig(cooldown_s=86_400, timeout_s=86_400, max_secs=86_400, min_secs=86_400, thermal_gate_c=150,
+              thermal_timeout_s=86_400, trials=10_000, num_runs=1_000_000, warmup_runs=100_000)

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from mnv3bench.bench.runner import KILL_COMMAND, RunConfig, run_session
+from mnv3bench.bench.runner import KILL_COMMAND, RUNNING_COMMAND, RunConfig, run_session
 from mnv3bench.device.profiles import load_profile
 from mnv3bench.device.protocol import ShellResult
 from mnv3bench.errors import MnvError, UsageError
@@ -58,8 +58,9 @@ def test_trials_interleave_round_robin_and_are_stored(tmp_path, profile, store):
     trials = store.trials()
     assert list(trials["trial_index"]) == [1, 1, 1, 2, 2, 2, 3, 3, 3]
     assert trials["ok"].all() and (trials["latency_ms"] > 5).all()
+    # Every command naming the binary is a pinned run, bar the stale-benchmark check (pidof).
     assert all(c.startswith("taskset 10 /data/local/tmp/benchmark_model --graph=") for c in dev.commands
-               if "benchmark_model" in c)
+               if "benchmark_model" in c and c != RUNNING_COMMAND)
     assert [v.summary.n for v in result.variants] == [3, 3, 3]
     # trial n answers 5000 + n us: variant a ran as trials 1, 4, 7
     assert result.variants[0].summary.median == pytest.approx(5.004)
@@ -236,11 +237,11 @@ def test_cooldown_between_trials_not_before_first(tmp_path, profile, store):
 
 
 def test_device_in_use_by_another_run(tmp_path, profile, store):
-    from mnv3bench.device.lock import DeviceLock, default_lock_dir
+    from mnv3bench.device.lock import DeviceLock, default_lock_dir, device_lock_key
 
     # The lock is per user, not per database: another --db cannot get around it.
     assert store.path.parent not in default_lock_dir().parents
-    with DeviceLock(default_lock_dir(), f"{profile.name}-FAKE123"):
+    with DeviceLock(default_lock_dir(), device_lock_key(None, "FAKE123")):
         with pytest.raises(MnvError, match="in use by another mnv3bench process"):
             run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), FakeDevice())
     run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), FakeDevice())  # free again
