@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from tests.conftest import main_in_process as cli
 
 from mnv3bench.bench.runner import NullProgress, RunConfig, run_session
 from mnv3bench.device.adb import load_signer
@@ -16,6 +15,7 @@ from mnv3bench.emulator import start_in_process
 from mnv3bench.errors import MnvError
 from mnv3bench.results import ResultStore
 from mnv3bench.variants import parse_variant
+from tests.helpers import main_in_process as cli
 
 pytestmark = pytest.mark.slow
 

@@ -6,10 +6,10 @@ import json
 import re
 
 import pytest
-from tests.tables.test_tables import SPREAD, TABLE5_MS
 
 from mnv3bench.cli import main
 from mnv3bench.results import ResultStore, SessionRecord, TrialRecord
+from tests.tables.helpers import SPREAD, TABLE5_MS
 
 
 def _store_session(store: ResultStore, medians: dict[str, float], device: str = "emulator") -> int:

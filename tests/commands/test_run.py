@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from tests.conftest import main_in_process as cli
-from tests.bench.test_runner import make_artifacts
 
 import mnv3bench.commands.run as run_cmd
 from mnv3bench.bench import runner
@@ -14,6 +12,8 @@ from mnv3bench.device.protocol import ShellResult
 from mnv3bench.results import ResultStore
 from mnv3bench.testing import FakeDevice, FakeSensors
 from mnv3bench.testing import benchmark_output as good_output
+from tests.bench.helpers import make_artifacts
+from tests.helpers import main_in_process as cli
 
 
 @pytest.fixture

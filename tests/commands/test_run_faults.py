@@ -15,7 +15,6 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from tests.conftest import QUICK, SMALL, WhenTrials, integrity_ok, rows, trial_count, wait_until
 
 from mnv3bench.bench.runner import RunConfig, run_session
 from mnv3bench.device.adb import connect
@@ -23,10 +22,10 @@ from mnv3bench.device.profiles import load_profile
 from mnv3bench.errors import MnvError
 from mnv3bench.results import ResultStore
 from mnv3bench.variants import parse_variant
+from tests.helpers import QUICK, REPO, SMALL, WhenTrials, integrity_ok, rows, trial_count, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
-REPO = Path(__file__).resolve().parents[2]
 REMOTE = f"/data/local/tmp/mnv3bench/{SMALL}.tflite"
 
 

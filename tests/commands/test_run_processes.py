@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mnv3bench.device.lock import default_lock_dir
-from tests.conftest import QUICK, SMALL, integrity_ok, mnv3_command, rows, trial_count, wait_until
+from tests.helpers import QUICK, SMALL, integrity_ok, mnv3_command, rows, trial_count, wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 

@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tests.emulator.test_adbd import FakePhone, adb_shell_client
 
 from mnv3bench.emulator.adbd.server import EmulatorServer
+from tests.emulator.helpers import FakePhone, adb_shell_client
 
 ADB = shutil.which("adb") or "/usr/bin/adb"
 pytestmark = [

@@ -16,9 +16,9 @@ from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.emulator.test_adbd import FakePhone, RawClient, server_still_serves
 
 from mnv3bench.emulator.adbd.server import EmulatorServer
+from tests.emulator.helpers import FakePhone, RawClient, server_still_serves
 
 pytestmark = pytest.mark.fuzz
 

@@ -10,24 +10,7 @@ import pytest
 
 from mnv3bench.bench.parser import parse_benchmark_output
 from mnv3bench.emulator.standin import Stat, parse_flags
-
-
-def build_tiny_tflite(directory: Path) -> Path:
-    """A small conv net at 32x32, converted with the real TF Lite converter (cached)."""
-    path = directory / "tiny.tflite"
-    if not path.exists():
-        import keras
-        import tensorflow as tf
-
-        model = keras.Sequential([
-            keras.Input((32, 32, 3)),
-            keras.layers.Conv2D(8, 3, activation="relu"),
-            keras.layers.DepthwiseConv2D(3),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(4),
-        ])
-        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    return path
+from tests.emulator.helpers import build_tiny_tflite
 
 
 @pytest.fixture(scope="session")

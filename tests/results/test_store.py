@@ -10,26 +10,9 @@ import textwrap
 import pytest
 
 from mnv3bench.errors import UsageError
-from mnv3bench.results import SCHEMA_VERSION, ResultStore, SessionRecord, TrialRecord, utc_now
-
-
-def trial(session_id: int, index: int, ok: bool = True, variant: str = "v") -> TrialRecord:
-    return TrialRecord(
-        session_id=session_id, variant=variant, model_sha256="ab" * 32, device_profile="pixel3",
-        device_serial="S1", device_model="Pixel 3", device_fingerprint="google/blueline:12",
-        flags={"num_threads": "1", "num_runs": "50"}, trial_index=index, started_at=utc_now(), ended_at=utc_now(),
-        ok=ok, error_message=None if ok else "no latency", latency_ms=7.5 + index if ok else None,
-        parsed={"inference_avg_us": 7500 + 1000 * index, "inference_count": 50, "num_threads": 1,
-                "op_profile_top": [{"node_type": "CONV_2D", "avg_ms": 1.2, "percent": 40.0}],
-                "error": not ok} if ok else {"error": True},
-        temp_before_c=35.0, temp_after_c=41.5, freq_before_khz=2803200, freq_after_khz=2803200,
-        raw_output="INFO: count=50 ..." if ok else "ERROR: boom", tool_version="0.1.0", tf_version="2.21.0",
-    )
-
-
-def session(store: ResultStore) -> int:
-    return store.start_session(SessionRecord("run", "pixel3", "S1", "Pixel 3", "google/blueline:12",
-                                             {"num_threads": "1"}, ["v"], "0.1.0"))
+from mnv3bench.results import SCHEMA_VERSION, ResultStore, TrialRecord
+from tests.helpers import REPO
+from tests.results.helpers import session, trial
 
 
 def test_round_trip_with_every_contract_column(tmp_path):
@@ -115,8 +98,8 @@ def test_unwritable_folder_is_a_usage_error(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys
-    sys.path.insert(0, {tests!r})
-    from test_store import trial, session
+    sys.path.insert(0, {repo!r})
+    from tests.results.helpers import session, trial
     from mnv3bench.results import ResultStore
     store = ResultStore({db!r})
     sid = session(store)
@@ -126,11 +109,9 @@ WRITER = textwrap.dedent("""
 
 
 def test_two_processes_write_concurrently(tmp_path):
-    import pathlib
-
     db = tmp_path / "r.db"
     ResultStore(db).close()
-    code = WRITER.format(tests=str(pathlib.Path(__file__).parent), db=str(db))
+    code = WRITER.format(repo=str(REPO), db=str(db))
     procs = [subprocess.Popen([sys.executable, "-c", code, name], stderr=subprocess.PIPE) for name in ("a", "b")]
     for p in procs:
         _, err = p.communicate(timeout=120)
