@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 3
 # How to bring an older database up to date: version -> statements to reach version + 1.
 # Columns are only ever added, so old rows stay as they were written.
-_MIGRATIONS: dict[int, list[str]] = {
+MIGRATIONS: dict[int, list[str]] = {
     1: [
         "ALTER TABLE sessions ADD COLUMN builds_on TEXT NOT NULL DEFAULT '{}'",
         "ALTER TABLE trials ADD COLUMN freq_cap_khz INTEGER",
@@ -232,7 +232,7 @@ class ResultStore:
                 )
             if version is not None:
                 for old in range(version, SCHEMA_VERSION):
-                    for statement in _MIGRATIONS[old]:
+                    for statement in MIGRATIONS[old]:
                         self._conn.execute(statement)
             for statement in _split_sql(_SCHEMA):
                 self._conn.execute(statement)
@@ -478,6 +478,7 @@ def _split_sql(script: str) -> list[str]:
 
 __all__ = [
     "DEFAULT_DB",
+    "MIGRATIONS",
     "SCHEMA_VERSION",
     "ResultStore",
     "SessionRecord",

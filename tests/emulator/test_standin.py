@@ -95,7 +95,7 @@ def test_bad_flag_value_and_unknown_flags(tiny_tflite: Path) -> None:
 
 def test_affinity_from_the_environment(tiny_tflite: Path) -> None:
     # The phone passes host cpus; the stand-in pins itself before LiteRT starts.
-    code = ("import os; from mnv3bench.emulator import standin; standin._pin_to_env_cpus();"
+    code = ("import os; from mnv3bench.emulator import standin; standin.pin_to_env_cpus();"
             " print(sorted(os.sched_getaffinity(0)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**__import__("os").environ, "MNV3BENCH_EMU_CPUS": "0"}).stdout

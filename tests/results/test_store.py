@@ -10,9 +10,18 @@ import textwrap
 import pytest
 
 from mnv3bench.errors import UsageError
-from mnv3bench.results import SCHEMA_VERSION, ResultStore, TrialRecord
+from mnv3bench.results import MIGRATIONS, SCHEMA_VERSION, ResultStore, TrialRecord
 from tests.helpers import REPO
 from tests.results.helpers import session, trial
+
+
+def execute_by_hand(db, sql: str) -> None:
+    """SQL written by hand in a connection of its own, as any other sqlite3 client would."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute(sql)
+    finally:
+        conn.close()
 
 
 def test_round_trip_with_every_contract_column(tmp_path):
@@ -49,8 +58,9 @@ def test_filters(tmp_path):
 def test_a_failed_trial_never_carries_a_number(tmp_path):
     with pytest.raises(ValueError):
         TrialRecord(None, "v", "x", "p", "s", None, None, {}, 1, "t", "t", ok=False, latency_ms=3.0)
-    with ResultStore(tmp_path / "r.db") as store, pytest.raises(sqlite3.IntegrityError):
-        store._conn.execute(  # the CHECK constraint holds even for SQL written by hand
+    with ResultStore(tmp_path / "r.db"), pytest.raises(sqlite3.IntegrityError):
+        execute_by_hand(  # the CHECK constraint holds even for SQL written by hand
+            tmp_path / "r.db",
             "INSERT INTO trials (variant, model_sha256, device_profile, device_serial, flags, trial_index, "
             "started_at, ended_at, ok, latency_ms, throttled, timed_out, raw_output, tool_version) "
             "VALUES ('v', 'x', 'p', 's', '{}', 1, 't', 't', 0, 3.0, 0, 0, '', '')")
@@ -61,7 +71,7 @@ def test_trials_are_append_only(tmp_path):
         store.record_trial(trial(session(store), 1))
         for sql in ("UPDATE trials SET latency_ms = 1", "DELETE FROM trials"):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                store._conn.execute(sql)
+                execute_by_hand(tmp_path / "r.db", sql)
         assert store.trials()["latency_ms"].tolist() == [8.5]
 
 
@@ -142,13 +152,11 @@ def _as_version(db, version: int) -> None:
 def test_an_older_database_is_migrated_keeping_its_rows(tmp_path, version):
     import sqlite3
 
-    from mnv3bench.results import _MIGRATIONS
-
     db = tmp_path / f"v{version}.db"
     with ResultStore(db) as store:
         store.record_trial(trial(None, 1))
     _as_version(db, version)
-    assert all(_MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
+    assert all(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
     with ResultStore(db) as store:
         frame = store.trials()
         assert len(frame) == 1 and "freq_cap_khz" in frame.columns
