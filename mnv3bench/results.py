@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 SCHEMA_VERSION = 3
 # How to bring an older database up to date: version -> statements to reach version + 1.
 # Columns are only ever added, so old rows stay as they were written.
-_MIGRATIONS: dict[int, list[str]] = {
+MIGRATIONS: dict[int, list[str]] = {
     1: [
         "ALTER TABLE sessions ADD COLUMN builds_on TEXT NOT NULL DEFAULT '{}'",
         "ALTER TABLE trials ADD COLUMN freq_cap_khz INTEGER",
@@ -292,7 +292,7 @@ class ResultStore:
                 version = row[0] if row else None
             if version is not None:
                 for old in range(version, SCHEMA_VERSION):
-                    for statement in _MIGRATIONS[old]:
+                    for statement in MIGRATIONS[old]:
                         self._conn.execute(statement)
             for statement in _split_sql(_SCHEMA):
                 self._conn.execute(statement)
@@ -641,6 +641,7 @@ def _disk_nearly_full(path: Path) -> bool:
 
 __all__ = [
     "DEFAULT_DB",
+    "MIGRATIONS",
     "SCHEMA_VERSION",
     "ResultStore",
     "database_error",

@@ -1,4 +1,4 @@
-"""Shared fixtures for the reliability, bad-input and security tests (issue 6).
+"""Fixtures shared by every folder of tests (plain helpers are in tests/helpers.py).
 
 One fixture is autouse, for every test: `_user_cache_in_tmp` points XDG_CACHE_HOME at a
 session tmp dir, so device locks and emulator roots never land in the real ~/.cache.
@@ -8,6 +8,7 @@ The others apply only where a test asks for them:
 - `small_model`: a models dir holding SMALL, built once per session with the real converter.
 - `table_models`: a models dir holding every variant any table uses, at full size, built
   once per session on both cores (the slow tests of tests/test_every_table.py share it).
+- `models_copy`: a private copy of that models dir, for tests that damage the cache.
 - `emulator`: start_in_process with given faults and a tmp root; stopped after the test.
 - `mnv3` / `cli`: the CLI in a subprocess / in this process, returning (code, stdout, stderr).
 """
@@ -16,42 +17,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import subprocess
-import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-# A small, fast variant: ~10 MB, sub-millisecond inference on the host.
-SMALL = "small-hswish-fused-r96"
-# The tiniest benchmark_model settings that still yield real statistics.
-QUICK = ["--num-runs", "3", "--warmup-runs", "1", "--min-secs", "0", "--max-secs", "3"]
-
-
-@dataclass
-class CliResult:
-    code: int
-    out: str
-    err: str
-
-
-def main_in_process(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    """mnv3bench.cli.main(argv) with capsys: (exit code, stdout, stderr)."""
-    from mnv3bench.cli import main
-
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from tests.helpers import REPO, SMALL, CliResult, mnv3_command
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -167,10 +139,6 @@ def cli(capsys: pytest.CaptureFixture[str]) -> Callable[..., CliResult]:
     return run
 
 
-def mnv3_command(*argv: str) -> list[str]:
-    return [sys.executable, "-m", "mnv3bench", *map(str, argv)]
-
-
 @pytest.fixture
 def mnv3(rel_env: dict[str, str]) -> Callable[..., CliResult]:
     """`python -m mnv3bench ARGS` in a subprocess with the isolated environment."""
@@ -181,104 +149,3 @@ def mnv3(rel_env: dict[str, str]) -> Callable[..., CliResult]:
         return CliResult(done.returncode, done.stdout, done.stderr)
 
     return run
-
-
-# -- helpers for watching a database while a run writes to it ------------------------------
-
-
-def trial_count(db: Path, table: str = "trials") -> int:
-    """Rows in trials (or sessions), read with a separate connection (WAL allows it mid-run)."""
-    if not db.exists():
-        return 0
-    try:
-        with sqlite3.connect(db, timeout=5) as conn:
-            return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-    except sqlite3.OperationalError:  # the schema is not created yet
-        return 0
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return False
-
-
-class WhenTrials(threading.Thread):
-    """Calls `action()` once `db` holds `count` rows in `table` (to inject a fault mid-run).
-
-    A session row is written after preflight and before the first push, so
-    table="sessions" fires once the device has passed its checks."""
-
-    def __init__(self, db: Path, count: int, action: Callable[[], None], timeout: float = 90,
-                 table: str = "trials") -> None:
-        super().__init__(daemon=True)
-        self.db, self.count, self.action, self.timeout, self.table = db, count, action, timeout, table
-        self.fired = threading.Event()
-
-    def run(self) -> None:
-        if wait_until(lambda: trial_count(self.db, self.table) >= self.count, self.timeout):
-            self.action()
-            self.fired.set()
-
-
-def integrity_ok(db: Path) -> bool:
-    with sqlite3.connect(db) as conn:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-
-
-def rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
-    with sqlite3.connect(db) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
-# -- Debian's adb server, for the adb-server route ---------------------------------------------
-
-
-@dataclass
-class AdbServer:
-    """A real adb server on a test-chosen port, whose HOME holds the test key the emulators trust."""
-
-    port: int
-    env: dict[str, str]
-
-    def adb(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        done = subprocess.run([shutil.which("adb") or "/usr/bin/adb", *args], env=self.env, capture_output=True,
-                              text=True, timeout=60)
-        if check and done.returncode != 0:
-            raise AssertionError(f"adb {' '.join(args)}: {done.stdout}{done.stderr}")
-        return done
-
-    def attach(self, address: str) -> str:
-        """`adb connect ADDRESS`, waiting until the server reports the device ready; returns the serial."""
-        self.adb("connect", address)
-        ok = wait_until(lambda: self.adb("-s", address, "get-state", check=False).stdout.strip() == "device", 15,
-                        interval=0.1)
-        assert ok, self.adb("devices", "-l").stdout
-        return address
-
-
-@pytest.fixture
-def adb_server(adb_key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AdbServer]:
-    """Debian's adb server on a free port, made the default for this test (ANDROID_ADB_SERVER_PORT)."""
-    import socket
-
-    if not shutil.which("adb"):
-        pytest.skip("Debian's adb is not installed (apt-get install adb)")
-    home = tmp_path / "adb-home"
-    (home / ".android").mkdir(parents=True)
-    # The server signs with $HOME/.android/adbkey: the key the emulators trust.
-    shutil.copy(adb_key, home / ".android" / "adbkey")
-    shutil.copy(f"{adb_key}.pub", home / ".android" / "adbkey.pub")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = dict(os.environ, HOME=str(home), ANDROID_ADB_SERVER_PORT=str(port))
-    env.pop("ADB_VENDOR_KEYS", None)
-    server = AdbServer(port, env)
-    server.adb("start-server")
-    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(port))
-    yield server
-    server.adb("kill-server", check=False)

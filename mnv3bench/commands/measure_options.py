@@ -24,7 +24,15 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from mnv3bench.bench.options import OPTIONS, BenchOption, RunConfig
 from mnv3bench.bench.runner import SessionResult
-from mnv3bench.cliapp import AdbOpt, AdbServerOpt, DbOpt, DirectOpt, SerialOpt, plain_output, stderr
+from mnv3bench.cliapp import (
+    AdbOpt,
+    AdbServerOpt,
+    DbOpt,
+    DirectOpt,
+    SerialOpt,
+    plain_output,
+    stderr,
+)
 from mnv3bench.commands.signals import exit_status, stop_on_signals
 from mnv3bench.results import ResultStore, resolve_db_path
 

@@ -26,8 +26,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from mnv3bench.device.adb import decode_output, parse_address, remote_sha256, short_command, split_status_marker
-from mnv3bench.device.protocol import RECONNECT_HINT, DeviceLinkError, PushProgress, ShellResult
+from mnv3bench.device.adb import (
+    decode_output,
+    parse_address,
+    remote_sha256,
+    short_command,
+    split_status_marker,
+)
+from mnv3bench.device.protocol import (
+    RECONNECT_HINT,
+    DeviceLinkError,
+    PushProgress,
+    ShellResult,
+)
 from mnv3bench.errors import MnvError, UsageError
 
 if TYPE_CHECKING:

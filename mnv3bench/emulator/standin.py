@@ -140,7 +140,7 @@ def _fail(message: str) -> int:
     return 1
 
 
-def _pin_to_env_cpus() -> None:
+def pin_to_env_cpus() -> None:
     cpus = os.environ.get("MNV3BENCH_EMU_CPUS", "")
     if cpus:
         try:
@@ -212,7 +212,7 @@ def _garbage_output(graph: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     rss_at_start = _rss_mb()
-    _pin_to_env_cpus()
+    pin_to_env_cpus()
     faults = set(filter(None, os.environ.get("MNV3BENCH_EMU_FAULTS", "").split(",")))
     Log.info("STARTING!")
     try:

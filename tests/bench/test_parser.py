@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mnv3bench.bench.parser import JSON_KEYS, NO_LATENCY_MESSAGE, parse_benchmark_output
+from tests.helpers import BENCHMARK_OUTPUTS as FIXTURES
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "benchmark_outputs"
 SAMPLES = sorted(FIXTURES.glob("*.txt"))
 
 

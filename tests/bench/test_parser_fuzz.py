@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mnv3bench.bench.parser import JSON_KEYS, parse_benchmark_output
+from tests.helpers import BENCHMARK_OUTPUTS as FIXTURES
 
 pytestmark = pytest.mark.fuzz
 
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "benchmark_outputs"
 REAL_LINES = sorted({line for path in FIXTURES.glob("*.txt") for line in path.read_text().splitlines()})
 FRAGMENTS = [
     "count=", "first=", "curr=", "avg=", "std=", "median=", "(all same)", "1e+999", "nan", "-3",

@@ -11,42 +11,11 @@ import pandas as pd
 import pytest
 
 from mnv3bench.bench.runner import KILL_COMMAND, RUNNING_COMMAND, RunConfig, run_session
-from mnv3bench.device.profiles import load_profile
 from mnv3bench.device.protocol import ShellResult
 from mnv3bench.errors import MnvError, UsageError
-from mnv3bench.model.cache import ModelArtifact
-from mnv3bench.results import ResultStore
 from mnv3bench.testing import FakeDevice, FakeSensors
 from mnv3bench.testing import benchmark_output as good_output
-
-
-@pytest.fixture
-def profile():
-    return load_profile("pixel3")
-
-
-@pytest.fixture
-def store(tmp_path):
-    with ResultStore(tmp_path / "results.db") as s:
-        yield s
-
-
-def make_artifacts(tmp_path: Path, names: list[str]):
-    out = []
-    for name in names:
-        path = tmp_path / f"{name}.tflite"
-        path.write_bytes(f"TFL3 model bytes of {name}".encode())
-        out.append(ModelArtifact(variant=name, path=path, sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
-                                 size_bytes=path.stat().st_size, ops={}, madds=0, params=0, tf_version="2.21.0"))
-    return out
-
-
-def run(profile, store, names, artifacts, device, config=None, sensors=None, **kw):
-    sleeps: list[float] = []
-    result = run_session(profile, [SimpleNamespace(name=n) for n in names], config or RunConfig(trials=3),
-                         store, device=device, artifacts=artifacts, sensors=sensors or FakeSensors(),
-                         sleep=sleeps.append, **kw)
-    return result, sleeps
+from tests.bench.helpers import make_artifacts, run
 
 
 def test_trials_interleave_round_robin_and_are_stored(tmp_path, profile, store):

@@ -15,7 +15,7 @@ from mnv3bench.emulator import start_in_process
 from mnv3bench.errors import MnvError
 from mnv3bench.results import ResultStore
 from mnv3bench.variants import parse_variant
-from tests.conftest import main_in_process as cli
+from tests.helpers import main_in_process as cli
 
 pytestmark = pytest.mark.slow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from mnv3bench.bench.runner import KILL_COMMAND, RUNNING_COMMAND, RunConfig
 from mnv3bench.device.protocol import ShellResult
 from mnv3bench.testing import FakeDevice
-from tests.bench.test_runner import make_artifacts, profile, run, store  # noqa: F401  (fixtures)
+from tests.bench.helpers import make_artifacts, run
 
 
 class StaleBenchmarkDevice(FakeDevice):

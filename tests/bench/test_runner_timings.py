@@ -16,7 +16,7 @@ from mnv3bench.bench.runner import RunConfig, Timings, run_session
 from mnv3bench.device.protocol import ShellResult
 from mnv3bench.testing import FakeDevice, FakeSensors
 from mnv3bench.testing import benchmark_output as good_output
-from tests.bench.test_runner import make_artifacts
+from tests.bench.helpers import make_artifacts
 
 BENCH_S = 0.08  # wall time of one fake benchmark_model run
 PUSH_S = 0.05  # wall time of one fake push

@@ -15,11 +15,9 @@ from pathlib import Path
 import pytest
 
 from mnv3bench.results import ResultStore, TrialRecord, utc_now
-from tests.conftest import QUICK, SMALL, trial_count
+from tests.helpers import QUICK, REPO, SMALL, trial_count
 
 pytestmark = pytest.mark.reliability
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def assert_error(result, code: int, *needles: str) -> None:

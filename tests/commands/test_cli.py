@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 import mnv3bench.commands
 from mnv3bench import cli
 from mnv3bench.errors import MnvError
+from tests.helpers import BENCHMARK_OUTPUTS, REPO
 
-REPO = Path(__file__).resolve().parents[2]
-FIXTURE = REPO / "tests" / "fixtures" / "benchmark_outputs" / "01.txt"
+FIXTURE = BENCHMARK_OUTPUTS / "01.txt"
 HEAVY = {"pandas", "matplotlib", "scipy", "tensorflow"}
 
 

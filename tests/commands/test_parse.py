@@ -12,8 +12,7 @@ import pytest
 
 from mnv3bench.bench.parser import JSON_KEYS
 from mnv3bench.cli import main
-
-FIXTURES = Path(__file__).parents[1] / "fixtures" / "benchmark_outputs"
+from tests.helpers import BENCHMARK_OUTPUTS as FIXTURES
 
 
 def run(argv: list[str]) -> int:

@@ -9,30 +9,15 @@ import pytest
 
 from mnv3bench.cli import main
 from mnv3bench.results import ResultStore, SessionRecord, TrialRecord
-from tests.tables.test_tables import SPREAD, TABLE5_MS
-
-
-def _store_session(store: ResultStore, medians: dict[str, float], device: str = "emulator") -> int:
-    session = store.start_session(
-        SessionRecord(command="table 5", device_profile=device, device_serial="127.0.0.1:5555", device_model="m",
-                      device_fingerprint="fp", flags={}, variants=list(medians), tool_version="test")
-    )
-    for variant, ms in medians.items():
-        for index, offset in enumerate(SPREAD):
-            store.record_trial(
-                TrialRecord(session_id=session, variant=variant, model_sha256="a" * 64, device_profile=device,
-                            device_serial="127.0.0.1:5555", device_model="m", device_fingerprint="fp", flags={},
-                            trial_index=index, started_at="2026-01-01T00:00:00", ended_at="2026-01-01T00:00:01",
-                            ok=True, latency_ms=ms * (1 + offset), tool_version="test")
-            )
-    return session
+from tests.commands.helpers import store_session
+from tests.tables.helpers import SPREAD, TABLE5_MS
 
 
 def test_report_rerenders_from_the_database(tmp_path, capsys):
     db = tmp_path / "results.db"
     with ResultStore(db) as store:
-        _store_session(store, {k: 2 * v for k, v in TABLE5_MS.items()})  # an older, slower session
-        newest = _store_session(store, {k: v for k, v in TABLE5_MS.items() if k != "large-hswish@112-naive"})
+        store_session(store, {k: 2 * v for k, v in TABLE5_MS.items()})  # an older, slower session
+        newest = store_session(store, {k: v for k, v in TABLE5_MS.items() if k != "large-hswish@112-naive"})
     with pytest.raises(SystemExit) as exit_info:
         main(["report", "--device", "emulator", "--table", "5", "--db", str(db), "--json",
               "--reports-dir", str(tmp_path / "reports")])
@@ -50,7 +35,7 @@ def test_report_rerenders_from_the_database(tmp_path, capsys):
 def test_report_names_missing_variants(tmp_path, capsys):
     db = tmp_path / "results.db"
     with ResultStore(db) as store:
-        _store_session(store, {"large-hswish-fused": 20.0, "large-relu": 19.5})
+        store_session(store, {"large-hswish-fused": 20.0, "large-relu": 19.5})
     with pytest.raises(SystemExit):
         main(["report", "--device", "emulator", "--table", "5", "--db", str(db), "--reports-dir", str(tmp_path)])
     captured = capsys.readouterr()
@@ -88,7 +73,7 @@ def test_report_shows_what_a_reusing_table_showed(tmp_path, capsys):
     # as the table did, not only the newest session's 2.
     db = tmp_path / "results.db"
     with ResultStore(db) as store:
-        _store_session(store, {"large-hswish-fused": 20.0})
+        store_session(store, {"large-hswish-fused": 20.0})
         old_ids = store.trials()["id"].astype(int).tolist()
         session = store.start_session(
             SessionRecord(command="table 5 --reuse", device_profile="emulator", device_serial="127.0.0.1:5555",

@@ -13,8 +13,8 @@ import pytest
 
 from mnv3bench.commands.paths import is_safe_component
 from mnv3bench.results import ResultStore
-from tests.commands.test_report import _store_session
-from tests.tables.test_tables import TABLE5_MS
+from tests.commands.helpers import store_session
+from tests.tables.helpers import TABLE5_MS
 
 
 def files_under(folder: Path) -> set[Path]:
@@ -37,8 +37,8 @@ def test_a_device_name_from_the_database_never_writes_outside_reports(evil, tmp_
     work.mkdir()
     db = work / "results.db"
     with ResultStore(db) as store:
-        _store_session(store, TABLE5_MS, device=evil if evil != "/abs" else str(tmp_path / "abs"))
-        _store_session(store, TABLE5_MS, device="emulator")
+        store_session(store, TABLE5_MS, device=evil if evil != "/abs" else str(tmp_path / "abs"))
+        store_session(store, TABLE5_MS, device="emulator")
     before = files_under(tmp_path)
     result = cli("report", "--table", "5", "--db", db, "--reports-dir", work / "reports", "--json")
     assert result.code == 0, result.err
@@ -52,7 +52,7 @@ def test_a_device_name_from_the_database_never_writes_outside_reports(evil, tmp_
 def test_only_unsafe_devices_means_nothing_is_written(tmp_path, cli):
     db = tmp_path / "results.db"
     with ResultStore(db) as store:
-        _store_session(store, TABLE5_MS, device="../x")
+        store_session(store, TABLE5_MS, device="../x")
     result = cli("report", "--db", db, "--reports-dir", tmp_path / "reports")
     assert result.code == 1 and "Traceback" not in result.err
     assert not (tmp_path / "reports").exists() and not (tmp_path / "x").exists()
@@ -81,7 +81,7 @@ def test_a_damaged_database_gives_the_recovery_not_a_traceback(tmp_path, cli):
     db = tmp_path / "results.db"
     with ResultStore(db) as store:
         for _ in range(8):
-            _store_session(store, TABLE5_MS)
+            store_session(store, TABLE5_MS)
     conn = sqlite3.connect(db)
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
@@ -100,7 +100,7 @@ def test_a_damaged_database_gives_the_recovery_not_a_traceback(tmp_path, cli):
 def test_report_reads_while_a_writer_holds_the_database(tmp_path, cli):
     db = tmp_path / "results.db"
     with ResultStore(db) as store:
-        _store_session(store, TABLE5_MS)
+        store_session(store, TABLE5_MS)
     writer = sqlite3.connect(db, isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")
     try:

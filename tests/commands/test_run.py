@@ -12,8 +12,8 @@ from mnv3bench.device.protocol import ShellResult
 from mnv3bench.results import ResultStore
 from mnv3bench.testing import FakeDevice, FakeSensors
 from mnv3bench.testing import benchmark_output as good_output
-from tests.bench.test_runner import make_artifacts
-from tests.conftest import main_in_process as cli
+from tests.bench.helpers import make_artifacts
+from tests.helpers import main_in_process as cli
 
 
 @pytest.fixture

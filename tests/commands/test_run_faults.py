@@ -22,8 +22,9 @@ from mnv3bench.device.profiles import load_profile
 from mnv3bench.errors import MnvError
 from mnv3bench.results import ResultStore
 from mnv3bench.variants import parse_variant
-from tests.conftest import (
+from tests.helpers import (
     QUICK,
+    REPO,
     SMALL,
     WhenTrials,
     integrity_ok,
@@ -34,7 +35,6 @@ from tests.conftest import (
 
 pytestmark = [pytest.mark.slow, pytest.mark.reliability]
 
-REPO = Path(__file__).resolve().parents[2]
 REMOTE = f"/data/local/tmp/mnv3bench/{SMALL}.tflite"
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from mnv3bench.device.lock import default_lock_dir
-from tests.conftest import (
+from tests.helpers import (
     QUICK,
     SMALL,
     integrity_ok,

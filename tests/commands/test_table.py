@@ -1,6 +1,6 @@
 """`mnv3bench table` through cli.main with the packaged fake device (mnv3bench.testing): the measurement
 options it shares with `run`, the time summary, and Ctrl-C. (The real emulator run of
-Table 5 is in test_table_e2e.py.)"""
+Table 5 is in test_table_emulator.py.)"""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from mnv3bench.device.protocol import ShellResult
 from mnv3bench.results import ResultStore
 from mnv3bench.testing import FakeDevice, FakeSensors
 from mnv3bench.testing import benchmark_output as good_output
-from tests.bench.test_runner import make_artifacts
-from tests.conftest import main_in_process as cli
+from tests.bench.helpers import make_artifacts
+from tests.helpers import main_in_process as cli
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ import pytest
 
 from mnv3bench.device.profiles import devices_dir, list_profiles, load_profile
 from mnv3bench.errors import UsageError
+from tests.helpers import REPO
 
-GOOD = Path(__file__).resolve().parents[2] / "devices" / "pixel3.toml"
+GOOD = REPO / "devices" / "pixel3.toml"
 
 
 def test_shipped_profiles_load_with_paper_columns() -> None:

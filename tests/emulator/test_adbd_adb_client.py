@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from mnv3bench.emulator.adbd.server import EmulatorServer
-from tests.emulator.test_adbd import FakePhone, adb_shell_client
+from tests.emulator.helpers import FakePhone, adb_shell_client
 
 ADB = shutil.which("adb") or "/usr/bin/adb"
 pytestmark = [

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mnv3bench.emulator.adbd.server import EmulatorServer
-from tests.emulator.test_adbd import FakePhone, RawClient, server_still_serves
+from tests.emulator.helpers import FakePhone, RawClient, server_still_serves
 
 pytestmark = pytest.mark.fuzz
 

@@ -2,7 +2,7 @@
 
 A real EmulatedPhone (sandbox, allow-listed shell) behind the real EmulatorServer. The
 hypothesis fuzz of random and truncated packets and sync requests lives in
-tests/test_adbd_fuzz.py (the adbd's own suite) and is not repeated here.
+tests/emulator/test_adbd_fuzz.py (the adbd's own suite) and is not repeated here.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ from mnv3bench.emulator.adbd import connection
 from mnv3bench.emulator.adbd import server as server_module
 from mnv3bench.emulator.adbd.ratelimit import RateLimitedLog
 from mnv3bench.emulator.adbd.server import EmulatorServer
-from tests.emulator.test_adbd import (
+from tests.emulator.helpers import (
     FakePhone,
     RawClient,
     adb_shell_client,

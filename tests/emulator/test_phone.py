@@ -14,7 +14,7 @@ from mnv3bench.device.profiles import load_profile
 from mnv3bench.emulator.faults import FAULTS, DropConnection, check_faults
 from mnv3bench.emulator.phone import BINARY_MARKER, EmulatedPhone
 from mnv3bench.errors import UsageError
-from tests.emulator.test_standin import build_tiny_tflite
+from tests.emulator.helpers import build_tiny_tflite
 
 MODEL = "/data/local/tmp/mnv3bench/tiny.tflite"
 FAST = "--num_threads=1 --num_runs=5 --min_secs=0 --warmup_runs=1 --warmup_min_secs=0"

@@ -10,24 +10,7 @@ import pytest
 
 from mnv3bench.bench.parser import parse_benchmark_output
 from mnv3bench.emulator.standin import Stat, parse_flags
-
-
-def build_tiny_tflite(directory: Path) -> Path:
-    """A small conv net at 32x32, converted with the real TF Lite converter (cached)."""
-    path = directory / "tiny.tflite"
-    if not path.exists():
-        import keras
-        import tensorflow as tf
-
-        model = keras.Sequential([
-            keras.Input((32, 32, 3)),
-            keras.layers.Conv2D(8, 3, activation="relu"),
-            keras.layers.DepthwiseConv2D(3),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(4),
-        ])
-        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    return path
+from tests.emulator.helpers import build_tiny_tflite
 
 
 @pytest.fixture(scope="session")
@@ -112,7 +95,7 @@ def test_bad_flag_value_and_unknown_flags(tiny_tflite: Path) -> None:
 
 def test_affinity_from_the_environment(tiny_tflite: Path) -> None:
     # The phone passes host cpus; the stand-in pins itself before LiteRT starts.
-    code = ("import os; from mnv3bench.emulator import standin; standin._pin_to_env_cpus();"
+    code = ("import os; from mnv3bench.emulator import standin; standin.pin_to_env_cpus();"
             " print(sorted(os.sched_getaffinity(0)))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**__import__("os").environ, "MNV3BENCH_EMU_CPUS": "0"}).stdout

@@ -133,4 +133,4 @@ def test_fused_converts_to_hard_swish_and_naive_does_not() -> None:
 
 
 # Op-inventory parity with keras.applications is checked at full size, where it is the
-# point, in tests/test_convert_full.py.
+# point, in tests/model/test_convert_full.py.

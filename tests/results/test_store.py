@@ -10,32 +10,18 @@ import textwrap
 import pytest
 
 from mnv3bench.errors import UsageError
-from mnv3bench.results import (
-    SCHEMA_VERSION,
-    ResultStore,
-    SessionRecord,
-    TrialRecord,
-    utc_now,
-)
+from mnv3bench.results import MIGRATIONS, SCHEMA_VERSION, ResultStore, TrialRecord
+from tests.helpers import REPO
+from tests.results.helpers import session, trial
 
 
-def trial(session_id: int, index: int, ok: bool = True, variant: str = "v") -> TrialRecord:
-    return TrialRecord(
-        session_id=session_id, variant=variant, model_sha256="ab" * 32, device_profile="pixel3",
-        device_serial="S1", device_model="Pixel 3", device_fingerprint="google/blueline:12",
-        flags={"num_threads": "1", "num_runs": "50"}, trial_index=index, started_at=utc_now(), ended_at=utc_now(),
-        ok=ok, error_message=None if ok else "no latency", latency_ms=7.5 + index if ok else None,
-        parsed={"inference_avg_us": 7500 + 1000 * index, "inference_count": 50, "num_threads": 1,
-                "op_profile_top": [{"node_type": "CONV_2D", "avg_ms": 1.2, "percent": 40.0}],
-                "error": not ok} if ok else {"error": True},
-        temp_before_c=35.0, temp_after_c=41.5, freq_before_khz=2803200, freq_after_khz=2803200,
-        raw_output="INFO: count=50 ..." if ok else "ERROR: boom", tool_version="0.1.0", tf_version="2.21.0",
-    )
-
-
-def session(store: ResultStore) -> int:
-    return store.start_session(SessionRecord("run", "pixel3", "S1", "Pixel 3", "google/blueline:12",
-                                             {"num_threads": "1"}, ["v"], "0.1.0"))
+def execute_by_hand(db, sql: str) -> None:
+    """SQL written by hand in a connection of its own, as any other sqlite3 client would."""
+    conn = sqlite3.connect(db, isolation_level=None)
+    try:
+        conn.execute(sql)
+    finally:
+        conn.close()
 
 
 def test_round_trip_with_every_contract_column(tmp_path):
@@ -72,8 +58,9 @@ def test_filters(tmp_path):
 def test_a_failed_trial_never_carries_a_number(tmp_path):
     with pytest.raises(ValueError):
         TrialRecord(None, "v", "x", "p", "s", None, None, {}, 1, "t", "t", ok=False, latency_ms=3.0)
-    with ResultStore(tmp_path / "r.db") as store, pytest.raises(sqlite3.IntegrityError):
-        store._conn.execute(  # the CHECK constraint holds even for SQL written by hand
+    with ResultStore(tmp_path / "r.db"), pytest.raises(sqlite3.IntegrityError):
+        execute_by_hand(  # the CHECK constraint holds even for SQL written by hand
+            tmp_path / "r.db",
             "INSERT INTO trials (variant, model_sha256, device_profile, device_serial, flags, trial_index, "
             "started_at, ended_at, ok, latency_ms, throttled, timed_out, raw_output, tool_version) "
             "VALUES ('v', 'x', 'p', 's', '{}', 1, 't', 't', 0, 3.0, 0, 0, '', '')")
@@ -84,7 +71,7 @@ def test_trials_are_append_only(tmp_path):
         store.record_trial(trial(session(store), 1))
         for sql in ("UPDATE trials SET latency_ms = 1", "DELETE FROM trials"):
             with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-                store._conn.execute(sql)
+                execute_by_hand(tmp_path / "r.db", sql)
         assert store.trials()["latency_ms"].tolist() == [8.5]
 
 
@@ -121,8 +108,8 @@ def test_unwritable_folder_is_a_usage_error(tmp_path):
 
 WRITER = textwrap.dedent("""
     import sys
-    sys.path.insert(0, {tests!r})
-    from test_store import trial, session
+    sys.path.insert(0, {repo!r})
+    from tests.results.helpers import session, trial
     from mnv3bench.results import ResultStore
     store = ResultStore({db!r})
     sid = session(store)
@@ -132,11 +119,9 @@ WRITER = textwrap.dedent("""
 
 
 def test_two_processes_write_concurrently(tmp_path):
-    import pathlib
-
     db = tmp_path / "r.db"
     ResultStore(db).close()
-    code = WRITER.format(tests=str(pathlib.Path(__file__).parent), db=str(db))
+    code = WRITER.format(repo=str(REPO), db=str(db))
     procs = [subprocess.Popen([sys.executable, "-c", code, name], stderr=subprocess.PIPE) for name in ("a", "b")]
     for p in procs:
         _, err = p.communicate(timeout=120)
@@ -167,13 +152,11 @@ def _as_version(db, version: int) -> None:
 def test_an_older_database_is_migrated_keeping_its_rows(tmp_path, version):
     import sqlite3
 
-    from mnv3bench.results import _MIGRATIONS
-
     db = tmp_path / f"v{version}.db"
     with ResultStore(db) as store:
         store.record_trial(trial(None, 1))
     _as_version(db, version)
-    assert all(_MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
+    assert all(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
     with ResultStore(db) as store:
         frame = store.trials()
         assert len(frame) == 1 and "freq_cap_khz" in frame.columns

@@ -16,7 +16,7 @@ import pytest
 import mnv3bench.results as results
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import ResultStore, resolve_db_path
-from tests.results.test_store import session, trial
+from tests.results.helpers import session, trial
 
 
 def digest(path: Path) -> str:

@@ -19,7 +19,7 @@ from mnv3bench.tables.export.files import write_reports
 from mnv3bench.tables.export.json import json_rows, to_json_dict
 from mnv3bench.tables.export.markdown import to_markdown
 from mnv3bench.tables.export.terminal import to_rich
-from tests.tables.test_tables import TABLE5_MS, synthetic_trials
+from tests.tables.helpers import TABLE5_MS, synthetic_trials
 
 TABLE5_JSON_KEYS = {
     "row", "variant_opt", "variant_noopt", "latency_ms_opt", "latency_ms_noopt",

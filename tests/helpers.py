@@ -1,0 +1,99 @@
+"""Helpers shared by tests in more than one folder (plain functions and constants, no fixtures).
+
+Test modules import them as `from tests.helpers import ...`; fixtures stay in conftest.py.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+# Real benchmark_model outputs, from phones and from the stand-in.
+BENCHMARK_OUTPUTS = REPO / "tests" / "fixtures" / "benchmark_outputs"
+# A small, fast variant: ~10 MB, sub-millisecond inference on the host.
+SMALL = "small-hswish-fused-r96"
+# The tiniest benchmark_model settings that still yield real statistics.
+QUICK = ["--num-runs", "3", "--warmup-runs", "1", "--min-secs", "0", "--max-secs", "3"]
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def main_in_process(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """mnv3bench.cli.main(argv) with capsys: (exit code, stdout, stderr)."""
+    from mnv3bench.cli import main
+
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def mnv3_command(*argv: str) -> list[str]:
+    return [sys.executable, "-m", "mnv3bench", *map(str, argv)]
+
+
+# -- helpers for watching a database while a run writes to it ------------------------------
+
+
+def trial_count(db: Path, table: str = "trials") -> int:
+    """Rows in trials (or sessions), read with a separate connection (WAL allows it mid-run)."""
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as conn:
+            return int(conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
+    except sqlite3.OperationalError:  # the schema is not created yet
+        return 0
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.02) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return False
+
+
+class WhenTrials(threading.Thread):
+    """Calls `action()` once `db` holds `count` rows in `table` (to inject a fault mid-run).
+
+    A session row is written after preflight and before the first push, so
+    table="sessions" fires once the device has passed its checks."""
+
+    def __init__(self, db: Path, count: int, action: Callable[[], None], timeout: float = 90,
+                 table: str = "trials") -> None:
+        super().__init__(daemon=True)
+        self.db, self.count, self.action, self.timeout, self.table = db, count, action, timeout, table
+        self.fired = threading.Event()
+
+    def run(self) -> None:
+        if wait_until(lambda: trial_count(self.db, self.table) >= self.count, self.timeout):
+            self.action()
+            self.fired.set()
+
+
+def integrity_ok(db: Path) -> bool:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql, params).fetchall()

@@ -1,0 +1,24 @@
+"""Records for store tests: one trial and one session with every contract column filled."""
+
+from __future__ import annotations
+
+from mnv3bench.results import ResultStore, SessionRecord, TrialRecord, utc_now
+
+
+def trial(session_id: int, index: int, ok: bool = True, variant: str = "v") -> TrialRecord:
+    return TrialRecord(
+        session_id=session_id, variant=variant, model_sha256="ab" * 32, device_profile="pixel3",
+        device_serial="S1", device_model="Pixel 3", device_fingerprint="google/blueline:12",
+        flags={"num_threads": "1", "num_runs": "50"}, trial_index=index, started_at=utc_now(), ended_at=utc_now(),
+        ok=ok, error_message=None if ok else "no latency", latency_ms=7.5 + index if ok else None,
+        parsed={"inference_avg_us": 7500 + 1000 * index, "inference_count": 50, "num_threads": 1,
+                "op_profile_top": [{"node_type": "CONV_2D", "avg_ms": 1.2, "percent": 40.0}],
+                "error": not ok} if ok else {"error": True},
+        temp_before_c=35.0, temp_after_c=41.5, freq_before_khz=2803200, freq_after_khz=2803200,
+        raw_output="INFO: count=50 ..." if ok else "ERROR: boom", tool_version="0.1.0", tf_version="2.21.0",
+    )
+
+
+def session(store: ResultStore) -> int:
+    return store.start_session(SessionRecord("run", "pixel3", "S1", "Pixel 3", "google/blueline:12",
+                                             {"num_threads": "1"}, ["v"], "0.1.0"))
