@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, SMALL, CliResult, mnv3_command
+from tests.helpers import REPO, SMALL, CliResult, every_table_variant, mnv3_command
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -73,13 +73,6 @@ def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     models = tmp_path_factory.mktemp("models")
     ensure_model(parse_variant(SMALL), models_dir=models)
     return models
-
-
-def every_table_variant() -> list[str]:
-    """Each variant any table measures, once, in table order."""
-    from mnv3bench.tables.definitions import TABLES
-
-    return list(dict.fromkeys(v for table in TABLES.values() for v in table.variants()))
 
 
 @pytest.fixture(scope="session")

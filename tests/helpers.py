@@ -97,3 +97,10 @@ def integrity_ok(db: Path) -> bool:
 def rows(db: Path, sql: str, params: tuple = ()) -> list[tuple]:
     with sqlite3.connect(db) as conn:
         return conn.execute(sql, params).fetchall()
+
+
+def every_table_variant() -> list[str]:
+    """Each variant any table measures, once, in table order."""
+    from mnv3bench.tables.definitions import TABLES
+
+    return list(dict.fromkeys(v for table in TABLES.values() for v in table.variants()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 README_COMMANDS = ("bash scripts/setup.sh && .venv/bin/mnv3bench table 5 --device emulator",
                    "bash scripts/setup.sh && .venv/bin/python -m pytest")

@@ -10,7 +10,7 @@ import pytest
 from mnv3bench.errors import UsageError
 from mnv3bench.model.size import MAX_MADDS, MAX_PARAMS, check_sizes, estimate
 from mnv3bench.variants import parse_variant
-from tests.conftest import mnv3_command
+from tests.helpers import mnv3_command
 
 RUN = ["run", "--device", "emulator", "--variant", "small-hswish-fused-r96"]
 

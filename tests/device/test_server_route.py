@@ -23,7 +23,7 @@ from mnv3bench.device.server_route import (
 )
 from mnv3bench.device.session import open_device
 from mnv3bench.errors import MnvError, UsageError
-from tests.conftest import QUICK, REPO, SMALL
+from tests.helpers import QUICK, REPO, SMALL
 
 pytestmark = pytest.mark.adb
 

@@ -22,7 +22,7 @@ from mnv3bench.model.convert import INT8_MIN_LOGITS_CORRELATION
 from mnv3bench.model.ops import verify_ops
 from mnv3bench.tables.definitions import TABLES
 from mnv3bench.variants import parse_variant
-from tests.conftest import QUICK, CliResult, every_table_variant
+from tests.helpers import QUICK, CliResult, every_table_variant
 
 # The first test to ask for table_models builds ~21 models inside its own time limit.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
