@@ -19,11 +19,19 @@ import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, SMALL, CliResult, every_table_variant, mnv3_command
+from tests.helpers import (
+    REPO,
+    SMALL,
+    CliResult,
+    every_table_variant,
+    mnv3_command,
+    wait_until,
+)
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -142,3 +150,53 @@ def mnv3(rel_env: dict[str, str]) -> Callable[..., CliResult]:
         return CliResult(done.returncode, done.stdout, done.stderr)
 
     return run
+
+
+# -- Debian's adb server, for the adb-server route ---------------------------------------------
+
+
+@dataclass
+class AdbServer:
+    """A real adb server on a test-chosen port, whose HOME holds the test key the emulators trust."""
+
+    port: int
+    env: dict[str, str]
+
+    def adb(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run([shutil.which("adb") or "/usr/bin/adb", *args], env=self.env, capture_output=True,
+                              text=True, timeout=60)
+        if check and done.returncode != 0:
+            raise AssertionError(f"adb {' '.join(args)}: {done.stdout}{done.stderr}")
+        return done
+
+    def attach(self, address: str) -> str:
+        """`adb connect ADDRESS`, waiting until the server reports the device ready; returns the serial."""
+        self.adb("connect", address)
+        ok = wait_until(lambda: self.adb("-s", address, "get-state", check=False).stdout.strip() == "device", 15,
+                        interval=0.1)
+        assert ok, self.adb("devices", "-l").stdout
+        return address
+
+
+@pytest.fixture
+def adb_server(adb_key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AdbServer]:
+    """Debian's adb server on a free port, made the default for this test (ANDROID_ADB_SERVER_PORT)."""
+    import socket
+
+    if not shutil.which("adb"):
+        pytest.skip("Debian's adb is not installed (apt-get install adb)")
+    home = tmp_path / "adb-home"
+    (home / ".android").mkdir(parents=True)
+    # The server signs with $HOME/.android/adbkey: the key the emulators trust.
+    shutil.copy(adb_key, home / ".android" / "adbkey")
+    shutil.copy(f"{adb_key}.pub", home / ".android" / "adbkey.pub")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, HOME=str(home), ANDROID_ADB_SERVER_PORT=str(port))
+    env.pop("ADB_VENDOR_KEYS", None)
+    server = AdbServer(port, env)
+    server.adb("start-server")
+    monkeypatch.setenv("ANDROID_ADB_SERVER_PORT", str(port))
+    yield server
+    server.adb("kill-server", check=False)
