@@ -1,7 +1,9 @@
 """Open a profiled device for a command: connect, probe, check, and clean up afterwards.
 
 `--device emulator` without --adb/--serial starts the host emulator in this process and
-stops it on exit, so every command works on a machine with no phone at all.
+stops it on exit, so every command works on a machine with no phone at all. `--adb emulate`
+does the same for any profile: `--device pixel6 --adb emulate` runs against an in-process
+twin of a Pixel 6 (`--adb emulate:thermal-denied,cpuset-little` adds emulator faults).
 """
 
 from __future__ import annotations
@@ -32,8 +34,19 @@ class DeviceSession:
         return self.device.serial
 
 
+EMULATE = "emulate"  # --adb emulate[:FAULT,...]: an in-process twin of the profile's phone
+
+
 def wants_in_process_emulator(profile: DeviceProfile, adb: str | None, serial: str | None) -> bool:
+    if adb and (adb == EMULATE or adb.startswith(EMULATE + ":")):
+        return True
     return profile.emulated and not adb and not serial and not os.environ.get("MNV3BENCH_ADB")
+
+
+def _emulate_faults(adb: str | None) -> tuple[str, ...]:
+    if not adb or not adb.startswith(EMULATE + ":"):
+        return ()
+    return tuple(f for f in adb.split(":", 1)[1].split(",") if f)
 
 
 @contextmanager
@@ -51,7 +64,7 @@ def open_device(profile: DeviceProfile, adb: str | None = None, serial: str | No
 
         load_signer(keys_path, notify)  # the emulator trusts our public key, so it must exist
         key = key_path(keys_path)
-        server = start_in_process(profile, root=emulator_root, faults=tuple(faults),
+        server = start_in_process(profile, root=emulator_root, faults=(*faults, *_emulate_faults(adb)),
                                   trusted_keys=[Path(f"{key}.pub")])
         adb = server.address
     try:

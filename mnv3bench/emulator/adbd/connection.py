@@ -69,6 +69,7 @@ class Connection:
         banner: Callable[[], bytes],
         open_service: Callable[[str], Service | None],
         on_close: Callable[[Connection], None],
+        require_tls: bool = False,
     ):
         self.sock = sock
         self.name = name
@@ -85,6 +86,7 @@ class Connection:
         self._authenticated = False
         self._handshake_deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
         self._token = b""
+        self._require_tls = require_tls  # the "stls" fault: answer CNXN as Wireless debugging does
         self._thread = threading.Thread(target=self._run, name=f"adbd-conn-{name}", daemon=True)
 
     def start(self) -> None:
@@ -225,6 +227,12 @@ class Connection:
         self._handshake_deadline = time.monotonic() + HANDSHAKE_TIMEOUT_S
         self.max_write = max(256, min(host_maxdata, MAX_PAYLOAD))
         log.debug("%s: CNXN %r", self.name, banner[:80])
+        if self._require_tls:
+            # Android 11+ Wireless debugging: STLS (version 0x01000000), then TLS, which we do not speak.
+            stls = int.from_bytes(b"STLS", "little")
+            with self._send_lock:
+                self.sock.sendall(struct.pack("<6I", stls, 0x01000000, 0, 0, 0, stls ^ 0xFFFFFFFF))
+            return
         self._send_token()
 
     def _send_token(self) -> None:

@@ -152,6 +152,7 @@ class EmulatorServer:
                     banner=self.banner,
                     open_service=self._services,
                     on_close=self._forget,
+                    require_tls="stls" in getattr(self.phone, "faults", ()),
                 )
                 self._connections.add(conn)
             conn.start()
