@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from mnv3bench.device.profiles import DeviceProfile, cpu_list
 from mnv3bench.device.protocol import Device
 from mnv3bench.device.thermal import (
+    TempReading,
     ThermalRules,
     ThermalSource,
-    TempReading,
     choose_source,
     read_temperature,
 )

@@ -77,7 +77,7 @@ class VirtualSysfs:
             return zone.value
         scale = UNITS[zone.units] or 0.001
         extra_c = (self.cpu_temp_mc() - self.normal_cpu_temp_mc()) / 1000.0
-        return int(round(zone.value + extra_c / scale))
+        return round(zone.value + extra_c / scale)
 
     def shell_cpus(self) -> set[int]:
         """The cpus the adb shell's cpuset allows (all, unless "cpuset-little")."""

@@ -74,7 +74,7 @@ def _standin_is_this_checkout() -> bool:
     import mnv3bench
 
     installed = subprocess.run([sys.executable, "-I", "-c", "import mnv3bench; print(mnv3bench.__file__)"],
-                               capture_output=True, text=True).stdout.strip()
+                               capture_output=True, text=True, check=True).stdout.strip()
     return Path(installed).resolve() == Path(mnv3bench.__file__).resolve()
 
 
@@ -82,7 +82,7 @@ def _standin_is_this_checkout() -> bool:
 def test_old_binary_that_ignores_use_xnnpack_fails_the_trial(cli, emulator, rel_env, models_copy: Path,
                                                              tmp_path: Path) -> None:
     server = emulator(("old-binary",), root=tmp_path / "p3", profile=load_profile("pixel3"))
-    result, db = run_twin(cli, server, "pixel3", tmp_path, models_copy, "--keep-going")
+    _result, db = run_twin(cli, server, "pixel3", tmp_path, models_copy, "--keep-going")
     [row] = trials(db)
     assert row["ok"] == 0 and "ignored flags" in row["error_message"] and "--use_xnnpack" in row["error_message"]
 

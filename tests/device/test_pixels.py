@@ -16,8 +16,8 @@ from mnv3bench.device.adb import AdbDevice, connect
 from mnv3bench.device.preflight import FAIL, OK, pinning_check, run_checks
 from mnv3bench.device.probe import probe
 from mnv3bench.device.profiles import load_profile
-from mnv3bench.device.thermal import ThermalRules, ThermalSource, read_temperature
 from mnv3bench.device.protocol import ShellResult
+from mnv3bench.device.thermal import ThermalRules, ThermalSource, read_temperature
 from mnv3bench.errors import MnvError
 
 PIXELS = [f"pixel{n}" for n in range(1, 10)]
