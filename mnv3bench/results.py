@@ -28,7 +28,7 @@ from mnv3bench.errors import MnvError, UsageError
 if TYPE_CHECKING:
     import pandas as pd  # imported where a DataFrame is read: every command imports this module
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # How to bring an older database up to date: version -> statements to reach version + 1.
 # Columns are only ever added, so old rows stay as they were written.
 MIGRATIONS: dict[int, list[str]] = {
@@ -42,6 +42,15 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE trials ADD COLUMN delegate_partitions REAL",
         "ALTER TABLE trials ADD COLUMN delegate TEXT",
         "ALTER TABLE trials ADD COLUMN delegate_left_out TEXT",
+    ],
+    # device_serial is the phone's ro.serialno from now on; the transport address moves
+    # beside it. Older rows keep the identity they were stored with (their address).
+    3: [
+        "ALTER TABLE sessions ADD COLUMN device_address TEXT",
+        "ALTER TABLE trials ADD COLUMN device_address TEXT",
+        "ALTER TABLE trials ADD COLUMN cpu_core INTEGER",
+        "ALTER TABLE trials ADD COLUMN cpu_cluster TEXT",
+        "ALTER TABLE trials ADD COLUMN temp_note TEXT",
     ],
 }
 DEFAULT_DB = Path("reports/results.db")
@@ -90,6 +99,10 @@ class TrialRecord:
     # Op type -> nodes the delegate left to TFLite's kernels, from the host's analysis of
     # the model; only when the trial's own delegate line matches that analysis.
     delegate_left_out: dict[str, int] | None = None
+    device_address: str | None = None  # HOST:PORT or the USB serial; device_serial is ro.serialno
+    cpu_core: int | None = None  # the cpu the benchmark was pinned to
+    cpu_cluster: str | None = None  # that cpu's cluster as detected on the phone, e.g. "6-7"
+    temp_note: str | None = None  # why a temperature is unknown (None), when one is
 
     def __post_init__(self) -> None:
         if self.ok and self.latency_ms is None:
@@ -115,6 +128,7 @@ class SessionRecord:
     # Earlier trials this session builds on (--resume, --reuse), by variant: with its own
     # trials they are the measurement it reports, so `report` can show the same.
     builds_on: dict[str, list[int]] = field(default_factory=dict)
+    device_address: str | None = None
 
 
 _SCHEMA = f"""
@@ -133,7 +147,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     tf_version TEXT,
     device_info TEXT NOT NULL,
     resumed_from INTEGER REFERENCES sessions(id),
-    builds_on TEXT NOT NULL DEFAULT '{{}}'
+    builds_on TEXT NOT NULL DEFAULT '{{}}',
+    device_address TEXT
 );
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,
@@ -166,7 +181,11 @@ CREATE TABLE IF NOT EXISTS trials (
     raw_output TEXT NOT NULL,
     tool_version TEXT NOT NULL,
     tf_version TEXT,
-    delegate_left_out TEXT
+    delegate_left_out TEXT,
+    device_address TEXT,
+    cpu_core INTEGER,
+    cpu_cluster TEXT,
+    temp_note TEXT
 );
 CREATE INDEX IF NOT EXISTS trials_lookup ON trials (device_profile, variant, model_sha256);
 CREATE TRIGGER IF NOT EXISTS trials_no_update BEFORE UPDATE ON trials
@@ -181,6 +200,7 @@ _TRIAL_COLUMNS = (
     + ["latency_ms", *PARSED_NUMBER_FIELDS, *PARSED_TEXT_FIELDS, *PARSED_JSON_FIELDS, "error"]
     + ["temp_before_c", "temp_after_c", "freq_before_khz", "freq_after_khz", "freq_cap_khz", "throttled"]
     + ["exit_code", "timed_out", "raw_output", "tool_version", "tf_version", "delegate_left_out"]
+    + ["device_address", "cpu_core", "cpu_cluster", "temp_note"]
 )
 _INTEGER_COLUMNS = ("inference_count", "num_threads", "delegated_nodes", "total_nodes", "delegate_partitions")
 
@@ -357,8 +377,8 @@ class ResultStore:
         with self._transaction():
             cursor = self._conn.execute(
                 "INSERT INTO sessions (command, device_profile, device_serial, device_model, device_fingerprint,"
-                " flags, variants, started_at, tool_version, tf_version, device_info, resumed_from, builds_on)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " flags, variants, started_at, tool_version, tf_version, device_info, resumed_from, builds_on,"
+                " device_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     session.command,
                     session.device_profile,
@@ -373,6 +393,7 @@ class ResultStore:
                     json.dumps(session.device_info, default=str),
                     session.resumed_from,
                     json.dumps(session.builds_on),
+                    session.device_address,
                 ),
             )
             return int(cursor.lastrowid)
@@ -386,6 +407,7 @@ class ResultStore:
                 "session_id variant model_sha256 device_profile device_serial device_model device_fingerprint"
                 " trial_index started_at ended_at error_message latency_ms temp_before_c temp_after_c"
                 " freq_before_khz freq_after_khz freq_cap_khz exit_code raw_output tool_version tf_version"
+                " device_address cpu_core cpu_cluster temp_note"
             ).split()
         }
         values["flags"] = flags_json(trial.flags)

@@ -22,6 +22,7 @@ from mnv3bench.device.protocol import (
     PushProgress,
     ShellResult,
 )
+from mnv3bench.device.thermal import TempReading
 
 # respond(graph, n) -> the n-th benchmark run's result (n counts from 1), or an exception to
 # raise: an OSError stands for a dropped link and arrives as DeviceLinkError, as from a real device.
@@ -122,6 +123,9 @@ class FakeSensors:
 
     def temperature_c(self, device: Device) -> float | None:
         return _next(self.temps, 30.0)
+
+    def temperature(self, device: Device) -> TempReading:
+        return TempReading(self.temperature_c(device))
 
     def freq_khz(self, device: Device, cpu: int) -> int | None:
         return _next(self.freqs, FAKE_MAX_FREQ_KHZ)

@@ -100,19 +100,20 @@ class _Spec:
     help: str
     flag: ModelFlag | None
     rules: tuple[Rule, ...]
+    stated: bool = False
 
 
 def option(default: Any, cli: str | None, help: str = "", *, flag: ModelFlag | None = None,
-           rules: Iterable[Rule] = ()) -> Any:
+           rules: Iterable[Rule] = (), stated: bool = False) -> Any:
     """A RunConfig field that is a benchmark option.
 
     cli: the command-line declaration ("--num-runs"; "--use-xnnpack/--no-xnnpack" for an
     on/off pair); None keeps the field off the command line. help defaults to naming the
-    benchmark_model flag the option sets.
+    benchmark_model flag the option sets. stated: an on/off flag passed when off too.
     """
     if not help and flag is not None:
         help = f"benchmark_model --{flag.name}."
-    return dataclasses.field(default=default, metadata={"option": _Spec(cli, help, flag, tuple(rules))})
+    return dataclasses.field(default=default, metadata={"option": _Spec(cli, help, flag, tuple(rules), stated)})
 
 
 @dataclass
@@ -136,10 +137,13 @@ class RunConfig:
                                          "must be above --min-secs",
                                          "Use --max-secs 150 (benchmark_model's default)."),
                                     at_most(MAX_SECONDS, "Use --max-secs 150.", " s (24 h)")])
-    # None leaves XNNPACK to the binary's build; True or False is passed on.
-    use_xnnpack: bool | None = option(None, "--use-xnnpack/--no-xnnpack",
-                                      "Force XNNPACK on or off (default: the binary's).",
-                                      flag=ModelFlag("use_xnnpack", bool, True, "Use xnnpack"))
+    # Always stated on the device (true, as the official tool defaults to), so which kernels
+    # ran never depends on the binary's build and is stored with every trial. None (API only)
+    # leaves the flag out.
+    use_xnnpack: bool | None = option(True, "--use-xnnpack/--no-xnnpack",
+                                      "XNNPACK kernels (default, as benchmark_model's); --no-xnnpack runs "
+                                      "TFLite's own kernels (the 2019 path).",
+                                      flag=ModelFlag("use_xnnpack", bool, True, "Use xnnpack"), stated=True)
     op_profiling: bool = option(False, "--op-profile", "Also record per-op times (op profiling).",
                                 flag=ModelFlag("enable_op_profiling", bool, False, "Enable op profiling"))
     cooldown_s: float = option(0.0, "--cooldown", "Seconds to rest between trials.",
@@ -182,6 +186,7 @@ class BenchOption:
     help: str
     flag: ModelFlag | None  # the benchmark_model flag it sets
     rules: tuple[Rule, ...]
+    stated: bool = False  # an on/off flag passed when off too (use_xnnpack)
 
     @property
     def optional(self) -> bool:
@@ -205,9 +210,9 @@ class BenchOption:
 
         An unset (None) option leaves benchmark_model's default. A plain on/off option is
         passed only when on: off is benchmark_model's default, and leaving it out keeps the
-        stored flags of earlier trials comparable.
+        stored flags of earlier trials comparable. A `stated` one is passed either way.
         """
-        if self.flag is None or value is None or (self.type is bool and not value):
+        if self.flag is None or value is None or (self.type is bool and not value and not self.stated):
             return None
         return self.flag.format(value)
 
@@ -217,7 +222,8 @@ def _table() -> tuple[BenchOption, ...]:
     table = []
     for f in dataclasses.fields(RunConfig):
         spec: _Spec = f.metadata["option"]  # every field is made by option()
-        table.append(BenchOption(f.name, types[f.name], f.default, spec.cli, spec.help, spec.flag, spec.rules))
+        table.append(BenchOption(f.name, types[f.name], f.default, spec.cli, spec.help, spec.flag, spec.rules,
+                                 spec.stated))
     return tuple(table)
 
 

@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import mnv3bench
 from mnv3bench.bench import stats
-from mnv3bench.bench.command import benchmark_command, benchmark_flags
+from mnv3bench.bench.command import (
+    PINNING_FIX,
+    benchmark_command,
+    benchmark_flags,
+    flag_problem,
+    kill_command,
+    taskset_failure,
+)
 from mnv3bench.bench.options import RunConfig
 from mnv3bench.delegation import left_out_on_device
 from mnv3bench.device.lock import (
@@ -47,13 +54,13 @@ if TYPE_CHECKING:  # names for types only: importing convert or pandas here woul
 
     from mnv3bench.device.probe import DeviceInfo
     from mnv3bench.device.profiles import DeviceProfile
+    from mnv3bench.device.thermal import TempReading
     from mnv3bench.model.cache import ModelArtifact
     from mnv3bench.variants import Variant
 
-# -x matches the process name exactly. Not -f: on a phone the command runs inside
-# `sh -c "pkill -f benchmark_model; echo ..."`, whose own command line matches and dies.
+# What stops a hung run of the usual binary (see bench/command.py's kill_command).
 BENCHMARK_PROCESS = "benchmark_model"
-KILL_COMMAND = f"pkill -x {BENCHMARK_PROCESS}"
+KILL_COMMAND = kill_command(BENCHMARK_PROCESS)
 # Both a phone's toybox and the emulator's shell answer this; empty output means none runs.
 RUNNING_COMMAND = f"pidof {BENCHMARK_PROCESS}"
 RESUME_HINT = "Every finished trial is stored; run the same command again with --resume to measure only the rest."
@@ -167,22 +174,43 @@ class Sensors(Protocol):
 
     def info(self, device: Device, profile: DeviceProfile) -> DeviceInfo: ...
     def temperature_c(self, device: Device) -> float | None: ...
+    def temperature(self, device: Device) -> TempReading:
+        """The CPU temperature, or None with the reason it is unknown."""
+        ...
     def freq_khz(self, device: Device, cpu: int) -> int | None: ...
     def freq_cap_khz(self, device: Device, cpu: int) -> int | None: ...
 
 
 class ProbeSensors:
-    """The readings of device/probe.py."""
+    """The readings of device/probe.py; temperatures from the source the probe chose."""
+
+    def __init__(self) -> None:
+        self._thermal: dict[str, Any] = {}  # device serial -> ThermalSource
 
     def info(self, device: Device, profile: DeviceProfile) -> DeviceInfo:
         from mnv3bench.device.probe import probe
 
-        return probe(device, profile)
+        info = probe(device, profile)
+        self.remember(device, info)
+        return info
+
+    def remember(self, device: Device, info: DeviceInfo) -> None:
+        if info.thermal_source is not None:
+            self._thermal[device.serial] = info.thermal_source
+
+    def temperature(self, device: Device) -> TempReading:
+        from mnv3bench.device.probe import cpu_temperature
+        from mnv3bench.device.thermal import TempReading
+
+        source = self._thermal.get(device.serial)
+        if source is None:
+            from mnv3bench.device.probe import cpu_temperature_c
+
+            return TempReading(cpu_temperature_c(device))
+        return cpu_temperature(device, source)
 
     def temperature_c(self, device: Device) -> float | None:
-        from mnv3bench.device.probe import cpu_temperature_c
-
-        return cpu_temperature_c(device)
+        return self.temperature(device).celsius
 
     def freq_khz(self, device: Device, cpu: int) -> int | None:
         from mnv3bench.device.probe import cpu_freq_khz
@@ -221,6 +249,17 @@ class _Setup:
     @property
     def pin_core_max_khz(self) -> int | None:
         return self.info.cpu_max_freq_khz.get(self.profile.pin_core)
+
+    @property
+    def pin_cluster(self) -> str | None:
+        """The pinned core's cluster as the phone reports it (else as the profile says), e.g. "6-7"."""
+        from mnv3bench.device.profiles import cpu_list
+
+        detected = self.info.cluster_of(self.profile.pin_core)
+        if detected:
+            return cpu_list(detected)
+        cluster = self.profile.cluster_of(self.profile.pin_core)
+        return cluster.label if cluster is not None else None
 
 
 def run_session(
@@ -288,15 +327,21 @@ def _device(profile: DeviceProfile, device: Device | None, adb: str | None, seri
     """(device, DeviceInfo), locked for this process: the given one, or a real connection
     that passed preflight (the lock comes first, so preflight never disturbs another run)."""
     if device is not None:
-        with DeviceLock(lock_dir, device_lock_key(None, device.serial)):
-            yield device, sensors.info(device, profile)
+        info = sensors.info(device, profile)
+        with DeviceLock(lock_dir, device_lock_key(identity(device, info), device.serial)):
+            yield device, info
         return
     from mnv3bench.device.preflight import require_ready, run_checks
     from mnv3bench.device.session import open_device
 
     with open_device(profile, adb=adb, serial=serial, force=force, **(options or {})) as session:
+        if isinstance(sensors, ProbeSensors):
+            sensors.remember(session.device, session.info)
+        # The phone's serial, not its address: two USB phones never share a lock, and a
+        # phone that moved to another IP is still the same phone.
         with contextlib.ExitStack() as locks:
-            locks.enter_context(DeviceLock(lock_dir, device_lock_key(session.info.serial, session.device.serial)))
+            locks.enter_context(DeviceLock(lock_dir, device_lock_key(identity(session.device, session.info),
+                                                                     session.device.serial)))
             if profile.emulated:
                 locks.enter_context(HostCoreLock(lock_dir, emulator_host_cpu(profile.pin_core), progress.message))
             for remark in session.warnings:
@@ -308,13 +353,19 @@ def _device(profile: DeviceProfile, device: Device | None, adb: str | None, seri
             yield session.device, session.info
 
 
+def identity(device: Device, info: DeviceInfo) -> str:
+    """Who the phone is: ro.serialno, else (no serial readable) the transport address."""
+    return info.serial or device.serial
+
+
 def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifact], store: ResultStore,
                    progress: Progress, sleep: Callable[[float], None], clock: Callable[[], float],
                    command_line: str, timings: Timings) -> SessionResult:
     dev, profile, info, config, flags = setup.device, setup.profile, setup.info, setup.config, setup.flags
     fingerprint = info.fingerprint
-    # The emulator's address changes with every start; its fingerprint names it.
-    identity_serial = None if profile.emulated else dev.serial
+    serial = identity(dev, info)
+    # The host emulator's serial comes from its folder; its fingerprint names it.
+    identity_serial = None if profile.emulated else serial
 
     plans: list[_Plan] = []
     resumed_from: int | None = None
@@ -342,12 +393,13 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         plans.append(_Plan(name, artifact, remote, todo, prior))
 
     session_id = store.start_session(SessionRecord(
-        command=command_line, device_profile=profile.name, device_serial=dev.serial, device_model=info.model,
+        command=command_line, device_profile=profile.name, device_serial=serial, device_model=info.model,
         device_fingerprint=fingerprint, flags=flags, variants=names, tool_version=mnv3bench.__version__,
         tf_version=setup.tf_version, resumed_from=resumed_from,
         device_info={**info.to_json(), "route": dev.transport_name},  # adb-server | tcp | usb
         builds_on={p.variant: [int(i) for i in p.prior_ok["id"]] for p in plans
                    if p.prior_ok is not None and len(p.prior_ok)},
+        device_address=dev.serial,
     ))
 
     to_measure = [p for p in plans if p.todo]
@@ -391,7 +443,7 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
                 "Fix the cause and run again with --resume, or pass --keep-going to carry on past failed trials.",
             )
 
-    result = SessionResult(session_id, profile.name, dev.serial)
+    result = SessionResult(session_id, profile.name, serial)
     for plan in plans:
         result.variants.append(_variant_result(plan, new_trials[plan.variant], new_ids[plan.variant]))
     return result
@@ -423,10 +475,12 @@ def _wait_for_thermal_gate(setup: _Setup, progress: Progress, sleep: Callable[[f
     start = clock()
     told = False
     while True:
-        temp = setup.sensors.temperature_c(setup.device)
+        reading = setup.sensors.temperature(setup.device)
+        temp = reading.celsius
         if temp is None:
             raise MnvError(
-                "--thermal-gate needs the CPU temperature, but the device reports none.",
+                "--thermal-gate needs the CPU temperature, but the device reports none"
+                + (f" ({reading.note})." if reading.note else "."),
                 "Run without --thermal-gate and use --cooldown SECONDS instead.",
             )
         if temp < gate:
@@ -455,20 +509,21 @@ def _run_trial(setup: _Setup, plan: _Plan, trial_index: int, session_id: int) ->
 
     dev, profile, config, sensors = setup.device, setup.profile, setup.config, setup.sensors
     command = benchmark_command(profile, plan.remote, config)
-    temp_before = sensors.temperature_c(dev)
+    before = sensors.temperature(dev)
     freq_before = sensors.freq_khz(dev, profile.pin_core)
     started = utc_now()
     shell_started = time.perf_counter()
     try:
         result = dev.shell(command, timeout_s=config.trial_timeout_s)
     except KeyboardInterrupt:
-        _kill_benchmark(dev)
+        _kill_benchmark(dev, profile)
         raise
     benchmark_s = time.perf_counter() - shell_started
     ended = utc_now()
     if result.timed_out:
-        _kill_benchmark(dev)
-    temp_after = sensors.temperature_c(dev)
+        _kill_benchmark(dev, profile)
+    after = sensors.temperature(dev)
+    temp_before, temp_after = before.celsius, after.celsius
     freq_after = sensors.freq_khz(dev, profile.pin_core)
     cap_after = sensors.freq_cap_khz(dev, profile.pin_core)
     max_freq_khz = setup.pin_core_max_khz
@@ -478,14 +533,20 @@ def _run_trial(setup: _Setup, plan: _Plan, trial_index: int, session_id: int) ->
         parsed = parse_benchmark_output(result.output)
     except Exception as exc:  # a parser bug must not lose the trial: keep it, failed, with its text
         parsed = BenchmarkOutput(error=True, error_message=f"the output could not be parsed ({exc!r})")
+    pinning = taskset_failure(result.output) if result.exit_code not in (0, None) else None
     if result.timed_out:
         error = f"timed out after {config.trial_timeout_s:g} s (device process killed; partial output kept)"
+    elif pinning:
+        error = (f"taskset could not pin cpu{profile.pin_core} ({pinning}): the adb shell's cpuset leaves it out. "
+                 f"{PINNING_FIX}")
     elif result.exit_code not in (0, None):
         error = f"benchmark_model exited with status {result.exit_code}"
         if parsed.error_message:
             error += f": {parsed.error_message}"
     elif parsed.error or parsed.inference_avg_us is None:
         error = parsed.error_message or "the output has no inference latency"
+    else:
+        error = flag_problem(result.output)
     ok = error is None
     if not ok:
         # A run that printed its stats and then timed out or exited non-zero is a failure:
@@ -501,7 +562,7 @@ def _run_trial(setup: _Setup, plan: _Plan, trial_index: int, session_id: int) ->
     )
     record = TrialRecord(
         session_id=session_id, variant=plan.variant, model_sha256=plan.artifact.sha256,
-        device_profile=profile.name, device_serial=dev.serial, device_model=setup.info.model,
+        device_profile=profile.name, device_serial=identity(dev, setup.info), device_model=setup.info.model,
         device_fingerprint=setup.info.fingerprint, flags=setup.flags, trial_index=trial_index, started_at=started,
         ended_at=ended,
         ok=ok, error_message=error, latency_ms=float(parsed.inference_avg_us) / 1000.0 if ok else None,
@@ -512,16 +573,22 @@ def _run_trial(setup: _Setup, plan: _Plan, trial_index: int, session_id: int) ->
         raw_output=result.output, tool_version=mnv3bench.__version__, tf_version=setup.tf_version,
         delegate_left_out=left_out_on_device(plan.artifact.delegation, parsed.delegate, parsed.delegated_nodes,
                                              parsed.total_nodes),
+        device_address=dev.serial, cpu_core=profile.pin_core, cpu_cluster=setup.pin_cluster,
+        temp_note="; ".join(f"{when}: {r.note}" for when, r in (("before", before), ("after", after))
+                            if r.celsius is None and r.note) or None,
     )
     return record, benchmark_s
 
 
-def _kill_benchmark(dev: Device) -> None:
+def _kill_benchmark(dev: Device, profile: DeviceProfile) -> None:
     """Best effort: a hung benchmark_model must not keep the core busy for the next trial."""
     # Any failure is swallowed: this runs on the way out of a timeout or Ctrl-C, whose own
     # outcome must reach the user; a dead link has ended the device's shell anyway.
     with contextlib.suppress(Exception):
-        dev.shell(KILL_COMMAND, timeout_s=15)
+        survivors = dev.shell(kill_command(profile.benchmark_binary), timeout_s=15).output.split()
+        pids = [p for p in survivors if p.isdigit()]
+        if pids:  # by PID: the name did not match (a long download name) or SIGTERM was not enough
+            dev.shell("kill -9 " + " ".join(pids), timeout_s=15)
 
 
 def _kill_stale_benchmark(dev: Device, progress: Progress) -> None:

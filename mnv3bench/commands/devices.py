@@ -89,7 +89,9 @@ def devices_command(adb: AdbOpt = None, adb_server: AdbServerOpt = None, as_json
         print_json({
             "profiles": [{"name": p.name, "description": p.description, "soc": p.soc, "abi": p.abi,
                           "big_cores": list(p.big_cores), "pin_core": p.pin_core, "affinity_mask": p.affinity_mask,
-                          "paper_column": p.paper_column, "emulated": p.emulated} for p in profiles],
+                          "paper_column": p.paper_column, "emulated": p.emulated, "platform": p.platform,
+                          "clusters": [{"name": c.name, "cpus": list(c.cpus), "max_freq_khz": c.max_freq_khz}
+                                       for c in p.clusters]} for p in profiles],
             "reachable": reachable, "notes": notes})
         return
     table = Table(title="Device profiles (devices/*.toml)")

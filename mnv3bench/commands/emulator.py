@@ -34,9 +34,14 @@ def serve(
     ] = None,
     fault: Annotated[
         list[str] | None,
-        typer.Option("--fault", help="Misbehave on purpose (repeatable): drop-push, drop-run, hang, crash, garbage, no-binary, hot, slow."),
+        typer.Option("--fault", help="Misbehave on purpose (repeatable): drop-push, drop-run, hang, crash, garbage, "
+                                     "no-binary, hot, slow, cpuset-little, thermal-denied, download-name, stls, "
+                                     "old-binary, throttle."),
     ] = None,
     device: Annotated[str, typer.Option("--device", "-d", help="Emulator profile from devices/*.toml.")] = "emulator",
+    play: Annotated[str | None, typer.Option(
+        "--as", help="Play a phone's profile (e.g. pixel6): its cpus, clusters, thermal zones, getprop and "
+                     "toybox errors, from devices/<name>.toml. Timing stays this host's.")] = None,
 ) -> None:
     from mnv3bench.device.profiles import load_profile
     from mnv3bench.emulator.faults import check_faults
@@ -49,9 +54,10 @@ def serve(
             f"--port {port} is in 5555-5585, which the adb server probes as emulators",
             hint="Pick another port such as 5600, or omit --port.",
         )
-    profile = load_profile(device)
-    if not profile.emulated:
-        raise UsageError(f"profile {profile.name!r} is a real phone, not an emulator", hint="Use --device emulator.")
+    profile = load_profile(play or device)
+    if not profile.emulated and not play:
+        raise UsageError(f"profile {profile.name!r} is a real phone, not an emulator",
+                         hint=f"Use --as {profile.name} to play that phone, or --device emulator.")
     # The key the ADB clients here sign with; made when missing (a missing .pub is derived
     # from the private key, never by replacing it: phones trust that key).
     key = default_key_path()

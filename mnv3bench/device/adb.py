@@ -191,11 +191,17 @@ class AdbDevice:
         self._adb: _AdbShellDevice | None = None
         self._link: Any = None
         self._lost: str | None = None
+        self._in_flight: threading.Thread | None = None  # a timed-out command's reader, still blocked
         self._adb, self._link = open_link()
 
     # -- connection state
 
     def _require(self) -> _AdbShellDevice:
+        worker = self._in_flight
+        if self._adb is None and worker is not None:
+            worker.join(timeout=_GRACE_S)
+            if not worker.is_alive():
+                self._reopen_after_timeout()
         if self._adb is None:
             raise DeviceLinkError(f"the connection to {self.serial} is closed" +
                                      (f" ({self._lost})" if self._lost else ""), RECONNECT_HINT)
@@ -278,12 +284,22 @@ class AdbDevice:
             link.abort()
         self._drop("command timed out")
         worker.join(timeout=5.0)
+        if worker.is_alive():
+            # A read is still in flight (libusb has no abort): opening the device now would
+            # close the handle under it. Reconnect when that read has ended (see _require).
+            self._in_flight = worker
+            self._lost = "command timed out; a read is still in flight"
+        else:
+            self._reopen_after_timeout()
+        return ShellResult(output=decode_output(received), exit_code=None, timed_out=True)
+
+    def _reopen_after_timeout(self) -> None:
+        self._in_flight = None
         try:
             self._adb, self._link = self._open_link()
             self._lost = None
         except MnvError as exc:
             self._lost = f"reconnect after a timeout failed: {exc.message}"
-        return ShellResult(output=decode_output(received), exit_code=None, timed_out=True)
 
     # -- files
 
@@ -437,10 +453,20 @@ def _open_tcp(host: str, port: int, signer: Any, connect_timeout_s: float, auth_
                        "Fix: check the address, the network, and that ADB over TCP is enabled on the phone.") from exc
     except (adb_exc.InvalidCommandError, adb_exc.InvalidResponseError, adb_exc.InvalidChecksumError) as exc:
         adb.close()
+        if _STLS in str(exc) or str(_STLS_ID) in str(exc):
+            raise MnvError(f"{where} asks for TLS (STLS): it is Android 11+ Wireless debugging, which mnv3bench's "
+                           "ADB client does not speak",
+                           "Fix: connect the phone by USB once and run `adb tcpip 5555`, then use "
+                           "--adb PHONE_IP:5555 (plain ADB over TCP); or pair it with platform-tools "
+                           "(`adb pair`, `adb connect`) and reach it through the adb server route.") from exc
         raise MnvError(f"{where} does not speak ADB ({exc})",
                        "Fix: check the port: a phone's ADB over TCP listens on 5555 after `adb tcpip 5555`; "
                        "`mnv3bench emulator serve` prints its own address.") from exc
     return adb, link
+
+
+_STLS = "STLS"  # Wireless debugging's answer to CNXN: switch to TLS
+_STLS_ID = int.from_bytes(b"STLS", "little")
 
 
 def _open_usb(serial: str | None, signer: Any, connect_timeout_s: float, auth_timeout_s: float,

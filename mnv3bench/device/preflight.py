@@ -10,8 +10,9 @@ import re
 import shlex
 from dataclasses import dataclass
 
+from mnv3bench.bench.command import PINNING_FIX, taskset_failure
 from mnv3bench.device.probe import DeviceInfo, check_profile
-from mnv3bench.device.profiles import DeviceProfile
+from mnv3bench.device.profiles import DeviceProfile, cpu_list
 from mnv3bench.device.protocol import Device
 from mnv3bench.errors import MnvError
 
@@ -43,6 +44,7 @@ def run_checks(device: Device, profile: DeviceProfile, info: DeviceInfo, *, forc
     checks.append(_profile_check(info, profile, force))
     checks.append(_abi_check(info, profile))
     checks.append(_cores_check(info, profile))
+    checks.append(pinning_check(device, profile))
     checks.extend(binary_checks(device, profile))
     checks.append(_storage_check(info, profile))
     checks.append(_governor_check(info, profile))
@@ -88,10 +90,28 @@ def _cores_check(info: DeviceInfo, profile: DeviceProfile) -> Check:
     freq = info.cpu_max_freq_khz.get(profile.pin_core)
     detail = (f"pinning cpu{profile.pin_core} (mask {profile.affinity_mask}, max {freq / 1e6:.2f} GHz)" if freq
               else f"pinning cpu{profile.pin_core} (mask {profile.affinity_mask}; max frequency unreadable)")
+    if info.clusters_detected:
+        detail += "; clusters " + " | ".join(cpu_list(c) for c in info.clusters_detected) + " (fastest last)"
     if info.notes:
         return Check("big cores", WARN, detail + "; " + "; ".join(info.notes),
-                     "Check big_cores/pin_core in the profile against cpuinfo_max_freq.")
+                     "Check clusters/big_cores/pin_core in the profile against the phone's cpufreq "
+                     "(related_cpus, cpuinfo_max_freq): pin a core of the fastest cluster.")
     return Check("big cores", OK, detail)
+
+
+def pinning_check(device: Device, profile: DeviceProfile) -> Check:
+    """Can the adb shell pin the core? `taskset MASK true`, and the shell's cpuset to explain why not."""
+    result = device.shell(f"cat /proc/self/cpuset; taskset {profile.affinity_mask} true",
+                          timeout_s=BINARY_CHECK_TIMEOUT_S)
+    lines = [line.strip() for line in result.output.splitlines() if line.strip()]
+    cpuset = lines[0] if lines and lines[0].startswith("/") else "?"
+    failure = taskset_failure(result.output)
+    if result.ok:
+        return Check("pinning", OK, f"taskset {profile.affinity_mask} pins cpu{profile.pin_core} "
+                                    f"(adb shell cpuset {cpuset})")
+    return Check("pinning", FAIL,
+                 f"taskset cannot pin cpu{profile.pin_core} from the adb shell (its cpuset is {cpuset}): "
+                 f"{failure or _first_line(result.output)}", PINNING_FIX)
 
 
 def binary_checks(device: Device, profile: DeviceProfile) -> list[Check]:
@@ -155,13 +175,18 @@ def _governor_check(info: DeviceInfo, profile: DeviceProfile) -> Check:
 
 def _temperature_check(info: DeviceInfo) -> Check:
     temp = info.cpu_temperature_c
+    source = info.thermal_source
+    where = f" (source: {source.describe()})" if source is not None else ""
     if temp is None:
-        return Check("temperature", WARN, "no CPU thermal zone readable",
-                     "Thermal gating will not work; use --cooldown between trials instead.")
+        why = info.temperature.note if info.temperature is not None and info.temperature.note else \
+            "no CPU thermal zone readable"
+        return Check("temperature", WARN, f"CPU temperature unknown: {why}{where}",
+                     "Thermal gating will not work; use --cooldown between trials instead "
+                     "(or fix the profile's [thermal] rules).")
     if temp >= HOT_C:
-        return Check("temperature", WARN, f"CPU at {temp:.1f} C (hot: numbers will be throttled)",
+        return Check("temperature", WARN, f"CPU at {temp:.1f} C (hot: numbers will be throttled){where}",
                      "Let the phone cool, or run with --thermal-gate (waits until it is cool).")
-    return Check("temperature", OK, f"CPU at {temp:.1f} C")
+    return Check("temperature", OK, f"CPU at {temp:.1f} C{where}")
 
 
 def _battery_check(info: DeviceInfo) -> Check:

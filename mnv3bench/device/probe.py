@@ -1,8 +1,9 @@
 """What a connected device is and what state it is in: props, cpus, temperatures, battery.
 
 Everything comes from plain shell reads (getprop, sysfs, dumpsys, df) batched into few
-commands, so probing a phone costs a few round trips. Big cores are detected from
-cpuinfo_max_freq rather than trusted from the profile.
+commands, so probing a phone costs a few round trips. Clusters are detected on the phone
+(cpufreq/related_cpus, else cpuinfo_max_freq and cpu_capacity) rather than trusted from
+the profile, and the CPU temperature's source is chosen here once (device/thermal.py).
 """
 
 from __future__ import annotations
@@ -11,8 +12,15 @@ import re
 import shlex
 from dataclasses import dataclass, field
 
-from mnv3bench.device.profiles import DeviceProfile
+from mnv3bench.device.profiles import DeviceProfile, cpu_list
 from mnv3bench.device.protocol import Device
+from mnv3bench.device.thermal import (
+    TempReading,
+    ThermalRules,
+    ThermalSource,
+    choose_source,
+    read_temperature,
+)
 from mnv3bench.errors import MnvError, UsageError
 
 CPU_ROOT = "/sys/devices/system/cpu"
@@ -54,10 +62,24 @@ class DeviceInfo:
     free_kb: int | None  # free space where the work dir lives
     big_cores_detected: tuple[int, ...]
     notes: list[str] = field(default_factory=list)  # things the user should know (e.g. big cores differ)
+    # Detected clusters, slowest first (related_cpus, else equal max frequency and capacity).
+    clusters_detected: tuple[tuple[int, ...], ...] = ()
+    thermal_source: ThermalSource | None = None  # where CPU temperatures come from
+    temperature: TempReading | None = None  # the CPU temperature at probe time
+    address: str = ""  # the transport address (HOST:PORT or a USB serial); `serial` is ro.serialno
 
     @property
     def cpu_temperature_c(self) -> float | None:
+        if self.temperature is not None:
+            return self.temperature.celsius
         return _cpu_temp(self.thermal_zones)
+
+    @property
+    def fastest_cluster(self) -> tuple[int, ...]:
+        return self.clusters_detected[-1] if self.clusters_detected else ()
+
+    def cluster_of(self, cpu: int) -> tuple[int, ...] | None:
+        return next((c for c in self.clusters_detected if cpu in c), None)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -69,6 +91,10 @@ class DeviceInfo:
             "thermal_zones": self.thermal_zones, "cpu_temperature_c": self.cpu_temperature_c,
             "battery": self.battery, "free_kb": self.free_kb,
             "big_cores_detected": list(self.big_cores_detected), "notes": list(self.notes),
+            "clusters_detected": [cpu_list(c) for c in self.clusters_detected],
+            "thermal_source": self.thermal_source.describe() if self.thermal_source else None,
+            "temperature": self.temperature.to_json() if self.temperature else None,
+            "address": self.address,
         }
 
 
@@ -117,6 +143,14 @@ def parse_cpu_range(text: str) -> list[int]:
         lo, hi = int(match.group(1)), int(match.group(2) or match.group(1))
         cpus.extend(range(lo, hi + 1))
     return cpus
+
+
+def _cpu_words(text: str) -> tuple[int, ...]:
+    """related_cpus: "4 5 6 7" (space separated), or a cpulist "4-7" on some kernels."""
+    words = text.split()
+    if words and all(w.isdigit() for w in words):
+        return tuple(int(w) for w in words)
+    return tuple(parse_cpu_range(text)) if text.strip() else ()
 
 
 def millidegrees_to_c(raw: int) -> float:
@@ -183,21 +217,30 @@ def probe(device: Device, profile: DeviceProfile) -> DeviceInfo:
                    key=lambda n: int(re.sub(r"\D", "", n) or 0))
     reads: dict[str, str] = {}
     for cpu in cpus:
-        reads[f"max{cpu}"] = f"cat {CPU_ROOT}/cpu{cpu}/cpufreq/cpuinfo_max_freq"
-        reads[f"gov{cpu}"] = f"cat {CPU_ROOT}/cpu{cpu}/cpufreq/scaling_governor"
+        base = f"{CPU_ROOT}/cpu{cpu}"
+        reads[f"max{cpu}"] = f"cat {base}/cpufreq/cpuinfo_max_freq"
+        reads[f"gov{cpu}"] = f"cat {base}/cpufreq/scaling_governor"
+        reads[f"rel{cpu}"] = f"cat {base}/cpufreq/related_cpus"
+        reads[f"cap{cpu}"] = f"cat {base}/cpu_capacity"
     for zone in zones:
-        reads[f"{zone}.type"] = f"cat {THERMAL_ROOT}/{zone}/type"
-        reads[f"{zone}.temp"] = f"cat {THERMAL_ROOT}/{zone}/temp"
+        reads[f"{zone}.type"] = f"cat {THERMAL_ROOT}/{zone}/type 2>&1"
+        reads[f"{zone}.temp"] = f"cat {THERMAL_ROOT}/{zone}/temp 2>&1"
     values = read_sections(device, reads, "cpu frequencies and temperatures") if reads else {}
 
     max_freq = {cpu: _int_or_none(values.get(f"max{cpu}", "")) for cpu in cpus}
     governors = {cpu: _word_or_none(values.get(f"gov{cpu}", "")) for cpu in cpus}
+    related = {cpu: _cpu_words(values.get(f"rel{cpu}", "")) for cpu in cpus}
+    capacity = {cpu: _int_or_none(values.get(f"cap{cpu}", "")) for cpu in cpus}
     thermal: dict[str, float] = {}
+    types = {zone: values.get(f"{zone}.type", "") for zone in zones}
+    temps = {zone: values.get(f"{zone}.temp", "") for zone in zones}
+    rules = profile.thermal
     for zone in zones:
-        kind = _word_or_none(values.get(f"{zone}.type", "")) or zone
-        raw = _int_or_none(values.get(f"{zone}.temp", ""))
+        kind = _word_or_none(types[zone]) or zone
+        raw = _int_or_none(temps[zone])
         if raw is not None and kind not in thermal:
-            thermal[kind] = millidegrees_to_c(raw)
+            thermal[kind] = rules.to_celsius(raw) if rules.is_cpu(kind) else millidegrees_to_c(raw)
+    source = choose_source(lambda command: _run(device, command, "temperatures"), rules, zones, types, temps)
 
     info = DeviceInfo(
         model=props["model"], device=props["device"], manufacturer=props["manufacturer"],
@@ -207,14 +250,54 @@ def probe(device: Device, profile: DeviceProfile) -> DeviceInfo:
         cpu_count=len(cpus), cpu_max_freq_khz=max_freq, governors=governors, thermal_zones=thermal,
         battery=parse_battery(layout["battery"]), free_kb=parse_df_free_kb(layout["df"]),
         big_cores_detected=detect_big_cores(max_freq),
+        clusters_detected=detect_clusters(max_freq, related, capacity),
+        thermal_source=source, address=device.serial,
     )
-    if info.big_cores_detected and set(info.big_cores_detected) != set(profile.big_cores):
-        info.notes.append(
-            f"big cores by cpuinfo_max_freq are {_cpus(info.big_cores_detected)}, the profile says "
-            f"{_cpus(profile.big_cores)}" + ("" if profile.pin_core in info.big_cores_detected else
-                                            f"; pin_core {profile.pin_core} is NOT one of them")
-            + f" (fix big_cores/pin_core in {profile.path or profile.name + '.toml'} if this phone is typical)")
+    info.temperature = read_temperature(lambda command: _run(device, command, "temperatures"), source)
+    info.notes.extend(cluster_notes(info, profile))
     return info
+
+
+def detect_clusters(max_freq: dict[int, int | None], related: dict[int, tuple[int, ...]] | None = None,
+                    capacity: dict[int, int | None] | None = None) -> tuple[tuple[int, ...], ...]:
+    """The cpu clusters, slowest first: cpufreq/related_cpus when every cpu has it, else cpus
+    grouped by equal cpuinfo_max_freq and cpu_capacity. Empty when nothing is readable."""
+    related, capacity = related or {}, capacity or {}
+    groups: dict[object, set[int]] = {}
+    if max_freq and all(related.get(cpu) for cpu in max_freq):
+        for cpu in max_freq:
+            groups.setdefault(related[cpu], set()).add(cpu)
+    else:
+        known = {cpu: f for cpu, f in max_freq.items() if f}
+        if not known:
+            return ()
+        for cpu, freq in known.items():
+            groups.setdefault((freq, capacity.get(cpu)), set()).add(cpu)
+
+    def speed(cpus: set[int]) -> tuple[int, int]:
+        return (max((max_freq.get(c) or 0) for c in cpus), max((capacity.get(c) or 0) for c in cpus))
+
+    return tuple(tuple(sorted(g)) for g in sorted(groups.values(), key=lambda g: (speed(g), min(g))))
+
+
+def cluster_notes(info: DeviceInfo, profile: DeviceProfile) -> list[str]:
+    """Where the phone and the profile disagree about clusters and the pinned core."""
+    fastest = info.fastest_cluster
+    if not fastest:
+        return []
+    where = f"(fix clusters/big_cores/pin_core in {profile.path or profile.name + '.toml'} if this phone is typical)"
+    notes = []
+    if set(fastest) != set(profile.big_cores):
+        notes.append(f"the fastest cluster by cpuinfo_max_freq is {_cpus(fastest)}, the profile says "
+                     f"{_cpus(profile.big_cores)}" + ("" if profile.pin_core in fastest else
+                                                      f"; pin_core {profile.pin_core} is NOT one of them")
+                     + f" {where}")
+    detected = {frozenset(c) for c in info.clusters_detected}
+    profiled = {frozenset(c.cpus) for c in profile.clusters}
+    if len(profile.clusters) > 1 and detected != profiled:
+        notes.append(f"the phone's clusters are {' | '.join(cpu_list(c) for c in info.clusters_detected)}, "
+                     f"the profile's {' | '.join(c.label for c in profile.clusters)} {where}")
+    return notes
 
 
 def _existing_parent(path: str) -> str:
@@ -268,23 +351,24 @@ def check_profile(info: DeviceInfo, profile: DeviceProfile, force: bool = False)
 
 # ----------------------------------------------------------------------------- live readings
 
-def cpu_temperature_c(device: Device) -> float | None:
-    """The hottest CPU thermal zone now, in C (None when the device exposes none)."""
-    zones_out = _run(device, f"ls {THERMAL_ROOT}", "thermal zones")
-    zones = [name for name in zones_out.split() if name.startswith("thermal_zone")]
-    if not zones:
-        return None
+def cpu_temperature(device: Device, source: ThermalSource) -> TempReading:
+    """The CPU temperature now from the source chosen at probe time: one shell call."""
+    return read_temperature(lambda command: _run(device, command, "temperatures"), source)
+
+
+def cpu_temperature_c(device: Device, rules: ThermalRules | None = None) -> float | None:
+    """The hottest CPU zone now, in C (None when unknown), choosing the zones afresh."""
+    shell = lambda command: _run(device, command, "temperatures")  # noqa: E731
+    zones = [name for name in shell(f"ls {THERMAL_ROOT}").split() if name.startswith("thermal_zone")]
     reads: dict[str, str] = {}
     for zone in zones:
-        reads[f"{zone}.type"] = f"cat {THERMAL_ROOT}/{zone}/type"
-        reads[f"{zone}.temp"] = f"cat {THERMAL_ROOT}/{zone}/temp"
-    values = read_sections(device, reads, "temperatures")
-    temps: dict[str, float] = {}
-    for zone in zones:
-        raw = _int_or_none(values[f"{zone}.temp"])
-        if raw is not None:
-            temps[f"{values[f'{zone}.type']}#{zone}"] = millidegrees_to_c(raw)
-    return _cpu_temp(temps)
+        reads[f"{zone}.type"] = f"cat {THERMAL_ROOT}/{zone}/type 2>&1"
+        reads[f"{zone}.temp"] = f"cat {THERMAL_ROOT}/{zone}/temp 2>&1"
+    values = read_sections(device, reads, "temperatures") if reads else {}
+    source = choose_source(shell, rules or ThermalRules(), zones,
+                           {z: values.get(f"{z}.type", "") for z in zones},
+                           {z: values.get(f"{z}.temp", "") for z in zones})
+    return read_temperature(shell, source).celsius
 
 
 def cpu_freq_khz(device: Device, cpu: int) -> int | None:

@@ -1,8 +1,10 @@
 """Device profiles: one `devices/<name>.toml` per phone (and one for the host emulator).
 
-A profile says what a phone is (codenames, models, SoC, ABI), which core to pin the
-single-threaded benchmark to, where benchmark_model lives on it, and which column of the
-paper it stands for. Every key is checked on load: a broken profile fails with the file,
+A profile says what a phone is (codenames, models, SoC, platform, ABI), its CPU clusters,
+which core to pin the single-threaded benchmark to (one of the fastest cluster), how to
+find its CPU temperature, where benchmark_model lives on it, and which column of the paper
+it stands for. Profiles of real phones also describe what the emulator needs to play them
+(`[[thermal.zones]]`, `[twin]`): facts about the phone, kept as data. Every key is checked on load: a broken profile fails with the file,
 the key and the fix, never later with a KeyError in the middle of a run.
 """
 
@@ -11,18 +13,48 @@ from __future__ import annotations
 import difflib
 import os
 import posixpath
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mnv3bench.emulator.settings import MAX_CPUS, check_emulator_table
+from mnv3bench.device.thermal import UNITS, ThermalRules, ZoneFact
 from mnv3bench.errors import UsageError
 from mnv3bench.tables.paper import PAPER_COLUMNS as PAPER_PHONE_COLUMNS
 
 # A profile names the paper column its phone fills, or "" for a phone the paper did not measure.
 PAPER_COLUMNS = (*PAPER_PHONE_COLUMNS, "")
 _PAPER_COLUMN_CHOICES = ", ".join(f'"{c}"' for c in PAPER_PHONE_COLUMNS)
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """CPUs that share a clock (one cpufreq policy), and their cpuinfo_max_freq."""
+
+    name: str
+    cpus: tuple[int, ...]
+    max_freq_khz: int | None = None
+
+    @property
+    def label(self) -> str:
+        """"6-7" or "8": how a trial stores the cluster it ran on."""
+        return cpu_list(self.cpus)
+
+
+def cpu_list(cpus: tuple[int, ...] | list[int]) -> str:
+    """(0, 1, 2, 3, 6) -> "0-3,6" (the kernel's cpulist format)."""
+    ordered = sorted(cpus)
+    parts: list[str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}-{ordered[j]}")
+        i = j + 1
+    return ",".join(parts)
 
 
 @dataclass(frozen=True)
@@ -42,6 +74,23 @@ class DeviceProfile:
     emulated: bool = False
     emulator: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
     path: Path | None = field(default=None, compare=False)
+    platform: str = ""  # ro.board.platform
+    # The clusters, slowest first; a profile without [[clusters]] gets two from big_cores.
+    clusters: tuple[Cluster, ...] = ()
+    thermal: ThermalRules = field(default_factory=ThermalRules)
+    # What the emulator needs to play this phone besides the facts above (see devices/*.toml).
+    twin: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def fastest_cluster(self) -> Cluster:
+        """The cluster with the highest maximum frequency (big_cores when none is known)."""
+        known = [c for c in self.clusters if c.max_freq_khz]
+        if known:
+            return max(known, key=lambda c: c.max_freq_khz or 0)
+        return Cluster("big", tuple(self.big_cores))
+
+    def cluster_of(self, cpu: int) -> Cluster | None:
+        return next((c for c in self.clusters if cpu in c.cpus), None)
 
     @property
     def affinity_mask(self) -> str:
@@ -67,7 +116,15 @@ _OPTIONAL: dict[str, tuple[type, str, str]] = {
     "paper_column": (str, f'one of {_PAPER_COLUMN_CHOICES} or ""', f'"{PAPER_PHONE_COLUMNS[-1]}"'),
     "emulated": (bool, "true or false", "false"),
     "emulator": (dict, "a table", "[emulator]"),
+    "platform": (str, "a string, ro.board.platform", '"sdm845"'),
+    "clusters": (list, "an array of tables", '[{ name = "big", cpus = [4, 5, 6, 7], max_freq_khz = 2649600 }]'),
+    "thermal": (dict, "a table", '{ cpu_zones = ["BIG", "MID", "LITTLE"], units = "millidegrees" }'),
+    "twin": (dict, "a table", "{ foreground_cpus = [0, 1, 2, 3, 4, 5] }"),
 }
+_CLUSTER_KEYS = {"name": str, "cpus": list, "max_freq_khz": int}
+_THERMAL_KEYS = {"cpu_zones": list, "exclude": list, "units": str, "zones": list}
+_TWIN_KEYS = {"foreground_cpus": list, "android_release": str, "sdk": int}
+_ZONE_KEYS = {"type": str, "units": str, "value": int, "hal_type": int}
 
 
 def devices_dir() -> Path:
@@ -168,6 +225,13 @@ def parse_profile(path: Path) -> DeviceProfile:
     if paper_column not in PAPER_COLUMNS:
         raise UsageError(f"{file}: key 'paper_column' = {paper_column!r} is not a column of the paper",
                          f'Fix: use {_PAPER_COLUMN_CHOICES}, or "" for a phone the paper did not measure.')
+    clusters = _clusters(file, data.get("clusters"), cpu_count, big_cores)
+    if clusters and set(big_cores) != set(max(clusters, key=lambda c: c.max_freq_khz or 0).cpus):
+        fastest = max(clusters, key=lambda c: c.max_freq_khz or 0)
+        raise UsageError(f"{file}: key 'big_cores' = {list(big_cores)} is not the fastest cluster "
+                         f"{list(fastest.cpus)} ({fastest.name}, {fastest.max_freq_khz} kHz)",
+                         f"Fix: set `big_cores = {list(fastest.cpus)}` and pin one of them.")
+    thermal = _thermal(file, data.get("thermal", {}))
     emulated = data.get("emulated", False)
     emulator = check_emulator_table(file, data.get("emulator", {}))
     if emulated and not emulator:
@@ -190,7 +254,87 @@ def parse_profile(path: Path) -> DeviceProfile:
         emulated=emulated,
         emulator=dict(emulator),
         path=path,
+        platform=data.get("platform", ""),
+        clusters=clusters or _two_clusters(cpu_count, big_cores, emulator),
+        thermal=thermal,
+        twin=dict(_table_keys(file, "twin", data.get("twin", {}), _TWIN_KEYS, _OPTIONAL["twin"][2])),
     )
+
+
+def _table_keys(file: str, key: str, table: Any, spec: dict[str, type], example: str) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise UsageError(f"{file}: key '{key}' holds {table!r}, expected a table",
+                         f"Fix: write it like `{key} = {example}`.")
+    unknown = sorted(set(table) - set(spec))
+    if unknown:
+        raise UsageError(f"{file}: key '{key}' has unknown key(s) {', '.join(map(repr, unknown))}",
+                         f"Fix: use only {', '.join(spec)}; e.g. `{key} = {example}`.")
+    for name, kind in spec.items():
+        if name in table and (not isinstance(table[name], kind) or isinstance(table[name], bool)):
+            raise UsageError(f"{file}: key '{key}.{name}' is {_type_name(table[name])} ({table[name]!r}), "
+                             f"expected {_type_name(kind())}", f"Fix: write it like `{key} = {example}`.")
+    return table
+
+
+def _clusters(file: str, raw: list[Any] | None, cpu_count: int, big_cores: tuple[int, ...]) -> tuple[Cluster, ...]:
+    if raw is None:
+        return ()
+    example = _OPTIONAL["clusters"][2]
+    clusters = []
+    for table in raw:
+        table = _table_keys(file, "clusters", table, _CLUSTER_KEYS, example)
+        if "cpus" not in table or "max_freq_khz" not in table:
+            raise UsageError(f"{file}: every [[clusters]] entry needs cpus and max_freq_khz",
+                             f"Fix: write it like `clusters = {example}`.")
+        cpus = _int_list(file, "clusters.cpus", table["cpus"], "[4, 5, 6, 7]")
+        clusters.append(Cluster(str(table.get("name", f"cluster{len(clusters)}")), cpus, table["max_freq_khz"]))
+    listed = sorted(c for cluster in clusters for c in cluster.cpus)
+    if listed != list(range(cpu_count)):
+        raise UsageError(f"{file}: the clusters' cpus {listed} must list every cpu 0..{cpu_count - 1} once",
+                         "Fix: give each cpu to one cluster (cpufreq/related_cpus on the phone lists them).")
+    return tuple(sorted(clusters, key=lambda c: c.max_freq_khz or 0))
+
+
+def _two_clusters(cpu_count: int, big_cores: tuple[int, ...], emulator: dict[str, Any]) -> tuple[Cluster, ...]:
+    """little (the rest) and big (big_cores), for profiles that do not list clusters."""
+    little = tuple(c for c in range(cpu_count) if c not in big_cores)
+    big = Cluster("big", big_cores, emulator.get("big_max_freq_khz"))
+    return (Cluster("little", little, emulator.get("little_max_freq_khz")), big) if little else (big,)
+
+
+def _thermal(file: str, raw: dict[str, Any]) -> ThermalRules:
+    example = _OPTIONAL["thermal"][2]
+    raw = _table_keys(file, "thermal", raw, _THERMAL_KEYS, example)
+    if not raw:
+        return ThermalRules()
+    units = raw.get("units", "millidegrees")
+    if units not in UNITS:
+        raise UsageError(f"{file}: key 'thermal.units' = {units!r} is not a unit",
+                         f"Fix: use one of {', '.join(map(repr, UNITS))} (what the CPU zones' temp files count in).")
+    patterns = []
+    for key in ("cpu_zones", "exclude"):
+        values = raw.get(key, [])
+        if key == "cpu_zones" and not values:
+            raise UsageError(f"{file}: key 'thermal.cpu_zones' is missing or empty",
+                             'Fix: list the CPU zone types (regular expressions), e.g. `cpu_zones = ["BIG"]`.')
+        texts = _str_list(file, f"thermal.{key}", values, '["BIG", "MID", "LITTLE"]') if values else ()
+        for text in texts:
+            try:
+                re.compile(text)
+            except re.error as exc:
+                raise UsageError(f"{file}: key 'thermal.{key}' holds a bad pattern {text!r} ({exc})",
+                                 "Fix: write a Python regular expression matching whole zone types.") from exc
+        patterns.append(texts)
+    zones = []
+    for table in raw.get("zones", []):
+        table = _table_keys(file, "thermal.zones", table, _ZONE_KEYS,
+                            '{ type = "BIG", units = "millidegrees", value = 41000, hal_type = 0 }')
+        zone_units = table.get("units", units)
+        if "type" not in table or "value" not in table or zone_units not in (*UNITS, *ZoneFact.OTHER_UNITS):
+            raise UsageError(f"{file}: a [[thermal.zones]] entry needs type, value and a known units",
+                             f"Fix: units is one of {', '.join((*UNITS, *ZoneFact.OTHER_UNITS))}.")
+        zones.append(ZoneFact(table["type"], zone_units, table["value"], table.get("hal_type", -1)))
+    return ThermalRules(cpu_zones=patterns[0], exclude=patterns[1], units=units, zones=tuple(zones))
 
 
 def _display(path: Path) -> str:

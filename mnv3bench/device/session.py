@@ -1,7 +1,9 @@
 """Open a profiled device for a command: connect, probe, check, and clean up afterwards.
 
 `--device emulator` without --adb/--serial starts the host emulator in this process and
-stops it on exit, so every command works on a machine with no phone at all.
+stops it on exit, so every command works on a machine with no phone at all. `--adb emulate`
+does the same for any profile: `--device pixel6 --adb emulate` runs against an in-process
+twin of a Pixel 6 (`--adb emulate:thermal-denied,cpuset-little` adds emulator faults).
 
 Two routes reach a device, chosen automatically (connect_route):
 - through the running adb server (device/server_route.py), where the user's USB phones and
@@ -41,8 +43,13 @@ class DeviceSession:
         return self.device.serial
 
 
+EMULATE = "emulate"  # --adb emulate[:FAULT,...]: an in-process twin of the profile's phone
+
+
 def wants_in_process_emulator(profile: DeviceProfile, adb: str | None, serial: str | None,
                               adb_server: str | None = None) -> bool:
+    if adb and (adb == EMULATE or adb.startswith(EMULATE + ":")):
+        return True
     return profile.emulated and not adb and not serial and not adb_server and not os.environ.get("MNV3BENCH_ADB")
 
 
@@ -65,6 +72,12 @@ def connect_route(profile: DeviceProfile, adb: str | None, serial: str | None, *
     return connect(profile, adb_address=adb, serial=serial, keys_path=keys_path, notify=notify)
 
 
+def _emulate_faults(adb: str | None) -> tuple[str, ...]:
+    if not adb or not adb.startswith(EMULATE + ":"):
+        return ()
+    return tuple(f for f in adb.split(":", 1)[1].split(",") if f)
+
+
 @contextmanager
 def open_device(profile: DeviceProfile, adb: str | None = None, serial: str | None = None, force: bool = False,
                 *, check: bool = True, keys_path: Path | None = None, notify: Notify = _stderr_notify,
@@ -81,7 +94,7 @@ def open_device(profile: DeviceProfile, adb: str | None = None, serial: str | No
 
         load_signer(keys_path, notify)  # the emulator trusts our public key, so it must exist
         key = key_path(keys_path)
-        server = start_in_process(profile, root=emulator_root, faults=tuple(faults),
+        server = start_in_process(profile, root=emulator_root, faults=(*faults, *_emulate_faults(adb)),
                                   trusted_keys=[Path(f"{key}.pub")])
         adb = server.address
     try:

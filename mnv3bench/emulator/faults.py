@@ -25,10 +25,23 @@ FAULTS: dict[str, str] = {
     "hot": "the CPU thermal zone starts hot (85 C) and cools to normal over "
     "$MNV3BENCH_EMU_COOL_S seconds (default 6)",
     "slow": "the device is about 3x slower: each benchmark run takes three times as long",
+    # What real phones do (the twins of devices/pixel*.toml play them from the profile's facts):
+    "cpuset-little": "the adb shell's cpuset leaves out the fastest cluster (the phone's foreground "
+    "cpuset), so `taskset` to the pinned core fails as toybox does",
+    "thermal-denied": "reading /sys/class/thermal is denied (SELinux on user builds: EACCES); "
+    "`dumpsys thermalservice` still answers",
+    "download-name": "benchmark_model is installed under its download name, "
+    "android_aarch64_benchmark_model, next to the profile's path",
+    "stls": "the phone answers the ADB handshake with STLS (Android 11+ Wireless debugging)",
+    "old-binary": "benchmark_model is an old build that does not know --use_xnnpack "
+    "(it prints `Unconsumed cmdline flags` and ignores it)",
+    "throttle": "the fastest cluster's scaling_max_freq is capped below its maximum (thermal throttling)",
 }
 
 
-RUN_FAULTS = frozenset({"drop-run", "hang", "crash", "garbage", "slow"})
+RUN_FAULTS = frozenset({"drop-run", "hang", "crash", "garbage", "slow", "old-binary"})
+# The name benchmark_model's prebuilt has when downloaded (TFLite's nightly pre-built binaries).
+DOWNLOAD_NAME = "android_aarch64_benchmark_model"
 
 
 class DropConnection(Exception):

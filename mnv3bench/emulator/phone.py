@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnv3bench.emulator.faults import DropConnection, active_faults, check_faults
+from mnv3bench.emulator.faults import DOWNLOAD_NAME, DropConnection, active_faults, check_faults
 from mnv3bench.emulator.sandbox import SandboxError, SandboxFS
 from mnv3bench.emulator.settings import setting, storage_free_kb
 from mnv3bench.emulator.shell import Mount, Shell
@@ -103,7 +103,8 @@ class EmulatedPhone:
 
     def _make_props(self) -> dict[str, str]:
         p, e = self.profile, self.emu
-        serial = "MNV3EMU" + hashlib.sha256(str(self.fs.root).encode()).hexdigest()[:8].upper()
+        prefix = "MNV3EMU" if getattr(p, "emulated", True) else "MNV3" + str(p.name).upper()
+        serial = prefix + hashlib.sha256(str(self.fs.root).encode()).hexdigest()[:8].upper()
         abilist = {"arm64-v8a": "arm64-v8a,armeabi-v7a,armeabi", "x86_64": "x86_64,x86"}.get(p.abi, p.abi)
         return {
             "ro.product.model": str(p.models[0] if p.models else p.name),
@@ -125,6 +126,7 @@ class EmulatedPhone:
             "ro.boot.serialno": serial,
             "sys.boot_completed": "1",
             "ro.kernel.qemu": "0",
+            **_twin_props(p, serial),
         }
 
     def _install(self) -> None:
@@ -139,6 +141,9 @@ class EmulatedPhone:
             # Missing, or a foreign binary pushed by `device setup` (which cannot run here):
             # a restarted emulator has its own stand-in again.
             self.fs.write_bytes(binary, BINARY_MARKER, permissions=0o755)
+        if "download-name" in self.faults:
+            folder = posixpath.dirname(self.fs.normalize(binary))
+            self.fs.write_bytes(f"{folder}/{DOWNLOAD_NAME}", BINARY_MARKER, permissions=0o755)
 
     # -- the shell -----------------------------------------------------------------------
 
@@ -153,7 +158,7 @@ class EmulatedPhone:
         the emulator's marker. Anything else (an Android binary pushed by `device setup`,
         a script) cannot run on this host, as on a phone with the wrong ABI."""
         named_right = (device_path == self.fs.normalize(self.profile.benchmark_binary)
-                       or posixpath.basename(device_path) == BENCHMARK_NAME)
+                       or posixpath.basename(device_path) in (BENCHMARK_NAME, DOWNLOAD_NAME))
         if not named_right:
             return False
         try:
@@ -331,3 +336,22 @@ class EmulatedPhone:
             f"  temperature: {int(self.emu.get('battery_temp_dc', 250))}\n"
             "  technology: Li-ion\n"
         )
+
+
+def _twin_props(profile: Any, serial: str) -> dict[str, str]:
+    """A real phone's profile (not the host emulator's) adds its platform and build facts."""
+    props = {"ro.board.platform": str(getattr(profile, "platform", "") or "")}
+    twin = dict(getattr(profile, "twin", {}) or {})
+    if getattr(profile, "emulated", True) or not twin:
+        return props if props["ro.board.platform"] else {}
+    device = str(profile.codenames[0])
+    release, sdk = str(twin.get("android_release", "14")), str(twin.get("sdk", 34))
+    return {
+        **props,
+        "ro.product.manufacturer": "Google", "ro.product.brand": "google", "ro.product.name": device,
+        "ro.hardware": device if not props["ro.board.platform"].startswith("gs") else props["ro.board.platform"],
+        "ro.build.version.release": release, "ro.build.version.sdk": sdk,
+        "ro.build.type": "user", "ro.debuggable": "0",
+        "ro.build.fingerprint": f"google/{device}/{device}:{release}/MNV3TWIN/1:user/release-keys",
+        "ro.serialno": serial, "ro.boot.serialno": serial,
+    }

@@ -32,6 +32,7 @@ EXIT_NOT_EXECUTABLE = 126
 EXIT_NOT_FOUND = 127
 EXIT_SYNTAX = 2
 
+_TOYBOX_PID = 4242  # the pid toybox names in its errors (its own)
 _STATUS = object()  # a `$?` inside a word, expanded when the command runs
 # The longest command line accepted. adbd takes the whole OPEN payload after "shell:" as
 # the command (AOSP packages/modules/adb, adb.cpp handle_packet A_OPEN: the service name is
@@ -592,10 +593,12 @@ class Shell:
         return 0
 
     def cmd_dumpsys(self, args: list[str], io: _IO) -> int:
-        if args[:1] != ["battery"]:
+        reports = {"battery": self.phone.battery_report, "thermalservice": self.sysfs.thermalservice_report}
+        report = reports.get(args[0]) if args else None
+        if report is None:
             io.err(f"Can't find service: {args[0] if args else ''}\n")
             return 1
-        io.out(self.phone.battery_report())
+        io.out(report())
         return 0
 
     def cmd_taskset(self, args: list[str], io: _IO) -> int:
@@ -607,9 +610,11 @@ class Shell:
         except ValueError:
             io.err(f"taskset: bad mask '{args[0]}'\n")
             return 1
-        cpus = {v for v in range(self.phone.cpu_count) if mask >> v & 1}
+        # The kernel keeps the affinity inside the shell's cpuset; with none of the asked cpus
+        # left, sched_setaffinity fails (EINVAL) and toybox says so with its own pid.
+        cpus = {v for v in range(self.phone.cpu_count) if mask >> v & 1} & self.sysfs.shell_cpus()
         if not cpus:
-            io.err("taskset: sched_setaffinity: Invalid argument\n")
+            io.err(f"taskset: failed to set pid {_TOYBOX_PID}'s affinity: Invalid argument\n")
             return 1
         return self.execute(args[1:], _IO(io.out, io.err, io.cancelled, cpus))
 

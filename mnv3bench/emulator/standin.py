@@ -219,6 +219,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         params, given, unconsumed = parse_flags(list(sys.argv[1:] if argv is None else argv))
     except FlagError as exc:
         return _fail(str(exc))
+    if "old-binary" in faults and "use_xnnpack" in given:  # a build from before the flag existed
+        given.remove("use_xnnpack")
+        unconsumed += [a for a in (argv if argv is not None else sys.argv[1:]) if a.startswith("--use_xnnpack")]
     Log.info(f"Log parameter values verbosely: [{int(params['verbose'])}]")
     for name in given:
         value = params[name]

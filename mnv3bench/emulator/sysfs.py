@@ -1,20 +1,30 @@
 """The emulated phone's /sys and /proc: files generated from the device profile.
 
-Only what the runner and the device probe read: cpufreq per cpu, the online cpus,
-thermal zones (one for the CPU, one for the battery), /proc/cpuinfo and /proc/meminfo.
-With the "hot" fault the CPU zone starts at HOT_START_C and cools linearly to the
-profile's normal temperature over $MNV3BENCH_EMU_COOL_S seconds; while it is above
-THROTTLE_C the big cores report a throttled scaling_cur_freq, as a phone would.
+Only what the runner and the device probe read: cpufreq per cpu (with related_cpus and
+cpu_capacity, from the profile's clusters), the online cpus, thermal zones, /proc/cpuinfo,
+/proc/meminfo and /proc/self/cpuset, and `dumpsys thermalservice`'s text.
+
+A profile that lists its phone's zones (`[[thermal.zones]]`: real names, units, HAL types,
+the battery current-limit zones too) gets exactly those; the host emulator's profile gets
+one CPU zone and one battery zone in millidegrees. Every fact comes from the profile.
+
+Faults: "hot" starts the CPU zones HOT_START_C warm and cools them linearly to normal over
+$MNV3BENCH_EMU_COOL_S seconds, throttling the big cores while above THROTTLE_C; "throttle"
+caps the fastest cluster's scaling_max_freq for good; "thermal-denied" makes the zones'
+files unreadable, as SELinux does for the shell user on user builds; "cpuset-little" puts
+the shell in a cpuset without the fastest cluster (the phone's foreground cpuset).
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
+from mnv3bench.device.thermal import HAL_TYPE_CPU, UNITS, ZoneFact
 from mnv3bench.emulator.settings import mem_free_kb, setting
 
 HOT_START_C = 85.0
@@ -24,6 +34,7 @@ DEFAULT_COOL_S = 6.0
 
 CPU_ZONE_TYPE = "cpu-1-0-usr"
 BATTERY_ZONE_TYPE = "battery"
+THERMAL_DIR = "/sys/class/thermal"
 
 
 def cool_down_seconds() -> float:
@@ -45,11 +56,61 @@ class VirtualSysfs:
         self.profile = profile
         self.emu: dict[str, Any] = dict(getattr(profile, "emulator", {}) or {})
         self.hot = "hot" in faults
+        self.throttle = "throttle" in faults
+        self.thermal_denied = "thermal-denied" in faults
+        self.cpuset_little = "cpuset-little" in faults
         self._clock = clock
         self._start = clock()
         self._cool_s = cool_down_seconds()
+        self.clusters = tuple(profile.clusters)
+        self.fastest = tuple(profile.fastest_cluster.cpus)
+        self.zones = self._zone_facts()
         self._tree: tuple[dict[str, Callable[[], str]], dict[str, list[str]]] | None = None
         self._tree_lock = threading.Lock()
+
+    def _zone_facts(self) -> tuple[ZoneFact, ...]:
+        listed = tuple(self.profile.thermal.zones)
+        if listed:
+            return listed
+        return (ZoneFact(CPU_ZONE_TYPE, "millidegrees", self.normal_cpu_temp_mc(), HAL_TYPE_CPU),
+                ZoneFact(BATTERY_ZONE_TYPE, "millidegrees", int(setting(self.emu, "battery_temp_dc")) * 100, 2))
+
+    def is_cpu_zone(self, zone: ZoneFact) -> bool:
+        return zone.celsius is not None and self.profile.thermal.is_cpu(zone.type)
+
+    def zone_value(self, zone: ZoneFact) -> int:
+        """A zone's temp file now, in its units: CPU zones follow the "hot" fault."""
+        if not self.is_cpu_zone(zone) or not self.hot:
+            return zone.value
+        scale = UNITS[zone.units] or 0.001
+        extra_c = (self.cpu_temp_mc() - self.normal_cpu_temp_mc()) / 1000.0
+        return round(zone.value + extra_c / scale)
+
+    def shell_cpus(self) -> set[int]:
+        """The cpus the adb shell's cpuset allows (all, unless "cpuset-little")."""
+        every = set(range(int(self.profile.cpu_count)))
+        if not self.cpuset_little:
+            return every
+        foreground = self.profile.twin.get("foreground_cpus")
+        return set(foreground) if foreground else every - set(self.fastest)
+
+    def thermalservice_report(self) -> str:
+        """`dumpsys thermalservice` as ThermalManagerService.dump prints it (HAL values in C)."""
+        lines = ["IsStatusOverride: false", "ThermalEventListeners:", "\tcallbacks: 1",
+                 "ThermalStatusListeners:", "\tcallbacks: 1",
+                 f"Thermal Status: {1 if self.cpu_temp_mc() > THROTTLE_C * 1000 else 0}",
+                 "Cached temperatures:", "HAL Ready: true", "HAL connection:",
+                 "\tThermalHAL 2.0 connected: yes", "Current temperatures from HAL:"]
+        for zone in self.zones:
+            if zone.hal_type < 0:
+                continue
+            scale = UNITS.get(zone.units)
+            value = self.zone_value(zone) * scale if scale else float(zone.value)
+            lines.append(f"\tTemperature{{mValue={value:.6f}, mType={zone.hal_type}, mName={zone.type}, mStatus=0}}")
+        lines.append("Current cooling devices from HAL:")
+        for index, _cluster in enumerate(self.clusters):
+            lines.append(f"\tCoolingDevice{{mValue=0, mType=2, mName=thermal-cpufreq-{index}}}")
+        return "\n".join(lines) + "\n"
 
     # -- dynamic values ------------------------------------------------------------------
 
@@ -67,15 +128,23 @@ class VirtualSysfs:
         progress = min(1.0, (self._clock() - self._start) / self._cool_s)
         return int(round(hot + (normal - hot) * progress))
 
+    def cluster(self, cpu: int) -> Any:
+        return self.profile.cluster_of(cpu)
+
     def max_freq_khz(self, cpu: int) -> int:
-        big = cpu in tuple(self.profile.big_cores)
-        key = "big_max_freq_khz" if big else "little_max_freq_khz"
-        return int(setting(self.emu, key))
+        cluster = self.cluster(cpu)
+        return int(cluster.max_freq_khz) if cluster is not None and cluster.max_freq_khz else 2000000
+
+    def capacity(self, cpu: int) -> int:
+        """cpu_capacity: 1024 for the fastest core, the others in proportion to their clock."""
+        top = max(self.max_freq_khz(c) for c in range(int(self.profile.cpu_count)))
+        return max(1, round(1024 * self.max_freq_khz(cpu) / top))
 
     def freq_cap_khz(self, cpu: int) -> int:
         """scaling_max_freq: the thermal framework lowers it on hot big cores."""
         max_khz = self.max_freq_khz(cpu)
-        if cpu in tuple(self.profile.big_cores) and self.cpu_temp_mc() > THROTTLE_C * 1000:
+        hot = cpu in tuple(self.profile.big_cores) and self.cpu_temp_mc() > THROTTLE_C * 1000
+        if hot or (self.throttle and cpu in self.fastest):
             return int(max_khz * THROTTLED_FRACTION)
         return max_khz
 
@@ -90,14 +159,14 @@ class VirtualSysfs:
             "/sys/devices/system/cpu/possible": lambda: f"0-{n - 1}\n",
             "/sys/devices/system/cpu/present": lambda: f"0-{n - 1}\n",
             "/sys/devices/system/cpu/online": lambda: f"0-{n - 1}\n",
-            "/sys/class/thermal/thermal_zone0/type": lambda: CPU_ZONE_TYPE + "\n",
-            "/sys/class/thermal/thermal_zone0/temp": lambda: f"{self.cpu_temp_mc()}\n",
-            "/sys/class/thermal/thermal_zone1/type": lambda: BATTERY_ZONE_TYPE + "\n",
-            "/sys/class/thermal/thermal_zone1/temp":
-                lambda: f"{int(setting(self.emu, 'battery_temp_dc')) * 100}\n",
             "/proc/cpuinfo": self._cpuinfo,
             "/proc/meminfo": self._meminfo,
+            "/proc/self/cpuset": lambda: "/foreground\n" if self.cpuset_little else "/\n",
         }
+        for index, zone in enumerate(self.zones):
+            base = f"{THERMAL_DIR}/thermal_zone{index}"
+            files[f"{base}/type"] = lambda z=zone: self._thermal_file(z.type)
+            files[f"{base}/temp"] = lambda z=zone: self._thermal_file(str(self.zone_value(z)))
         governor = str(setting(self.emu, "governor"))
         for cpu in range(n):
             base = f"/sys/devices/system/cpu/cpu{cpu}/cpufreq"
@@ -105,8 +174,18 @@ class VirtualSysfs:
             files[f"{base}/scaling_max_freq"] = lambda c=cpu: f"{self.freq_cap_khz(c)}\n"
             files[f"{base}/scaling_cur_freq"] = lambda c=cpu: f"{self.cur_freq_khz(c)}\n"
             files[f"{base}/scaling_governor"] = lambda g=governor: g + "\n"
+            cluster = self.cluster(cpu)
+            related = ",".join(map(str, cluster.cpus)) if cluster is not None else str(cpu)
+            files[f"{base}/related_cpus"] = lambda r=related: r.replace(",", " ") + "\n"
+            files[f"{base}/affected_cpus"] = lambda r=related: r.replace(",", " ") + "\n"
+            files[f"/sys/devices/system/cpu/cpu{cpu}/cpu_capacity"] = lambda c=cpu: f"{self.capacity(c)}\n"
             files[f"/sys/devices/system/cpu/cpu{cpu}/online"] = lambda: "1\n"
         return files
+
+    def _thermal_file(self, text: str) -> str:
+        if self.thermal_denied:  # sysfs_thermal: no read rule for the shell domain
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return text + "\n"
 
     def _cpuinfo(self) -> str:
         blocks = []
@@ -151,7 +230,10 @@ class VirtualSysfs:
     def read(self, device_path: str) -> str | None:
         """The file's content now, or None when it does not exist (or is a folder)."""
         producer = self._built()[0].get(device_path)
-        return producer() if producer else None
+        try:
+            return producer() if producer else None
+        except PermissionError as exc:  # named like the kernel's EACCES: "cat: PATH: Permission denied"
+            raise PermissionError(exc.errno, exc.strerror, device_path) from None
 
     def listdir(self, device_path: str) -> list[str] | None:
         """Names in a virtual folder, or None when it is not one."""

@@ -54,8 +54,10 @@ def test_unset_optional_values_pass_the_rules():
 
 
 def test_flags_follow_the_table_and_leave_unset_ones_out():
+    # use_xnnpack is always stated (true by default, as benchmark_model's own default).
     assert benchmark_flags(RunConfig()) == {"num_threads": "1", "warmup_runs": "1", "num_runs": "50",
-                                            "min_secs": "1", "max_secs": "150"}
+                                            "min_secs": "1", "max_secs": "150", "use_xnnpack": "true"}
+    assert "use_xnnpack" not in benchmark_flags(RunConfig(use_xnnpack=None))
     flags = benchmark_flags(RunConfig(use_xnnpack=False, op_profiling=True))
     assert flags["use_xnnpack"] == "false" and flags["enable_op_profiling"] == "true"
     assert "enable_op_profiling" not in benchmark_flags(RunConfig(op_profiling=False))

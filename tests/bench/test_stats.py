@@ -104,7 +104,7 @@ def test_benchmark_command_pins_one_core_and_quotes():
     cmd = benchmark_command(profile, "/data/local/tmp/mnv3bench/large hswish.tflite",
                             RunConfig(num_runs=20, warmup_runs=2, min_secs=1, max_secs=60))
     assert cmd == ("taskset 10 /data/local/tmp/benchmark_model '--graph=/data/local/tmp/mnv3bench/large hswish.tflite'"
-                   " --num_threads=1 --warmup_runs=2 --num_runs=20 --min_secs=1 --max_secs=60")
+                   " --num_threads=1 --warmup_runs=2 --num_runs=20 --min_secs=1 --max_secs=60 --use_xnnpack=true")
     on = benchmark_command(profile, "/m.tflite", RunConfig(use_xnnpack=False, op_profiling=True, min_secs=0.5))
     assert on.endswith("--min_secs=0.5 --max_secs=150 --use_xnnpack=false --enable_op_profiling=true")
     assert benchmark_flags(RunConfig(use_xnnpack=True))["use_xnnpack"] == "true"

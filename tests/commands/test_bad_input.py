@@ -55,7 +55,7 @@ def test_unknown_table(rel_env, cli):
 
 
 def test_unknown_device(rel_env, cli):
-    assert_error(cli(*run_argv(device="pixel9")), 2, "pixel9", "pixel3")
+    assert_error(cli(*run_argv(device="pixel99")), 2, "pixel99", "pixel3")  # pixel9 is a profile now
 
 
 def test_shell_metacharacters_in_a_device_name_are_just_an_unknown_name(rel_env, cli, tmp_path):

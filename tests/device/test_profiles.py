@@ -98,3 +98,70 @@ def test_name_must_match_file(tmp_path: Path) -> None:
     (tmp_path / "other.toml").write_text(GOOD.read_text())
     with pytest.raises(UsageError, match="differs from the file name"):
         load_profile("other", devices_dir=tmp_path)
+
+
+# -- Pixel 1-9: clusters, the pinned core and the temperature rules --------------------------
+
+PIXELS = [f"pixel{n}" for n in range(1, 10)]
+
+
+@pytest.mark.parametrize("name", PIXELS)
+def test_every_pixel_pins_a_core_of_its_fastest_cluster(name: str) -> None:
+    profile = load_profile(name)
+    fastest = profile.fastest_cluster
+    assert profile.pin_core in fastest.cpus and set(profile.big_cores) == set(fastest.cpus)
+    assert sorted(c for cl in profile.clusters for c in cl.cpus) == list(range(profile.cpu_count))
+    assert profile.platform and profile.thermal.cpu_zones
+    cpu_zones = [z for z in profile.thermal.zones if profile.thermal.is_cpu(z.type)]
+    assert cpu_zones and all(0 < (z.celsius or 0) < 125 for z in cpu_zones)
+
+
+def test_tensor_profiles_pin_the_prime_not_the_mid_cluster() -> None:
+    assert load_profile("pixel6").pin_core == 6 and load_profile("pixel8").pin_core == 8
+    assert load_profile("pixel8").cpu_count == 9 and load_profile("pixel9").pin_core == 7
+    rules = load_profile("pixel6").thermal
+    assert [rules.is_cpu(t) for t in ("BIG", "MID", "LITTLE", "ocp_cpu1", "soft_ocp_cpu2", "soc")] == \
+        [True, True, True, False, False, False]
+
+
+def test_pixel1_and_2_count_tenths_of_a_degree() -> None:
+    for name in ("pixel1", "pixel2"):
+        rules = load_profile(name).thermal
+        assert rules.units == "decidegrees" and rules.to_celsius(372) == pytest.approx(37.2)
+    assert load_profile("pixel1").paper_column == "P-1" and load_profile("pixel4").paper_column == ""
+
+
+def test_every_fact_line_carries_a_source_comment() -> None:
+    for name in PIXELS:
+        text = (devices_dir() / f"{name}.toml").read_text()
+        for key in ("codenames", "soc", "platform", "abi", "pin_core", "foreground_cpus"):
+            line = next(line for line in text.splitlines() if line.startswith(f"{key} ="))
+            assert "#" in line, f"{name}: {key} has no source comment"
+        assert "kHz" in text and "[thermal]\n#" in text
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (('clusters = [', 'clusters = [\n  { name = "x", cpus = [7], max_freq_khz = 1 },'), "must list every cpu"),
+    (('units = "millidegrees"', 'units = "kelvin"'), "'thermal.units' = 'kelvin' is not a unit"),
+    (('cpu_zones = ["cpu[0-3]-(silver|gold)-usr"]', 'cpu_zones = ["cpu[0-"]'), "bad pattern"),
+    (("big_cores = [4, 5, 6, 7]", "big_cores = [0, 1, 2, 3]"), "pin_core"),
+    (("foreground_cpus = [0", 'foreground_cpus = "0'), None),
+])
+def test_new_keys_are_checked_with_file_key_and_fix(tmp_path: Path, edit: tuple[str, str],
+                                                    message: str | None) -> None:
+    text = GOOD.read_text()
+    assert edit[0] in text
+    broken = text.replace(edit[0], edit[1], 1)
+    if message is None:  # foreground_cpus = "0, 1, ...]": not TOML, or a string
+        broken = text.replace("foreground_cpus = [0, 1, 2, 3, 6, 7]", 'foreground_cpus = "0-3"')
+        message = r"'twin.foreground_cpus' is a string"
+    with pytest.raises(UsageError, match=message) as err:
+        load_profile(_write(tmp_path, broken))
+    assert "phone.toml" in err.value.message and "Fix" in (err.value.hint or "")
+
+
+def test_clusters_must_agree_with_big_cores(tmp_path: Path) -> None:
+    text = GOOD.read_text().replace("big_cores = [4, 5, 6, 7]", "big_cores = [4, 5]")
+    text = text.replace("pin_core = 4", "pin_core = 4")
+    with pytest.raises(UsageError, match="is not the fastest cluster"):
+        load_profile(_write(tmp_path, text))

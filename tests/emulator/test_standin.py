@@ -116,3 +116,10 @@ def test_parse_flags() -> None:
     assert values["graph"] == "a" and values["use_xnnpack"] is False and values["num_runs"] == 3
     assert values["min_secs"] == 1.0 and values["max_secs"] == 150.0 and values["warmup_runs"] == 1
     assert given == ["graph", "use_xnnpack", "num_runs"] and unconsumed == ["x"]
+
+
+def test_old_binary_fault_leaves_use_xnnpack_unconsumed(tiny_tflite: Path) -> None:
+    run = standin(f"--graph={tiny_tflite}", "--num_runs=3", "--use_xnnpack=true", *FAST,
+                  env={"MNV3BENCH_EMU_FAULTS": "old-binary"})
+    assert "WARN: Unconsumed cmdline flags: --use_xnnpack=true" in run.stdout + run.stderr
+    assert "Use xnnpack" not in run.stdout

@@ -133,6 +133,7 @@ def test_two_processes_write_concurrently(tmp_path):
 
 
 V3_TRIAL_COLUMNS = ("delegated_nodes", "total_nodes", "delegate_partitions", "delegate", "delegate_left_out")
+V4_TRIAL_COLUMNS = ("device_address", "cpu_core", "cpu_cluster", "temp_note")
 
 
 def _as_version(db, version: int) -> None:
@@ -140,7 +141,11 @@ def _as_version(db, version: int) -> None:
     import sqlite3
 
     with sqlite3.connect(db) as conn:
-        for column in V3_TRIAL_COLUMNS:
+        if version < 4:
+            for column in V4_TRIAL_COLUMNS:
+                conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+            conn.execute("ALTER TABLE sessions DROP COLUMN device_address")
+        for column in V3_TRIAL_COLUMNS if version < 3 else ():
             conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
         if version < 2:
             conn.execute("ALTER TABLE sessions DROP COLUMN builds_on")
@@ -148,7 +153,7 @@ def _as_version(db, version: int) -> None:
         conn.execute("UPDATE schema_version SET version = ?", (version,))
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_an_older_database_is_migrated_keeping_its_rows(tmp_path, version):
     import sqlite3
 
@@ -165,3 +170,21 @@ def test_an_older_database_is_migrated_keeping_its_rows(tmp_path, version):
         assert len(store.trials()) == 2
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
+
+
+def test_version_3_rows_keep_their_stored_identity(tmp_path):
+    """Before version 4 device_serial held the transport address: old rows keep it as it was."""
+    db = tmp_path / "v3.db"
+    with ResultStore(db) as store:
+        old = trial(None, 1)
+        old.device_serial = "192.168.1.20:5555"
+        store.record_trial(old)
+    _as_version(db, 3)
+    with ResultStore(db) as store:
+        new = trial(None, 2)
+        new.device_serial, new.device_address, new.cpu_core, new.cpu_cluster = "FA6AB0301234", "10.0.0.7:5555", 6, "6-7"
+        store.record_trial(new)
+        frame = store.trials().sort_values("trial_index")
+    assert frame["device_serial"].tolist() == ["192.168.1.20:5555", "FA6AB0301234"]
+    assert frame["device_address"].isna().tolist() == [True, False]
+    assert frame["cpu_core"].tolist()[1] == 6 and frame["cpu_cluster"].tolist()[1] == "6-7"

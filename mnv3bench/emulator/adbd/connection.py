@@ -83,6 +83,7 @@ class Connection:
         open_service: Callable[[str], Service | None],
         on_close: Callable[[Connection], None],
         limited_log: RateLimitedLog | None = None,
+        require_tls: bool = False,
     ):
         self.sock = sock
         self.name = name
@@ -103,6 +104,7 @@ class Connection:
         self._token = b""
         self._queued_bytes = 0  # WRTE payloads held for services, over all streams
         self._queued_lock = threading.Lock()
+        self._require_tls = require_tls  # the "stls" fault: answer CNXN as Wireless debugging does
         self._thread = threading.Thread(target=self._run, name=f"adbd-conn-{name}", daemon=True)
 
     def start(self) -> None:
@@ -252,6 +254,12 @@ class Connection:
         self._count_auth_attempt()
         self.max_write = max(256, min(host_maxdata, MAX_PAYLOAD))
         log.debug("%s: CNXN %r", self.name, banner[:80])
+        if self._require_tls:
+            # Android 11+ Wireless debugging: STLS (version 0x01000000), then TLS, which we do not speak.
+            stls = int.from_bytes(b"STLS", "little")
+            with self._send_lock:
+                self.sock.sendall(struct.pack("<6I", stls, 0x01000000, 0, 0, 0, stls ^ 0xFFFFFFFF))
+            return
         self._send_token()
 
     def _count_auth_attempt(self) -> None:

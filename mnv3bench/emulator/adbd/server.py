@@ -182,6 +182,7 @@ class EmulatorServer:
                     open_service=self._services,
                     on_close=self._forget,
                     limited_log=self.limited_log,
+                    require_tls="stls" in getattr(self.phone, "faults", ()),
                 )
                 self._connections.add(conn)
             conn.start()
