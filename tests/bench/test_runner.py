@@ -210,7 +210,8 @@ def test_device_in_use_by_another_run(tmp_path, profile, store):
 
     # The lock is per user, not per database: another --db cannot get around it.
     assert store.path.parent not in default_lock_dir().parents
-    with DeviceLock(default_lock_dir(), device_lock_key(None, "FAKE123")):
+    # Keyed by the serial number the phone reports (the fake reports FAKE123).
+    with DeviceLock(default_lock_dir(), device_lock_key("FAKE123", "FAKE123")):
         with pytest.raises(MnvError, match="in use by another mnv3bench process"):
             run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), FakeDevice())
     run(profile, store, ["a"], make_artifacts(tmp_path, ["a"]), FakeDevice())  # free again

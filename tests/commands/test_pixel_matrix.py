@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from mnv3bench.device.profiles import load_profile
-from tests.conftest import QUICK, SMALL
+from tests.helpers import QUICK, SMALL
 
 pytestmark = pytest.mark.slow
 

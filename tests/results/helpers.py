@@ -22,3 +22,26 @@ def trial(session_id: int, index: int, ok: bool = True, variant: str = "v") -> T
 def session(store: ResultStore) -> int:
     return store.start_session(SessionRecord("run", "pixel3", "S1", "Pixel 3", "google/blueline:12",
                                              {"num_threads": "1"}, ["v"], "0.1.0"))
+
+
+V3_TRIAL_COLUMNS = ("delegated_nodes", "total_nodes", "delegate_partitions", "delegate", "delegate_left_out")
+V4_TRIAL_COLUMNS = ("device_address", "cpu_core", "cpu_cluster", "temp_note")
+
+
+def as_version(db, version: int) -> None:
+    """Make a database look as mnv3bench's schema `version` wrote it (drop later columns)."""
+    import contextlib
+    import sqlite3
+
+    # Closed, not only committed: the WAL is checkpointed into the file before anyone reads it.
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        if version < 4:
+            for column in V4_TRIAL_COLUMNS:
+                conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+            conn.execute("ALTER TABLE sessions DROP COLUMN device_address")
+        for column in V3_TRIAL_COLUMNS if version < 3 else ():
+            conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+        if version < 2:
+            conn.execute("ALTER TABLE sessions DROP COLUMN builds_on")
+            conn.execute("ALTER TABLE trials DROP COLUMN freq_cap_khz")
+        conn.execute("UPDATE schema_version SET version = ?", (version,))

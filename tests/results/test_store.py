@@ -12,7 +12,7 @@ import pytest
 from mnv3bench.errors import UsageError
 from mnv3bench.results import MIGRATIONS, SCHEMA_VERSION, ResultStore, TrialRecord
 from tests.helpers import REPO
-from tests.results.helpers import session, trial
+from tests.results.helpers import V3_TRIAL_COLUMNS, as_version, session, trial
 
 
 def execute_by_hand(db, sql: str) -> None:
@@ -132,27 +132,6 @@ def test_two_processes_write_concurrently(tmp_path):
     assert frame["id"].is_unique
 
 
-V3_TRIAL_COLUMNS = ("delegated_nodes", "total_nodes", "delegate_partitions", "delegate", "delegate_left_out")
-V4_TRIAL_COLUMNS = ("device_address", "cpu_core", "cpu_cluster", "temp_note")
-
-
-def _as_version(db, version: int) -> None:
-    """Make a database look as mnv3bench's schema `version` wrote it (drop later columns)."""
-    import sqlite3
-
-    with sqlite3.connect(db) as conn:
-        if version < 4:
-            for column in V4_TRIAL_COLUMNS:
-                conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
-            conn.execute("ALTER TABLE sessions DROP COLUMN device_address")
-        for column in V3_TRIAL_COLUMNS if version < 3 else ():
-            conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
-        if version < 2:
-            conn.execute("ALTER TABLE sessions DROP COLUMN builds_on")
-            conn.execute("ALTER TABLE trials DROP COLUMN freq_cap_khz")
-        conn.execute("UPDATE schema_version SET version = ?", (version,))
-
-
 @pytest.mark.parametrize("version", [1, 2, 3])
 def test_an_older_database_is_migrated_keeping_its_rows(tmp_path, version):
     import sqlite3
@@ -160,7 +139,7 @@ def test_an_older_database_is_migrated_keeping_its_rows(tmp_path, version):
     db = tmp_path / f"v{version}.db"
     with ResultStore(db) as store:
         store.record_trial(trial(None, 1))
-    _as_version(db, version)
+    as_version(db, version)
     assert all(MIGRATIONS[v] for v in range(version, SCHEMA_VERSION))
     with ResultStore(db) as store:
         frame = store.trials()
@@ -179,7 +158,7 @@ def test_version_3_rows_keep_their_stored_identity(tmp_path):
         old = trial(None, 1)
         old.device_serial = "192.168.1.20:5555"
         store.record_trial(old)
-    _as_version(db, 3)
+    as_version(db, 3)
     with ResultStore(db) as store:
         new = trial(None, 2)
         new.device_serial, new.device_address, new.cpu_core, new.cpu_cluster = "FA6AB0301234", "10.0.0.7:5555", 6, "6-7"

@@ -16,7 +16,7 @@ import pytest
 import mnv3bench.results as results
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import ResultStore, resolve_db_path
-from tests.results.helpers import session, trial
+from tests.results.helpers import as_version, session, trial
 
 
 def digest(path: Path) -> str:
@@ -75,10 +75,7 @@ def test_a_reader_reads_while_another_process_holds_a_write_transaction(tmp_path
 
 def test_an_older_database_is_read_without_being_migrated(tmp_path):
     db = filled(tmp_path / "r.db")
-    with sqlite3.connect(db) as conn:
-        for column in ("delegated_nodes", "total_nodes", "delegate_partitions", "delegate", "delegate_left_out"):
-            conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")  # as written before schema 3
-        conn.execute("UPDATE schema_version SET version = 2")
+    as_version(db, 2)
     before = digest(db)
     with ResultStore(db, read_only=True) as store:
         frame = store.measurement_trials()
