@@ -38,6 +38,7 @@ from mnv3bench.bench.command import (
 )
 from mnv3bench.bench.options import RunConfig
 from mnv3bench.delegation import left_out_on_device
+from mnv3bench.device.binary import binary_identity
 from mnv3bench.device.lock import (
     DeviceLock,
     HostCoreLock,
@@ -245,6 +246,7 @@ class _Setup:
     sensors: Sensors
     flags: dict[str, str]  # benchmark_model flags, core mask and binary hash: what identifies a measurement
     tf_version: str | None
+    binary: dict[str, str | None]  # the benchmark_model used: sha256 and the version it reports (None: none)
 
     @property
     def pin_core_max_khz(self) -> int | None:
@@ -310,10 +312,11 @@ def run_session(
         # What identifies a measurement besides the model: the benchmark_model flags, the core
         # it is pinned to and the benchmark binary itself (a new build or another core must not
         # mix with stored trials under --resume, --reuse or compare).
-        flags = {**benchmark_flags(config), "taskset": profile.affinity_mask,
-                 "binary_sha256": dev.sha256(profile.benchmark_binary) or "missing"}
+        binary_sha256 = dev.sha256(profile.benchmark_binary) or "missing"
+        flags = {**benchmark_flags(config), "taskset": profile.affinity_mask, "binary_sha256": binary_sha256}
         setup = _Setup(dev, profile, info, config, sensors, flags,
-                       tf_version=next((a.tf_version for a in artifacts), None))
+                       tf_version=next((a.tf_version for a in artifacts), None),
+                       binary=binary_identity(binary_sha256))
         result = _run_on_device(setup, names, artifacts, store, progress, sleep, clock, command_line, timings)
     timings.total_s = time.perf_counter() - started
     result.timings = timings
@@ -396,7 +399,8 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         command=command_line, device_profile=profile.name, device_serial=serial, device_model=info.model,
         device_fingerprint=fingerprint, flags=flags, variants=names, tool_version=mnv3bench.__version__,
         tf_version=setup.tf_version, resumed_from=resumed_from,
-        device_info={**info.to_json(), "route": dev.transport_name},  # adb-server | tcp | usb
+        device_info={**info.to_json(), "route": dev.transport_name,  # adb-server | tcp | usb
+                     "benchmark_binary": setup.binary},
         builds_on={p.variant: [int(i) for i in p.prior_ok["id"]] for p in plans
                    if p.prior_ok is not None and len(p.prior_ok)},
         device_address=dev.serial,

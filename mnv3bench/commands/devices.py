@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shlex
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 
 from mnv3bench.cliapp import (
@@ -25,6 +31,14 @@ from mnv3bench.cliapp import (
     stdout,
 )
 from mnv3bench.device.adb import connect, list_usb_serials
+from mnv3bench.device.binary import (
+    OfficialBinary,
+    fetch_official_binary,
+    file_sha256,
+    litert_version,
+    record_installed,
+    reported_version,
+)
 from mnv3bench.device.preflight import FAIL, OK, WARN, Check, binary_checks, run_checks
 from mnv3bench.device.probe import probe
 from mnv3bench.device.profiles import list_profiles, load_profile
@@ -171,17 +185,28 @@ def setup_command(
     device: DeviceOpt,
     benchmark_binary: Annotated[Path | None, typer.Option(
         "--benchmark-binary", help="benchmark_model built for the phone's ABI (e.g. android_aarch64_benchmark_model).")] = None,
+    litert: Annotated[str | None, typer.Option(
+        "--litert-version", help="LiteRT release of the official binary to download (default: the installed "
+                                 "ai-edge-litert's; 'latest' for the newest).")] = None,
     adb: AdbOpt = None, serial: SerialOpt = None, force: ForceOpt = False,
     adb_server: AdbServerOpt = None, direct: DirectOpt = False,
 ) -> None:
-    """Push benchmark_model to the device, make it executable and verify it."""
+    """Push benchmark_model to the device, make it executable and verify it.
+
+    Without --benchmark-binary, the official prebuilt binary for the phone's ABI is downloaded
+    (once, into the user cache) at the LiteRT release installed on this host."""
     profile = load_profile(device)
     if benchmark_binary is None:
-        raise UsageError("no --benchmark-binary given", PREBUILT_HELP.format(device=device))
-    if not benchmark_binary.is_file() or not os.access(benchmark_binary, os.R_OK):
-        raise UsageError(f"--benchmark-binary {benchmark_binary} is not a readable file",
-                         "Fix: give the path of the downloaded benchmark_model.\n" + PREBUILT_HELP.format(device=device))
-    local_hash = hashlib.sha256(benchmark_binary.read_bytes()).hexdigest()
+        official = _official_binary(profile.abi, litert_version(litert), device)
+        benchmark_binary, local_hash, url = official.path, official.sha256, official.url
+    else:
+        if litert:
+            raise UsageError("--litert-version picks the official binary to download; it has no meaning "
+                             "with --benchmark-binary", "Give one of the two.")
+        if not benchmark_binary.is_file() or not os.access(benchmark_binary, os.R_OK):
+            raise UsageError(f"--benchmark-binary {benchmark_binary} is not a readable file",
+                             "Fix: give the path of the downloaded benchmark_model.\n" + PREBUILT_HELP.format(device=device))
+        local_hash, url = file_sha256(benchmark_binary), None
     remote = profile.benchmark_binary
     with open_device(profile, adb, serial, force, adb_server=adb_server, direct=direct,
                      notify=lambda m: stderr.print(m, highlight=False)) as session:
@@ -204,8 +229,33 @@ def setup_command(
                            f"(device sha256 {remote_hash or 'unreadable'})",
                            "Fix: run the setup again; if it repeats, check the cable and free space.")
         checks = binary_checks(dev, profile)
+        version = reported_version(dev, remote)
+    record_installed(local_hash, version, url)
     _render_checks(checks)
     if any(c.status == FAIL for c in checks):
         raise typer.Exit(1)
-    stdout.print(f"benchmark_model installed at {remote} on {session.info.model} (sha256 {local_hash[:12]}...).",
-                 highlight=False)
+    stdout.print(f"benchmark_model installed at {remote} on {session.info.model} (sha256 {local_hash[:12]}..., "
+                 f"reports {'version ' + version if version else 'no version'}).", highlight=False)
+
+
+def _official_binary(abi: str, version: str, device: str) -> OfficialBinary:
+    """The cached official binary, or a download with a progress bar (a line when plain)."""
+    if plain_output():
+        started: list[bool] = []
+
+        def line(done: int, total: int | None) -> None:
+            if not started:
+                started.append(True)
+                size = f" ({total / 1e6:.1f} MB)" if total else ""
+                stderr.print(f"downloading benchmark_model {version} for {abi}{size} ...", highlight=False)
+
+        official = fetch_official_binary(abi, version, device=device, progress=line)
+    else:
+        with Progress(TextColumn("benchmark_model {task.description}"), BarColumn(), DownloadColumn(),
+                      TransferSpeedColumn(), console=stderr, transient=True) as bar:
+            task = bar.add_task(f"{version} ({abi})", total=None)
+            official = fetch_official_binary(abi, version, device=device,
+                                             progress=lambda done, total: bar.update(task, completed=done, total=total))
+    how = "downloaded from" if official.downloaded else "cached, from"
+    stderr.print(f"benchmark_model {version}: {how} {official.url} -> {official.path}", highlight=False, soft_wrap=True)
+    return official

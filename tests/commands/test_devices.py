@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,11 +11,13 @@ import pytest
 
 from mnv3bench.cli import main
 from mnv3bench.device.adb import load_signer
+from mnv3bench.device.binary import BASE_URL_ENV, binary_identity
 from mnv3bench.device.preflight import FAIL, binary_checks
 from mnv3bench.device.profiles import load_profile
 from mnv3bench.device.protocol import ShellResult
 from mnv3bench.emulator import start_in_process
 from mnv3bench.emulator.phone import BINARY_MARKER
+from tests.device.helpers import dead_url, serving
 
 PROFILE = load_profile("emulator")
 
@@ -89,10 +92,39 @@ def test_doctor_unreachable_device(capsys: pytest.CaptureFixture[str]) -> None:
     assert "FAIL  connection: nothing accepts ADB connections" in capsys.readouterr().out
 
 
-def test_setup_without_binary_explains_where_to_get_it(capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(["device", "setup", "--device", "pixel3"]) == 2
+def test_setup_without_binary_offline_names_the_manual_route(monkeypatch: pytest.MonkeyPatch,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv(BASE_URL_ENV, dead_url())
+    assert run(["device", "setup", "--device", "pixel3", "--litert-version", "2.3.0"]) == 1
     err = capsys.readouterr().err
-    assert "android_aarch64_benchmark_model" in err and "nightly pre-built binaries" in err
+    assert "could not download the official benchmark_model" in err
+    assert "/2.3.0/android_arm64/benchmark_model" in err and "--benchmark-binary PATH" in err
+
+
+def test_setup_downloads_the_official_binary_installs_and_records_it(
+        tmp_path: Path, isolated: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.metadata
+
+    version = importlib.metadata.version("ai-edge-litert")
+    twin = start_in_process(load_profile("pixel3"), root=tmp_path / "phone", faults=("no-binary",),
+                            trusted_keys=[Path(f"{isolated}.pub")])
+    try:
+        with serving({f"/{version}/android_arm64/benchmark_model": BINARY_MARKER}) as url:
+            monkeypatch.setenv(BASE_URL_ENV, url)
+            assert run(["device", "setup", "--device", "pixel3", "--adb", twin.address]) == 0
+        captured = capsys.readouterr()
+        assert "benchmark_model installed at /data/local/tmp/benchmark_model" in captured.out
+        assert "reports no version" in captured.out and "downloaded from" in captured.err
+        # Offline now: the cached copy is pushed again.
+        monkeypatch.setenv(BASE_URL_ENV, dead_url())
+        assert run(["device", "setup", "--device", "pixel3", "--adb", twin.address]) == 0
+        assert "cached, from" in capsys.readouterr().err
+        assert run(["doctor", "--device", "pixel3", "--adb", twin.address]) == 0
+    finally:
+        twin.stop()
+    digest = hashlib.sha256(BINARY_MARKER).hexdigest()
+    assert binary_identity(digest) == {"sha256": digest, "version": None,
+                                       "url": f"{url}/{version}/android_arm64/benchmark_model"}
 
 
 def test_setup_installs_and_verifies(no_binary_emulator: str, tmp_path: Path,
