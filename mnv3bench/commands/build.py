@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from pathlib import Path
 from typing import Annotated
@@ -9,12 +10,12 @@ from typing import Annotated
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from mnv3bench.api import build_models
 from mnv3bench.cliapp import JsonOpt, app, plain_output, print_json, stderr, stdout
 from mnv3bench.delegation import Delegation
-from mnv3bench.model.builds import ensure_models
 from mnv3bench.model.cache import ModelArtifact
-from mnv3bench.model.size import AllowHugeOpt, check_sizes
-from mnv3bench.variants import GRAMMAR, parse_variant
+from mnv3bench.model.size import AllowHugeOpt
+from mnv3bench.variants import GRAMMAR
 
 _HELP = (
     "Build model variants and convert them to verified .tflite files.\n\n"
@@ -44,10 +45,10 @@ def build_command(
     allow_huge: AllowHugeOpt = False,
 ) -> None:
     """Build and convert model variants, printing path, size, sha256, ops, MAdds and params."""
-    parsed = [parse_variant(name) for name in variants]  # every name checked before any build
-    check_sizes(parsed, allow_huge=allow_huge)
+    build = functools.partial(build_models, variants, models_dir=models_dir, force=force, weights=weights, jobs=jobs,
+                              allow_huge=allow_huge)
     if plain_output():
-        artifacts = ensure_models(parsed, models_dir=models_dir, force=force, weights=weights, jobs=jobs, progress=_plain_progress())
+        artifacts = build(progress=_plain_progress())
     else:
         with Progress(
             SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=stderr, transient=True
@@ -62,7 +63,7 @@ def build_command(
                 if done:
                     stderr.print(f"{state:>8} {name}", highlight=False)
 
-            artifacts = ensure_models(parsed, models_dir=models_dir, force=force, weights=weights, jobs=jobs, progress=show)
+            artifacts = build(progress=show)
 
     if json_output:
         print_json([_to_json(a) for a in artifacts])

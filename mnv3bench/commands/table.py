@@ -5,12 +5,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.markup import escape
 
 from mnv3bench import __version__
+from mnv3bench.api import read_trials, table_result
 from mnv3bench.bench.runner import run_session
 from mnv3bench.cliapp import DbOpt, JsonOpt, app, print_json, stderr, stdout
 from mnv3bench.commands.measure_options import (
@@ -21,8 +22,8 @@ from mnv3bench.commands.measure_options import (
 from mnv3bench.commands.paths import is_safe_component, require_safe_component
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.model.size import AllowHugeOpt, check_sizes
-from mnv3bench.results import DEFAULT_DB, ResultStore, resolve_db_path
-from mnv3bench.tables.definitions import TABLES, TableDef, get_table
+from mnv3bench.results import DEFAULT_DB, resolve_db_path
+from mnv3bench.tables.definitions import TABLES, get_table
 from mnv3bench.tables.export.files import write_reports
 from mnv3bench.tables.export.json import to_json_dict
 from mnv3bench.tables.export.terminal import to_rich
@@ -39,29 +40,6 @@ DeviceOptionalOpt = Annotated[
     str | None,
     typer.Option("--device", "-d", help="Device profile name from devices/*.toml (e.g. pixel3, emulator)."),
 ]
-
-
-def _count(name: str) -> Any:
-    from mnv3bench.flops import count
-    from mnv3bench.variants import parse_variant
-
-    return count(parse_variant(name))
-
-
-def _compute(defn: TableDef, trials: Any, profile: Any, device: str, op_profile: bool) -> TableResult:
-    from mnv3bench.tables.compute import (
-        compute_table,  # pandas: only when a table is computed
-    )
-
-    return compute_table(
-        defn,
-        trials,
-        device=device,
-        device_column=getattr(profile, "paper_column", "") or "",
-        device_is_paper_phone=profile is not None and not profile.emulated,
-        counter=_count if defn.counts_madds else None,
-        op_profile=op_profile,
-    )
 
 
 def _emit(results: list[TableResult], *, json_output: bool, reports_dir: Path, single: bool) -> None:
@@ -115,9 +93,9 @@ def table(
     session = measurement.run(run_session, profile, variants,
                               command_line=command, interrupted_hint=INTERRUPTED_HINT)
     ids = {tid for v in session.variants for tid in v.trial_ids}
-    with ResultStore(measurement.db_path, read_only=True) as store:
-        frame = store.trials(device=profile.name, variants=defn.variants(), ok_only=True)
-    result = _compute(defn, frame[frame["id"].isin(ids)], profile, profile.name, measurement.config().op_profiling)
+    frame = read_trials(measurement.db_path, device=profile.name, variants=defn.variants(), ok_only=True)
+    result = table_result(defn.name, frame[frame["id"].isin(ids)], profile.name,
+                          op_profile=measurement.config().op_profiling)
     result.notes.append(f"Session {session.timings.summary()}.")
     result.extra.update(
         session_id=session.session_id,
@@ -146,8 +124,7 @@ def report(
             f"no results database at {db_path}.",
             "Measure first (`mnv3bench table 5 --device emulator`), or point --db at the database.",
         )
-    with ResultStore(db_path, read_only=True) as store:
-        all_trials = store.measurement_trials(device=device)
+    all_trials = read_trials(db_path, device=device, newest=True)
     devices = [device] if device else sorted(all_trials["device_profile"].unique())
     # A shared database may hold any text as a device name; it becomes a folder under reports/.
     unsafe = [d for d in devices if not is_safe_component(d)]
@@ -157,13 +134,12 @@ def report(
     devices = [d for d in devices if is_safe_component(d)]
     results: list[TableResult] = []
     for dev in devices:
-        profile = _profile_or_none(dev)
         for defn in defns:
             on_device = all_trials[all_trials["device_profile"] == dev]
             chosen = on_device[on_device["variant"].isin(defn.variants())]
             if chosen.empty and not table_name:
                 continue  # a table never measured on this device: not worth a page of dashes
-            result = _compute(defn, chosen, profile, dev, op_profile)
+            result = table_result(defn.name, chosen, dev, op_profile=op_profile)
             result.extra.update(
                 command="mnv3bench report", tool_version=__version__, source="each variant's newest session, with the stored trials it built on (--resume, --reuse)"
             )
@@ -182,11 +158,3 @@ def report(
             )
     _emit(results, json_output=json_output, reports_dir=reports_dir or DEFAULT_DB.parent, single=len(results) == 1)
 
-
-def _profile_or_none(name: str) -> Any:
-    from mnv3bench.device.profiles import load_profile
-
-    try:
-        return load_profile(name)
-    except MnvError:
-        return None  # a device whose profile file is gone: compare ratios only

@@ -1,0 +1,145 @@
+"""The Python API, for notebooks and scripts: build, run, make a table, read results.
+
+    import mnv3bench
+    mnv3bench.build_models(["small-hswish-fused-r96"])          # -> [ModelArtifact]
+    session = mnv3bench.run("emulator", ["small-hswish-fused-r96"], {"trials": 3})
+    mnv3bench.make_table("5", "emulator")                       # -> TableResult
+    mnv3bench.read_trials()                                     # -> pandas DataFrame
+
+The CLI commands are a layer over these functions (options, progress display, rendering).
+Importing this module imports nothing heavy: TensorFlow, pandas and the device stack are
+imported inside the functions that need them, so `import mnv3bench` stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from mnv3bench.bench.options import RunConfig
+    from mnv3bench.bench.runner import Progress, SessionResult
+    from mnv3bench.model.builds import ProgressCallback
+    from mnv3bench.model.cache import ModelArtifact
+    from mnv3bench.tables.result import TableResult
+
+__all__ = ["build_models", "make_table", "read_sessions", "read_trials", "run", "table_result"]
+
+
+def build_models(variants: Iterable[str], *, models_dir: Path | str = "models", force: bool = False,
+                 weights: Path | str | None = None, jobs: int = 2, allow_huge: bool = False,
+                 progress: ProgressCallback | None = None) -> list[ModelArtifact]:
+    """Build, convert and verify each variant into the model cache: one artifact per name, in
+    order (a cached model is returned without importing TensorFlow). Every name is checked
+    before anything is built; `progress(name, state, detail)` hears each model's state."""
+    from mnv3bench.model.builds import ensure_models
+    from mnv3bench.model.size import check_sizes
+    from mnv3bench.variants import parse_variant
+
+    parsed = [parse_variant(name) for name in variants]
+    check_sizes(parsed, allow_huge=allow_huge)
+    return ensure_models(parsed, models_dir=Path(models_dir), force=force, weights=weights, jobs=jobs,
+                         progress=progress)
+
+
+def run(device: str, variants: Iterable[str], options: RunConfig | Mapping[str, Any] | None = None, *,
+        db: Path | str | None = None, adb: str | None = None, serial: str | None = None,
+        adb_server: str | None = None, direct: bool = False, models_dir: Path | str = "models",
+        progress: Progress | None = None, allow_huge: bool = False) -> SessionResult:
+    """Measure the variants on a device profile ("emulator", "pixel3", ...) in one interleaved
+    session, every trial stored in the results database (`db`, default reports/results.db).
+
+    `options` are the benchmark options, as a RunConfig or a dict of its fields (`trials`,
+    `num_runs`, `resume`, ...; `mnv3bench run --help` lists them). The device is reached as the
+    CLI reaches it: `adb`, `serial`, `adb_server`, `direct` are its --adb, --serial, ... options.
+    Returns the session: its id and, per variant, the summary statistics and the trial ids."""
+    from mnv3bench.bench.options import RunConfig
+    from mnv3bench.bench.runner import run_session
+    from mnv3bench.device.profiles import load_profile
+    from mnv3bench.model.size import check_sizes
+    from mnv3bench.results import ResultStore, resolve_db_path
+    from mnv3bench.variants import parse_variant
+
+    profile = load_profile(device)
+    parsed = [parse_variant(name) for name in variants]
+    check_sizes(parsed, allow_huge=allow_huge)
+    config = options if isinstance(options, RunConfig) else RunConfig(**dict(options or {}))
+    routes = {k: v for k, v in (("adb_server", adb_server), ("direct", direct)) if v}
+    with ResultStore(resolve_db_path(None if db is None else str(db))) as store:
+        return run_session(profile, parsed, config, store, adb=adb, serial=serial, progress=progress,
+                           models_dir=Path(models_dir), command_line="mnv3bench.run (Python API)",
+                           device_options=routes or None)
+
+
+def table_result(name: str, trials: pd.DataFrame, device: str, *, op_profile: bool = False) -> TableResult:
+    """Table `name` computed from these stored trials of `device` (a profile name; a device
+    whose profile file is gone gets ratios only), beside the paper's numbers."""
+    from mnv3bench.errors import MnvError
+    from mnv3bench.flops import count
+    from mnv3bench.tables.compute import (
+        compute_table,  # pandas: only when a table is computed
+    )
+    from mnv3bench.tables.definitions import get_table
+    from mnv3bench.variants import parse_variant
+
+    defn = get_table(name)
+    try:
+        from mnv3bench.device.profiles import load_profile
+
+        profile = load_profile(device)
+    except MnvError:
+        profile = None
+    return compute_table(
+        defn, trials, device=device,
+        device_column=getattr(profile, "paper_column", "") or "",
+        device_is_paper_phone=profile is not None and not profile.emulated,
+        counter=(lambda variant: count(parse_variant(variant))) if defn.counts_madds else None,
+        op_profile=op_profile,
+    )
+
+
+def make_table(name: str, device: str, *, db: Path | str | None = None, op_profile: bool = False) -> TableResult:
+    """Table `name` ("3", "4", "5", ...) on `device` from the results database, measuring
+    nothing: each variant's newest session with the stored trials it built on (what
+    `mnv3bench report` renders). Variants never measured are listed in `.missing`."""
+    from mnv3bench.tables.definitions import get_table
+
+    defn = get_table(name)
+    trials = read_trials(db, device=device, variants=defn.variants(), newest=True)
+    return table_result(defn.name, trials, device, op_profile=op_profile)
+
+
+def read_trials(db: Path | str | None = None, *, device: str | None = None, variants: Iterable[str] | None = None,
+                ok_only: bool = False, newest: bool = False) -> pd.DataFrame:
+    """Every stored trial as a DataFrame, oldest first (columns in docs/CONTRACTS.md).
+    `newest=True`: only the ok trials of each variant's newest session and those it built on."""
+    from mnv3bench.results import ResultStore
+
+    chosen = None if variants is None else list(variants)
+    with ResultStore(_existing_db(db), read_only=True) as store:
+        if newest:
+            return store.measurement_trials(device=device, variants=chosen)
+        return store.trials(device=device, variants=chosen, ok_only=ok_only)
+
+
+def read_sessions(db: Path | str | None = None) -> pd.DataFrame:
+    """Every stored session (command, device, flags, device_info JSON, ...) as a DataFrame."""
+    from mnv3bench.results import ResultStore
+
+    with ResultStore(_existing_db(db), read_only=True) as store:
+        return store.sessions()
+
+
+def _existing_db(db: Path | str | None) -> Path:
+    from mnv3bench.errors import MnvError
+    from mnv3bench.results import resolve_db_path
+
+    path = resolve_db_path(None if db is None else str(db))
+    if not path.exists():
+        raise MnvError(f"no results database at {path}.",
+                       "Measure first (`mnv3bench table 5 --device emulator`, or mnv3bench.run(...)), "
+                       "or point db at the database.")
+    return path

@@ -1,0 +1,77 @@
+"""The Python API (`import mnv3bench`): build, run, make a table, read results."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import mnv3bench
+from mnv3bench.bench.runner import SessionResult
+from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.model.cache import ModelArtifact
+from mnv3bench.results import ResultStore
+from mnv3bench.tables.result import TableResult
+from tests.commands.helpers import store_session
+from tests.helpers import SMALL
+from tests.tables.helpers import TABLE5_MS
+
+QUICK = {"trials": 2, "num_runs": 3, "warmup_runs": 1, "min_secs": 0.0, "max_secs": 3.0}
+
+
+def test_import_is_cheap() -> None:
+    code = ("import sys, mnv3bench\n"
+            "heavy = {'pandas', 'tensorflow', 'numpy', 'keras', 'adb_shell', 'adbutils', 'typer', 'rich'}\n"
+            "print(sorted(heavy & set(sys.modules)))\n"
+            "print(all(callable(getattr(mnv3bench, n)) for n in mnv3bench.__all__ if n != '__version__'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split("\n")[:2] == ["[]", "True"]
+
+
+def test_build_models_returns_the_cached_artifact(small_model: Path) -> None:
+    [artifact] = mnv3bench.build_models([SMALL], models_dir=small_model)
+    assert isinstance(artifact, ModelArtifact) and artifact.variant == SMALL
+    assert artifact.path.is_file() and artifact.ops.get("HARD_SWISH", 0) > 0 and artifact.madds > 0
+
+
+def test_build_models_checks_every_name_first(tmp_path: Path) -> None:
+    with pytest.raises(UsageError):
+        mnv3bench.build_models([SMALL, "small-hswish-sideways"], models_dir=tmp_path)
+    assert not any(tmp_path.iterdir())
+
+
+def test_make_table_and_readers_from_a_stored_session(tmp_path: Path) -> None:
+    db = tmp_path / "results.db"
+    with ResultStore(db) as store:
+        store_session(store, {k: 2 * v for k, v in TABLE5_MS.items()})  # older, slower
+        newest = store_session(store, dict(TABLE5_MS))
+    table = mnv3bench.make_table("5", "emulator", db=db)
+    assert isinstance(table, TableResult) and table.name == "5" and table.missing == []
+    assert table.n_trials() == len(TABLE5_MS) * 5 and table.sessions == [newest]
+    trials = mnv3bench.read_trials(db)
+    assert isinstance(trials, pd.DataFrame) and len(trials) == 2 * len(TABLE5_MS) * 5
+    assert trials["ok"].dtype == bool and set(trials["session_id"]) == {1, newest}
+    assert len(mnv3bench.read_trials(db, newest=True)) == len(TABLE5_MS) * 5
+    assert list(mnv3bench.read_sessions(db)["id"]) == [1, newest]
+
+
+def test_readers_name_a_missing_database(tmp_path: Path) -> None:
+    with pytest.raises(MnvError, match="no results database"):
+        mnv3bench.read_trials(tmp_path / "absent.db")
+    assert not (tmp_path / "absent.db").exists()
+
+
+@pytest.mark.slow
+def test_run_on_the_emulator_then_read_it_back(tmp_path: Path, small_model: Path, rel_env: dict[str, str]) -> None:
+    db = tmp_path / "results.db"
+    session = mnv3bench.run("emulator", [SMALL], QUICK, db=db, models_dir=small_model)
+    assert isinstance(session, SessionResult) and session.device_profile == "emulator"
+    [variant] = session.variants
+    assert variant.variant == SMALL and len(variant.trial_ids) == 2 and variant.summary is not None
+    trials = mnv3bench.read_trials(db, variants=[SMALL], ok_only=True)
+    assert sorted(trials["id"]) == sorted(variant.trial_ids) and (trials["latency_ms"] > 0).all()
+    sessions = mnv3bench.read_sessions(db)
+    assert list(sessions["id"]) == [session.session_id] and "Python API" in sessions["command"][0]
