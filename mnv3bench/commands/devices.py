@@ -60,7 +60,8 @@ from the "nightly pre-built binaries" linked in TensorFlow's
 tensorflow/lite/tools/benchmark/README.md (LiteRT: tflite/tools/benchmark/README.md in
 google-ai-edge/LiteRT), or build it: bazel build -c opt --config=android_arm64
 //tensorflow/lite/tools/benchmark:benchmark_model
-Then: mnv3bench device setup --device {device} --benchmark-binary PATH"""
+Then: mnv3bench device setup --device {device} --benchmark-binary PATH
+(Without --benchmark-binary, device setup downloads the official arm64 binary itself.)"""
 
 
 @app.command("devices")
