@@ -83,6 +83,9 @@ class BenchmarkOutput:
     op_profile_top: list[dict[str, Any]] | None = field(default_factory=list)
     # [{node_type, avg_ms, percent, times_called}]: the regular runs' "Summary by node type".
     op_profile_by_type: list[dict[str, Any]] | None = field(default_factory=list)
+    # [{node_type, name, index, first_ms, avg_ms, percent, times_called}]: every row of the
+    # regular runs' "Run Order" table, in run order (the input of profile/blocks.py).
+    op_profile_rows: list[dict[str, Any]] | None = field(default_factory=list)
     error: bool = False
     error_message: str | None = None
 
@@ -521,8 +524,27 @@ def _fill_timings(
         result.inference_avg_us = _summary_inference(summary, summary_is_old)
 
 
+_NODE_NAME = re.compile(r"^\[(?P<name>.*)\]:(?P<index>\d+)$")
+
+
+def _run_order_rows(table: _Table) -> list[dict[str, Any]]:
+    rows = table.records({"node_type": "node type", "first_ms": "first", "avg_ms": "avg ms", "percent": "%",
+                          "times_called": "times called"})
+    names = [row.get("name", "") for row in table.rows]
+    if len(names) != len(rows):  # a row with a bad number was skipped: names would not line up
+        names = ["" for _ in rows]
+    for row, cell in zip(rows, names):
+        match = _NODE_NAME.match(cell)
+        row["name"] = match["name"] if match else cell
+        row["index"] = int(match["index"]) if match else None
+    return rows
+
+
 def _fill_op_profile(result: BenchmarkOutput, tables: list[_Table]) -> None:
     regular = [t for t in tables if t.section == "regular"]
+    run_order = next((t for t in regular if t.title == "run order"), None)
+    if run_order is not None:
+        result.op_profile_rows = _run_order_rows(run_order)
     top = next((t for t in regular if "top by computation time" in t.title), None)
     if top is not None:
         rows = top.records({"node_type": "node type", "avg_ms": "avg ms", "percent": "%"})

@@ -420,7 +420,7 @@ def op_profile_breakdown(trials: pd.DataFrame, variants: Sequence[str]) -> tuple
         warning = _profiling_warning(chosen)
         why = "No op profile data in these trials: the runtime reported no per-op timings"
         why += f" (it said: {warning!r})." if warning else "."
-        why += " Op profiling needs a real benchmark_model on a phone; the emulator's stand-in cannot profile ops."
+        why += " Measure with --op-profile (benchmark_model's --enable_op_profiling=true)."
         return None, why
     frame = pd.DataFrame.from_records(records)
     trials_per_variant = frame.groupby("variant")["trial"].nunique().rename("trials")
