@@ -73,6 +73,10 @@ def run_command(
     result = measurement.run(run_session, profile, variants, command_line=command_line("mnv3bench run"),
                              interrupted_hint=RESUME_HINT)
     _report(result, json_output)
+    if measurement.options.get("op_profiling") and not json_output:
+        from mnv3bench.commands.profile import print_op_types
+
+        print_op_types(measurement.db_path, result.session_id, [v.variant for v in result.variants])
 
 
 def _report(result: SessionResult, json_output: bool) -> None:

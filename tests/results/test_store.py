@@ -148,6 +148,7 @@ def test_two_processes_write_concurrently(tmp_path):
 
 
 V3_TRIAL_COLUMNS = ("delegated_nodes", "total_nodes", "delegate_partitions", "delegate", "delegate_left_out")
+V4_TRIAL_COLUMNS = ("op_profile",)
 
 
 def _as_version(db, version: int) -> None:
@@ -155,7 +156,9 @@ def _as_version(db, version: int) -> None:
     import sqlite3
 
     with sqlite3.connect(db) as conn:
-        for column in V3_TRIAL_COLUMNS:
+        for column in V4_TRIAL_COLUMNS:
+            conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+        for column in V3_TRIAL_COLUMNS if version < 3 else ():
             conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
         if version < 2:
             conn.execute("ALTER TABLE sessions DROP COLUMN builds_on")
@@ -163,7 +166,7 @@ def _as_version(db, version: int) -> None:
         conn.execute("UPDATE schema_version SET version = ?", (version,))
 
 
-@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_an_older_database_is_migrated_keeping_its_rows(tmp_path, version):
     import sqlite3
 
@@ -178,6 +181,7 @@ def test_an_older_database_is_migrated_keeping_its_rows(tmp_path, version):
         frame = store.trials()
         assert len(frame) == 1 and "freq_cap_khz" in frame.columns
         assert {*V3_TRIAL_COLUMNS} <= set(frame.columns) and frame["delegate"].isna().all()
+        assert {*V4_TRIAL_COLUMNS} <= set(frame.columns) and frame["op_profile"].isna().all()
         store.record_trial(trial(None, 2))
         assert len(store.trials()) == 2
     with sqlite3.connect(db) as conn:

@@ -1,0 +1,67 @@
+"""`mnv3bench profile` and `run --op-profile` on the emulator: real LiteRT op profiles, stored
+per trial, attributed to blocks (a small model at r96, built once per session)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from mnv3bench.results import ResultStore
+from tests.conftest import SMALL
+from tests.conftest import main_in_process as cli
+
+QUICK = ["--trials", "1", "--num-runs", "3", "--warmup-runs", "1", "--min-secs", "0", "--max-secs", "10"]
+
+
+@pytest.fixture
+def this_checkouts_standin(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The emulated phone starts the stand-in with `python -I`, which imports the installed
+    mnv3bench; drop -I so that the child runs the checkout under test."""
+    real = subprocess.Popen
+
+    class Popen(real):  # type: ignore[misc, valid-type]
+        def __init__(self, args, *rest, **kwargs):  # noqa: ANN001
+            if isinstance(args, list) and "mnv3bench.emulator.standin" in args:
+                args = [a for a in args if a != "-I"]
+            super().__init__(args, *rest, **kwargs)
+
+    monkeypatch.setattr(subprocess, "Popen", Popen)
+
+
+@pytest.mark.parametrize("kernels", [["--no-xnnpack"], []], ids=["builtin", "xnnpack"])
+def test_profile_json_attributes_the_run_to_blocks(rel_env, small_model: Path, this_checkouts_standin, capsys,
+                                                   kernels: list[str]) -> None:
+    code, out, err = cli(["profile", SMALL, "--device", "emulator", *kernels, *QUICK, "--models-dir",
+                          str(small_model), "--db", "r.db", "--json"], capsys)
+    assert code == 0, err
+    [data] = json.loads(out)
+    assert data["variant"] == SMALL and data["device"] == "emulator"
+    assert data["kernels"] == ("builtin" if kernels else "default")
+    assert data["unattributed_share"] <= 0.05
+    names = [b["name"] for b in data["blocks"]]
+    assert names[:2] == ["input", "stem"] and names[-2:] == ["last stage", "classifier"]
+    assert len([n for n in names if n.startswith("bottleneck")]) == 11
+    assert all({"name", "ms", "share"} <= set(b) for b in data["blocks"])
+    assert sum(b["share"] for b in data["blocks"]) + data["unattributed_share"] == pytest.approx(1.0, abs=1e-3)
+    assert Path(data["plot"]).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_run_with_op_profile_stores_per_op_times_incl_hard_swish(rel_env, small_model: Path, this_checkouts_standin,
+                                                                  capsys) -> None:
+    code, out, err = cli(["run", "--device", "emulator", "--variant", SMALL, "--op-profile", "--no-xnnpack",
+                          *QUICK, "--models-dir", str(small_model), "--db", "r.db"], capsys)
+    assert code == 0, err
+    with ResultStore(Path("r.db")) as store:
+        [trial] = store.trials(ok_only=True).to_dict("records")
+    rows = json.loads(trial["op_profile"])
+    assert any(r["node_type"] == "HARD_SWISH" and r["avg_ms"] > 0 for r in rows)
+    assert "Operator-wise Profiling Info" in trial["raw_output"]
+    assert "op type" in out and "HARD_SWISH" in out
+    # With XNNPACK (the emulator's default) the same op is XNNPACK's "HardSwish (NC)".
+    code, out, err = cli(["run", "--device", "emulator", "--variant", SMALL, "--op-profile", *QUICK,
+                          "--models-dir", str(small_model), "--db", "r.db"], capsys)
+    assert code == 0, err
+    assert "HardSwish (NC)" in out
