@@ -47,6 +47,8 @@ DELEGATE_PREFIX = "Delegate/"
 # Rows that are the runtime's, not the network's (LiteRT's "LiteRT::Run[buffer registration]",
 # "AllocateTensors"): kept apart from the op time that shares are taken of.
 _RUNTIME_ROW = re.compile(r"^(?:LiteRT::|AllocateTensors$|ModifyGraphWithDelegate$)")
+_MODEL_SCOPE = "mnv3bench_"  # build.keras_model_name's prefix
+_SUFFIX = re.compile(r"(?:_\d+)*")
 _RESCALING = re.compile(r"^rescaling(?:_\d+)*$")
 _POOLING_OP = re.compile(r"^(?:Mean|Sum|Global Average Pooling|Average Pooling|MEAN|SUM|AVERAGE_POOL_2D)\b")
 
@@ -190,9 +192,13 @@ class NetworkMap:
         # Keras 3's exported graphs suffix every name scope alike ("<model>_1/conv_bn_1/..."):
         # the model's scope tells which suffix to strip, so that the stem's "conv" + "_1" is
         # not taken for the last stage's "conv_1".
-        if not components or not self.model_name or not components[0].startswith(self.model_name):
+        if not components or not components[0].startswith(_MODEL_SCOPE):
             return None
-        return components[0][len(self.model_name):]
+        scope = components[0]
+        if self.model_name and scope.startswith(self.model_name) and _SUFFIX.fullmatch(scope[len(self.model_name):]):
+            return scope[len(self.model_name):]
+        match = re.search(r"_\d+$", scope)  # another model's scope: its last number is the suffix
+        return match.group(0) if match else ""
 
     def _lookup(self, component: str, suffix: str | None) -> Place | None:
         if _RESCALING.match(component):  # the builder leaves Keras to number it

@@ -11,7 +11,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mnv3bench.profile.blocks import Attribution, attribute, network_map
+from mnv3bench.flops import CLASSIFIER
+from mnv3bench.profile.blocks import PROJECT, RESCALE, SQUEEZE_EXCITE, Attribution, attribute, network_map
 
 OP_PROFILE_COLUMN = "op_profile"
 # The ops the fused h-swish replaces in no-opt (§5.2): x * relu6(x + 3) / 6 as ADD (with
@@ -35,9 +36,22 @@ class BlockProfile:
             block["ms_per_madd"] = block["ms"] / block["madds"] if block["madds"] else None
         return {"variant": self.variant, "trials": self.trials, **data}
 
-    def op_type_ms(self, node_types: Iterable[str]) -> float:
-        wanted = set(node_types)
-        return sum(float(r.get("avg_ms") or 0.0) for r in self.op_rows if r.get("node_type") in wanted)
+    def hswish_split(self) -> tuple[float, float]:
+        """(ms in HARD_SWISH, ms in the ADD/MUL/RELU6 that spell h-swish in no-opt).
+
+        ADD/MUL/RELU6 count only where an activation sits (after an expansion, depthwise,
+        stem or head conv): SE's hard-sigmoid, residual adds and the input rescaling are
+        the same op types but not h-swish.
+        """
+        hswish = replacement = 0.0
+        for row, place in self.attribution.rows:
+            ms = float(row.get("avg_ms") or 0.0)
+            if row.get("node_type") in HSWISH_OPS:
+                hswish += ms
+            elif row.get("node_type") in HSWISH_REPLACEMENT_OPS and place is not None \
+                    and place.part not in (SQUEEZE_EXCITE, PROJECT, RESCALE) and place.block != CLASSIFIER:
+                replacement += ms
+        return hswish, replacement
 
 
 def op_rows(value: Any) -> list[dict[str, Any]]:

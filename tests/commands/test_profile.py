@@ -65,3 +65,19 @@ def test_run_with_op_profile_stores_per_op_times_incl_hard_swish(rel_env, small_
                           "--models-dir", str(small_model), "--db", "r.db"], capsys)
     assert code == 0, err
     assert "HardSwish (NC)" in out
+
+
+def test_stored_profiles_render_by_block_without_measuring(rel_env, small_model: Path, this_checkouts_standin,
+                                                           capsys) -> None:
+    from mnv3bench.tables.compute import variant_blocks
+
+    code, _, err = cli(["profile", SMALL, "--device", "emulator", "--no-xnnpack", *QUICK, "--models-dir",
+                        str(small_model), "--db", "r.db"], capsys)
+    assert code == 0, err
+    with ResultStore(Path("r.db")) as store:
+        trials = store.trials(ok_only=True)
+    [blocks] = variant_blocks(trials, [SMALL])
+    assert blocks.trials == 1 and blocks.unattributed_share == 0.0
+    assert blocks.block_ms("stem") is not None and blocks.block_ms("last stage")[0] > 0
+    # Fused h-swish: HARD_SWISH ops, and no ADD/MUL/RELU6 in an activation's place.
+    assert blocks.hswish_ms > 0 and blocks.hswish_replacement_ms == 0.0
