@@ -46,6 +46,35 @@ def block_table(profile: Any) -> Table:
     return table
 
 
+def block_comparison(trials_a: Any, trials_b: Any, a: str, b: str, device: str) -> tuple[Table, dict[str, Any]]:
+    """`compare A B --blocks`: each block's ms per run in A and in B, from stored op profiles."""
+    from mnv3bench.profile.stored import block_profiles
+
+    profiles = {**block_profiles(trials_a, [a]), **block_profiles(trials_b, [b])}
+    missing = [v for v in (a, b) if v not in profiles]
+    if missing:
+        raise MnvError(f"No op profile stored for {' and '.join(missing)} on {device}.",
+                       f"Measure with op profiling: mnv3bench profile {a} {b} --device {device}")
+    pa, pb = profiles[a].attribution, profiles[b].attribution
+    names = [blk.name for blk in pa.blocks] + [blk.name for blk in pb.blocks if blk.name not in
+                                              {x.name for x in pa.blocks}]
+    ms_a = {blk.name: blk.ms for blk in pa.blocks}
+    ms_b = {blk.name: blk.ms for blk in pb.blocks}
+    rows = [{"name": n, "a_ms": ms_a.get(n, 0.0), "b_ms": ms_b.get(n, 0.0),
+             "diff_ms": ms_b.get(n, 0.0) - ms_a.get(n, 0.0)} for n in names]
+    table = Table(title=f"{a} vs {b} on {device}, block by block (op profile, ms per run)", box=box.SIMPLE_HEAD)
+    for col in ("block", "A ms", "B ms", "B - A"):
+        table.add_column(col, justify="left" if col == "block" else "right", no_wrap=True)
+    for r in rows:
+        table.add_row(r["name"], f"{r['a_ms']:.3f}", f"{r['b_ms']:.3f}", f"{r['diff_ms']:+.3f}")
+    table.add_row("unattributed", f"{pa.unattributed_ms:.3f}", f"{pb.unattributed_ms:.3f}",
+                  f"{pb.unattributed_ms - pa.unattributed_ms:+.3f}")
+    table.add_row("op time", f"{pa.total_ms:.3f}", f"{pb.total_ms:.3f}", f"{pb.total_ms - pa.total_ms:+.3f}")
+    data = {"blocks": rows, "unattributed_share_a": pa.unattributed_share,
+            "unattributed_share_b": pb.unattributed_share, "op_ms_a": pa.total_ms, "op_ms_b": pb.total_ms}
+    return table, data
+
+
 def op_type_table(variant: str, rows: list[dict[str, Any]], top: int = 12) -> Table:
     """The per-op-type times of one variant's op profile (ms per run, share of op time)."""
     from mnv3bench.profile.stored import op_type_totals

@@ -4,6 +4,7 @@ per trial, attributed to blocks (a small model at r96, built once per session)."
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -67,17 +68,30 @@ def test_run_with_op_profile_stores_per_op_times_incl_hard_swish(rel_env, small_
     assert "HardSwish (NC)" in out
 
 
-def test_stored_profiles_render_by_block_without_measuring(rel_env, small_model: Path, this_checkouts_standin,
-                                                           capsys) -> None:
+def test_stored_profiles_render_by_block_and_compare_block_by_block(rel_env, small_model: Path, tmp_path: Path,
+                                                                    this_checkouts_standin, capsys) -> None:
     from mnv3bench.tables.compute import variant_blocks
 
-    code, _, err = cli(["profile", SMALL, "--device", "emulator", "--no-xnnpack", *QUICK, "--models-dir",
-                        str(small_model), "--db", "r.db"], capsys)
+    naive = SMALL.replace("fused", "naive")
+    models = tmp_path / "models"
+    shutil.copytree(small_model, models)  # the naive model is built into a copy
+    code, _, err = cli(["profile", SMALL, naive, "--device", "emulator", "--no-xnnpack", *QUICK, "--models-dir",
+                        str(models), "--db", "r.db"], capsys)
     assert code == 0, err
     with ResultStore(Path("r.db")) as store:
         trials = store.trials(ok_only=True)
-    [blocks] = variant_blocks(trials, [SMALL])
-    assert blocks.trials == 1 and blocks.unattributed_share == 0.0
-    assert blocks.block_ms("stem") is not None and blocks.block_ms("last stage")[0] > 0
-    # Fused h-swish: HARD_SWISH ops, and no ADD/MUL/RELU6 in an activation's place.
-    assert blocks.hswish_ms > 0 and blocks.hswish_replacement_ms == 0.0
+    fused_blocks, naive_blocks = variant_blocks(trials, [SMALL, naive])
+    assert fused_blocks.trials == 1 and fused_blocks.unattributed_share == 0.0
+    assert fused_blocks.block_ms("stem") is not None and fused_blocks.block_ms("last stage")[0] > 0
+    # Fused: HARD_SWISH ops and no ADD/MUL/RELU6 in an activation's place; naive: the reverse.
+    assert fused_blocks.hswish_ms > 0 and fused_blocks.hswish_replacement_ms == 0.0
+    assert naive_blocks.hswish_ms == 0.0 and naive_blocks.hswish_replacement_ms > 0
+
+    code, out, err = cli(["compare", SMALL, naive, "--device", "emulator", "--db", "r.db", "--blocks", "--json"],
+                         capsys)
+    assert code == 0, err
+    by_block = json.loads(out)["by_block"]
+    assert [b["name"] for b in by_block["blocks"]][:2] == ["input", "stem"]
+    assert all(b["diff_ms"] == pytest.approx(b["b_ms"] - b["a_ms"]) for b in by_block["blocks"])
+    code, out, err = cli(["compare", SMALL, naive, "--device", "emulator", "--db", "r.db", "--blocks"], capsys)
+    assert code == 0 and "bottleneck 11" in out and "op time" in out
