@@ -12,7 +12,11 @@ from rich.table import Table
 
 from mnv3bench.bench.runner import RESUME_HINT, run_session
 from mnv3bench.cliapp import DeviceOpt, JsonOpt, app, print_json, stderr, stdout
-from mnv3bench.commands.measure_options import Measurement, command_line, measuring_command
+from mnv3bench.commands.measure_options import (
+    Measurement,
+    command_line,
+    measuring_command,
+)
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.results import ResultStore
 

@@ -28,7 +28,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mnv3bench.arch import ArchSpec, Conv, Dense, Depthwise, GlobalPool
-from mnv3bench.flops import CLASSIFIER, LAST_STAGE, STEM, bottleneck_name, is_logits, madds_by_block
+from mnv3bench.flops import (
+    CLASSIFIER,
+    LAST_STAGE,
+    STEM,
+    bottleneck_name,
+    is_logits,
+    madds_by_block,
+)
 
 INPUT = "input"
 UNATTRIBUTED = "unattributed"

@@ -12,7 +12,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from mnv3bench.flops import CLASSIFIER
-from mnv3bench.profile.blocks import PROJECT, RESCALE, SQUEEZE_EXCITE, Attribution, attribute, network_map
+from mnv3bench.profile.blocks import (
+    PROJECT,
+    RESCALE,
+    SQUEEZE_EXCITE,
+    Attribution,
+    attribute,
+    network_map,
+)
 
 OP_PROFILE_COLUMN = "op_profile"
 # The ops the fused h-swish replaces in no-opt (§5.2): x * relu6(x + 3) / 6 as ADD (with

@@ -32,11 +32,11 @@ from mnv3bench.tables.result import (
     Cell,
     Counted,
     OpTime,
-    VariantBlocks,
     PaperComparison,
     PaperValues,
     TableResult,
     TableRow,
+    VariantBlocks,
     to_plain,
 )
 

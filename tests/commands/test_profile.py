@@ -24,7 +24,7 @@ def this_checkouts_standin(monkeypatch: pytest.MonkeyPatch) -> None:
     real = subprocess.Popen
 
     class Popen(real):  # type: ignore[misc, valid-type]
-        def __init__(self, args, *rest, **kwargs):  # noqa: ANN001
+        def __init__(self, args, *rest, **kwargs):
             if isinstance(args, list) and "mnv3bench.emulator.standin" in args:
                 args = [a for a in args if a != "-I"]
             super().__init__(args, *rest, **kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 from mnv3bench.tables.export.display import op_block_grid
 from mnv3bench.tables.result import VariantBlocks
 
@@ -13,17 +15,12 @@ def blocks(variant: str, stem: float, last: float, hswish: float, replacement: f
 
 
 def test_grid_shows_stem_last_stage_and_hswish_ops_with_their_share() -> None:
-    class Result:
-        op_blocks = [blocks("large-hswish-fused-original", 1.0, 3.0, 0.5, 0.0),
-                     blocks("large-hswish-naive", 1.0, 1.0, 0.0, 1.5)]
-
-    grid = op_block_grid(Result())  # type: ignore[arg-type]
+    result = SimpleNamespace(op_blocks=[blocks("large-hswish-fused-original", 1.0, 3.0, 0.5, 0.0),
+                                        blocks("large-hswish-naive", 1.0, 1.0, 0.0, 1.5)])
+    grid = op_block_grid(result)  # type: ignore[arg-type]
     assert grid is not None
     assert grid.headers[3:7] == ("stem", "last stage", "HARD_SWISH", "ADD/MUL/RELU6 (h-swish)")
     assert grid.rows[0][4] == "3.000 (30.0%)" and grid.rows[0][5] == "0.500 (5.0%)"
     assert grid.rows[1][6] == "1.500 (15.0%)"
 
-    class Empty:
-        op_blocks = None
-
-    assert op_block_grid(Empty()) is None  # type: ignore[arg-type]
+    assert op_block_grid(SimpleNamespace(op_blocks=None)) is None  # type: ignore[arg-type]
