@@ -95,3 +95,19 @@ def test_stored_profiles_render_by_block_and_compare_block_by_block(rel_env, sma
     assert all(b["diff_ms"] == pytest.approx(b["b_ms"] - b["a_ms"]) for b in by_block["blocks"])
     code, out, err = cli(["compare", SMALL, naive, "--device", "emulator", "--db", "r.db", "--blocks"], capsys)
     assert code == 0 and "bottleneck 11" in out and "op time" in out
+
+
+@pytest.mark.slow
+def test_full_size_last_stage_falls_from_original_to_efficient(rel_env, tmp_path: Path, this_checkouts_standin,
+                                                               capsys) -> None:
+    # The criterion, on the full-size models (§5.1 is about 224x224).
+    code, out, err = cli(["profile", "large-hswish-fused", "large-hswish-fused-original", "--device", "emulator",
+                          "--no-xnnpack", "--trials", "2", "--num-runs", "10", "--min-secs", "0",
+                          "--models-dir", str(tmp_path / "models"), "--db", "r.db", "--json"], capsys)
+    assert code == 0, err
+    efficient, original = json.loads(out)
+    for data in (efficient, original):
+        assert 1 - data["unattributed_share"] >= 0.95
+    last = {d["variant"]: next(b for b in d["blocks"] if b["name"] == "last stage") for d in (efficient, original)}
+    assert last["large-hswish-fused"]["ms"] < last["large-hswish-fused-original"]["ms"]
+    assert last["large-hswish-fused"]["madds"] < last["large-hswish-fused-original"]["madds"]
