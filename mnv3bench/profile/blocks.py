@@ -38,7 +38,6 @@ from mnv3bench.flops import (
 )
 
 INPUT = "input"
-UNATTRIBUTED = "unattributed"
 
 # Parts of a block.
 CONV = "conv"
