@@ -313,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Log.info(f"Memory footprint delta from the start of the tool (MB): "
              f"init={rss_after_init - rss_at_start:g} overall={_rss_mb() - rss_at_start:g}")
     if profiler is not None:
-        return _print_op_profile(profiler, regular.samples and len(regular.samples) or 1)
+        return _print_op_profile(profiler, max(1, len(regular.samples)))
     return 0
 
 
