@@ -66,13 +66,14 @@ def build_keras_model(variant: Variant, weights: Path | None = None, seed: int =
     import keras
 
     keras.utils.set_random_seed(seed)
-    model = _build(spec, name=_model_name(variant))
+    model = _build(spec, name=keras_model_name(variant))
     if weights is not None:
         _load_weights(model, weights, variant)
     return model
 
 
-def _model_name(variant: Variant) -> str:
+def keras_model_name(variant: Variant) -> str:
+    """The Keras model's name; it scopes every tensor name of the converted .tflite."""
     # Keras layer/model names allow no '@' or '.'.
     return "mnv3bench_" + variant.name.replace("@", "_at_").replace(".", "_").replace("-", "_")
 

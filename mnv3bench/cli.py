@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "run",
     "emulator",
     "table",
+    "profile",
 ]
 
 

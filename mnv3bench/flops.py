@@ -60,14 +60,36 @@ def _block(t: _Tally, block: Bottleneck, side_in: int) -> None:
     t.conv(side_out, block.expanded, block.out, bn=True, bias=False)
 
 
-def count_spec(spec: ArchSpec) -> Counts:
-    t = _Tally()
+# The network's parts, as profile/blocks.py attributes time to them.
+STEM = "stem"
+LAST_STAGE = "last stage"
+CLASSIFIER = "classifier"
+
+
+def bottleneck_name(index: int) -> str:
+    """The paper's numbering: bottleneck 1 is the first row of Table 1/2 (Keras block_id 0)."""
+    return f"bottleneck {index + 1}"
+
+
+def is_logits(spec: ArchSpec, layer: object) -> bool:
+    """The head's last Conv/Dense layer is the classifier; the layers before it the last stage."""
+    weighted = [l for l in spec.head if isinstance(l, (Conv, Dense))]
+    return bool(weighted) and layer is weighted[-1]
+
+
+def _tallies(spec: ArchSpec) -> list[tuple[str, _Tally]]:
+    tallies: list[tuple[str, _Tally]] = [(STEM, _Tally())]
     sides = spatial_sizes(spec.resolution, spec.blocks)
-    t.conv(sides[0], 3, spec.stem.filters, spec.stem.kernel, bn=spec.stem.batch_norm, bias=spec.stem.bias)
+    tallies[0][1].conv(sides[0], 3, spec.stem.filters, spec.stem.kernel, bn=spec.stem.batch_norm,
+                       bias=spec.stem.bias)
     for block, side in zip(spec.blocks, sides):
-        _block(t, block, side)
+        tallies.append((bottleneck_name(block.index), _Tally()))
+        _block(tallies[-1][1], block, side)
+    last, classifier = _Tally(), _Tally()
+    tallies += [(LAST_STAGE, last), (CLASSIFIER, classifier)]
     side, channels = sides[-1], spec.blocks[-1].out
     for layer in spec.head:
+        t = classifier if is_logits(spec, layer) else last
         if isinstance(layer, Conv):
             t.conv(side, channels, layer.filters, layer.kernel, bn=layer.batch_norm, bias=layer.bias)
             channels = layer.filters
@@ -78,7 +100,17 @@ def count_spec(spec: ArchSpec) -> Counts:
             channels = layer.units
         elif isinstance(layer, GlobalPool):
             side = 1
-    return Counts(t.madds, t.params)
+    return tallies
+
+
+def count_spec(spec: ArchSpec) -> Counts:
+    tallies = [t for _, t in _tallies(spec)]
+    return Counts(sum(t.madds for t in tallies), sum(t.params for t in tallies))
+
+
+def madds_by_block(spec: ArchSpec) -> dict[str, int]:
+    """MAdds of the stem, each bottleneck, the last stage and the classifier, in network order."""
+    return {name: t.madds for name, t in _tallies(spec)}
 
 
 def count(variant: Variant) -> Counts:

@@ -28,7 +28,7 @@ from mnv3bench.errors import MnvError, UsageError
 if TYPE_CHECKING:
     import pandas as pd  # imported where a DataFrame is read: every command imports this module
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # How to bring an older database up to date: version -> statements to reach version + 1.
 # Columns are only ever added, so old rows stay as they were written.
 MIGRATIONS: dict[int, list[str]] = {
@@ -52,6 +52,7 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE trials ADD COLUMN cpu_cluster TEXT",
         "ALTER TABLE trials ADD COLUMN temp_note TEXT",
     ],
+    4: ["ALTER TABLE trials ADD COLUMN op_profile TEXT"],  # every Run Order row of the trial, as JSON
 }
 DEFAULT_DB = Path("reports/results.db")
 BUSY_TIMEOUT_MS = 30_000
@@ -59,7 +60,7 @@ BUSY_TIMEOUT_MS = 30_000
 # BenchmarkOutput's numeric fields (bench/parser.py), one column each; the op profiles as JSON text.
 PARSED_TEXT_FIELDS = ("graph", "delegate")
 PARSED_NUMBER_FIELDS = tuple(k for k in JSON_KEYS if k not in (*PARSED_TEXT_FIELDS, "op_profile_top", "error"))
-PARSED_JSON_FIELDS = ("op_profile_top", "op_profile_by_type")
+PARSED_JSON_FIELDS = ("op_profile_top", "op_profile_by_type", "op_profile")
 
 
 def utc_now() -> str:

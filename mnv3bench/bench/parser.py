@@ -2,15 +2,19 @@
 
 One function, `parse_benchmark_output(text)`, that understands every output format seen from
 TFLite 1.12 to LiteRT (see ../shared/reference/benchmark_model.md): bare lines, `INFO:`-style
-prefixes, logcat and absl prefixes, old and new summary lines, per-phase stats lines (with
-or without `first=`, `(all same)`, `count=0`, p5/median/p95, scientific notation), memory
-lines and op-profiling tables (with or without the `[start]` column).
+prefixes with or without a `[file.h:NN] ` source location, logcat and absl prefixes, old and
+new summary lines (also behind whatever prefix a logcat paste left, as the Android benchmark
+APK logs it), per-phase stats lines (with or without `first=`, `(all same)`, `count=0`,
+p5/median/p95, scientific notation), memory lines, the LiteRT CompiledModel tool's
+millisecond "BENCHMARK RESULTS" block, and op-profiling tables (with or without the `[start]`
+column or section headers, tab-separated or CSV).
 
 Rules that keep a wrong number out of the results:
 - Latency comes from the regular runs' stats line: the stats line that follows the second
   "Running benchmark for ..." marker (the first marker starts the warmup). The op
   profiler's `Timings (microseconds): count=...` line is the sum of op times and is never
-  read as latency. Only when no stats line exists does the rounded summary line count.
+  read as latency. Only when no stats line exists does a rounded summary count: the
+  `Inference timings in us` line, else the CompiledModel block's milliseconds.
 - Any sign of failure (ERROR/FATAL lines, "Benchmarking failed", "Failed to ...", a regular
   phase with count=0) or a missing latency makes the result `error=True` with no latency.
 The parser never raises on odd text: the runner keeps the raw text of failed trials.
@@ -26,7 +30,8 @@ from typing import Any
 # How many rows of the regular runs' "Top by Computation Time" table `op_profile_top` keeps.
 OP_PROFILE_TOP_ROWS = 3
 
-NO_LATENCY_MESSAGE = "no inference latency in the output"
+NO_LATENCY_MESSAGE = ("no inference latency in the output: no regular-runs stats line (count=...), "
+                      "no 'Inference timings in us' line and no 'Inference (avg)' line")
 
 # The keys of `mnv3bench parse --json`, in order (the first fields of BenchmarkOutput).
 JSON_KEYS = (
@@ -83,6 +88,9 @@ class BenchmarkOutput:
     op_profile_top: list[dict[str, Any]] | None = field(default_factory=list)
     # [{node_type, avg_ms, percent, times_called}]: the regular runs' "Summary by node type".
     op_profile_by_type: list[dict[str, Any]] | None = field(default_factory=list)
+    # [{node_type, name, index, first_ms, avg_ms, percent, times_called}]: every row of the
+    # regular runs' "Run Order" table, in run order (the input of profile/blocks.py).
+    op_profile_rows: list[dict[str, Any]] | None = field(default_factory=list)
     error: bool = False
     error_message: str | None = None
 
@@ -107,6 +115,8 @@ _LOGCAT_PREFIX = re.compile(
 _ABSL_PREFIX = re.compile(r"^(?P<level>[IWEF])\d{4} \d{2}:\d{2}:[\d.]+\s+\d+\s+[^\]\s]+\] ?")
 # TFLite's own logger: "INFO: ", "WARN: ", "ERROR: ", "FATAL: ".
 _TFLITE_PREFIX = re.compile(r"^(?P<level>INFO|WARN|WARNING|ERROR|FATAL|VERBOSE|DEBUG): ?")
+# LiteRT's logger adds the source location: "INFO: [./litert/tools/benchmark_litert_model.h:82] ".
+_SOURCE_PREFIX = re.compile(r"^\[[^\]\s]+:\d+\] ?")
 
 _LOGCAT_LEVELS = {"V": "VERBOSE", "D": "DEBUG", "I": "INFO", "W": "WARN", "E": "ERROR", "F": "FATAL"}
 # A logcat dump may hold other apps' lines; only these tags are the benchmark's.
@@ -141,6 +151,9 @@ def _split_lines(text: str) -> list[_Line]:
         if match:
             level = "WARN" if match["level"] == "WARNING" else match["level"]
             raw = raw[match.end() :]
+            match = _SOURCE_PREFIX.match(raw)
+            if match:
+                raw = raw[match.end() :]
         lines.append(_Line(level, raw.rstrip()))
     return lines
 
@@ -209,7 +222,15 @@ def _parse_stats(text: str) -> _Stats | None:
 
 _RUN_MARKER = re.compile(r"^Running benchmark for (?:at least )?\d+ iterations?", re.IGNORECASE)
 _PARAM_ECHO = re.compile(r"^(?P<name>[^\[\]:]+?)\s*:\s*\[(?P<value>.*)\]$")
-_SUMMARY = re.compile(r"^(?P<old>Average )?Inference timings in us:\s*(?P<body>.*)$", re.IGNORECASE)
+# Searched, not matched: the APK's line may sit behind any prefix a logcat paste left ("... tflite  : ").
+_SUMMARY = re.compile(r"(?:^|[\s:])(?P<old>Average )?Inference timings in us:\s*(?P<body>.*)$", re.IGNORECASE)
+# The CompiledModel tool's block: "Inference (avg):      0.46 ms (2112 runs)", "Init footprint:  8.94 MB".
+_BLOCK_LINE = re.compile(
+    rf"^(?P<name>Model initialization|Warmup \((?:first|avg)\)|Inference \((?:avg|min|max|std|median|p5|p95)\)"
+    rf"|Init footprint|Overall footprint|Peak memory(?: usage)?)\s*:\s*(?P<value>{_NUM})\s*(?:ms|MB)?"
+    rf"(?:\s*\((?P<runs>\d+) runs?\))?",
+    re.IGNORECASE,
+)
 _INIT_SESSION = re.compile(rf"^Initialized session in ({_NUM})\s*ms", re.IGNORECASE)
 _LOADED_MODEL = re.compile(r"^Loaded model (?P<path>\S.*)$")
 _MEMORY_INIT_OVERALL = re.compile(
@@ -242,6 +263,10 @@ def _summary_pieces(body: str) -> dict[str, Number | None]:
 # Op-profiling tables
 
 _TABLE_TITLE = re.compile(r"^=+\s*(?P<title>[^=]*?)\s*=+$")
+# --op_profiling_output_mode=csv: bare titles, then "node type,first,avg_ms,...". Its writer
+# puts tabs for the commas in the name column, but not in the node type's.
+_CSV_TITLES = ("run order", "top by computation time", "summary by node type")
+_CSV_HEADER = re.compile(r"^node type,", re.IGNORECASE)
 _INIT_PROFILE_HEADER = re.compile(r"^Profiling Info for Benchmark Initialization", re.IGNORECASE)
 _REGULAR_PROFILE_HEADER = re.compile(r"^Operator-wise Profiling Info for Regular Benchmark Runs", re.IGNORECASE)
 
@@ -263,14 +288,34 @@ def _percent(cell: str) -> Number | None:
 class _Table:
     """Rows of one op-profiling table, addressed by its column headers."""
 
-    def __init__(self, title: str, section: str):
+    def __init__(self, title: str, section: str, csv_header: str | None = None):
         self.title = title.lower()
         self.section = section  # "init" | "regular"
+        self.csv = csv_header is not None
         self.columns: list[str] | None = None
         self.rows: list[dict[str, str]] = []
+        if csv_header is not None:
+            self.columns = [name.strip().lower().replace("_", " ") for name in csv_header.split(",")]
+
+    def _csv_cells(self, text: str) -> list[str]:
+        assert self.columns is not None
+        parts = text.strip().split(",")
+        extra = len(parts) - len(self.columns)
+        if extra > 0:  # commas inside the node type ("Convolution (NHWC, F32) IGEMM")
+            parts = [",".join(parts[: extra + 1])] + parts[extra + 1 :]
+        return [part.strip() for part in parts]
 
     def add(self, text: str) -> bool:
         """Take one line; False when the line cannot belong to this table (table ended)."""
+        if self.csv:
+            cells = self._csv_cells(text)
+            if len(cells) != len(self.columns or ()):
+                return False
+            row = dict(zip(self.columns or (), cells))
+            if "avg ms" in row and _number(row["avg ms"]) is None:
+                return False
+            self.rows.append(row)
+            return True
         if self.columns is None:
             if "[" not in text:
                 return False
@@ -326,6 +371,7 @@ def parse_benchmark_output(text: str) -> BenchmarkOutput:
     stats_by_phase: dict[int, list[_Stats]] = {}
     summary: dict[str, Number | None] = {}
     summary_is_old = False
+    block: dict[str, tuple[Number | None, int | None]] = {}  # the CompiledModel block, as printed
     init_session_us: Number | None = None
     loaded_model: str | None = None
     cpu_threads: int | None = None
@@ -333,6 +379,7 @@ def parse_benchmark_output(text: str) -> BenchmarkOutput:
     failure_lines: list[str] = []
 
     profile_section = "regular"  # tables without a section header are the regular runs'
+    csv_title = "run order"  # a CSV table without a title line: the run-order table
     tables: list[_Table] = []
     table: _Table | None = None
 
@@ -356,6 +403,13 @@ def parse_benchmark_output(text: str) -> BenchmarkOutput:
             table = _Table(title["title"], profile_section)
             tables.append(table)
             continue
+        if msg.lower() in _CSV_TITLES:
+            csv_title = msg.lower()
+            continue
+        if _CSV_HEADER.match(msg):
+            table = _Table(csv_title, profile_section, csv_header=msg)
+            tables.append(table)
+            continue
         if _INIT_PROFILE_HEADER.match(msg):
             profile_section = "init"
             continue
@@ -375,10 +429,14 @@ def parse_benchmark_output(text: str) -> BenchmarkOutput:
             failure_lines.append(msg)
             continue
 
-        match = _SUMMARY.match(msg)
+        match = _SUMMARY.search(msg)
         if match:
             summary = _summary_pieces(match["body"])
             summary_is_old = bool(match["old"])
+            continue
+        match = _BLOCK_LINE.match(msg)
+        if match:
+            block[match["name"].lower()] = (_number(match["value"]), _int_or_none(match["runs"] or ""))
             continue
         match = _MEMORY_INIT_OVERALL.match(msg)
         if match:
@@ -424,6 +482,8 @@ def parse_benchmark_output(text: str) -> BenchmarkOutput:
     _fill_op_profile(result, tables)
     warmup, regular, phase_problem = _pick_phases(stats_by_phase, summary, summary_is_old)
     _fill_timings(result, warmup, regular, summary, summary_is_old, init_session_us)
+    if block:
+        _fill_from_block(result, block, warmup, regular)
 
     # Decide success last: any failure sign wins over whatever numbers were printed.
     reason: str | None = None
@@ -521,8 +581,63 @@ def _fill_timings(
         result.inference_avg_us = _summary_inference(summary, summary_is_old)
 
 
+_NODE_NAME = re.compile(r"^\[(?P<name>.*)\]:(?P<index>\d+)$")
+_BARE_NODE_NAME = re.compile(r"^(?P<name>.*):(?P<index>\d+)$")  # LiteRT: "Delegate/Fully Connected (NC, F32) GEMM:1"
+
+
+def _run_order_rows(table: _Table) -> list[dict[str, Any]]:
+    rows = table.records({"node_type": "node type", "first_ms": "first", "avg_ms": "avg ms", "percent": "%",
+                          "times_called": "times called"})
+    names = [row.get("name", "") for row in table.rows]
+    if len(names) != len(rows):  # a row with a bad number was skipped: names would not line up
+        names = ["" for _ in rows]
+    for row, cell in zip(rows, names):
+        if table.csv:
+            cell = cell.replace("\t", ",")
+        match = _NODE_NAME.match(cell) or _BARE_NODE_NAME.match(cell)
+        row["name"] = match["name"] if match else cell
+        row["index"] = int(match["index"]) if match else None
+    return rows
+
+
+def _fill_from_block(
+    result: BenchmarkOutput, block: dict[str, tuple[Number | None, int | None]], warmup: _Stats | None,
+    regular: _Stats | None,
+) -> None:
+    """The CompiledModel tool's block, rounded to 10 us: only where no precise line said it."""
+
+    def us(name: str) -> Number | None:
+        value = block.get(name, (None, None))[0]
+        return None if value is None else _tidy(value * 1000)
+
+    if result.init_us is None:
+        result.init_us = us("model initialization")
+    if result.first_inference_us is None:
+        # This layout has no summary line: the warmup stats line's first run is the precise figure.
+        first = None
+        if warmup is not None:
+            first = warmup.values.get("first", warmup.values.get("curr") if warmup.count == 1 else None)
+        result.first_inference_us = first if first is not None else us("warmup (first)")
+    if result.warmup_avg_us is None:
+        result.warmup_avg_us = us("warmup (avg)")
+    if regular is None and result.inference_avg_us is None and us("inference (avg)") is not None:
+        result.inference_avg_us = us("inference (avg)")
+        result.inference_count = block["inference (avg)"][1]
+        result.inference_min_us = us("inference (min)")
+        result.inference_max_us = us("inference (max)")
+        result.inference_std_us = us("inference (std)")
+        result.inference_median_us = us("inference (median)")
+    for name, attr in (("init footprint", "memory_init_mb"), ("overall footprint", "memory_overall_mb"),
+                       ("peak memory", "peak_memory_mb"), ("peak memory usage", "peak_memory_mb")):
+        if name in block and getattr(result, attr) is None:
+            setattr(result, attr, block[name][0])
+
+
 def _fill_op_profile(result: BenchmarkOutput, tables: list[_Table]) -> None:
     regular = [t for t in tables if t.section == "regular"]
+    run_order = next((t for t in regular if t.title == "run order"), None)
+    if run_order is not None:
+        result.op_profile_rows = _run_order_rows(run_order)
     top = next((t for t in regular if "top by computation time" in t.title), None)
     if top is not None:
         rows = top.records({"node_type": "node type", "avg_ms": "avg ms", "percent": "%"})

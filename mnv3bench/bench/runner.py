@@ -570,7 +570,7 @@ def _run_trial(setup: _Setup, plan: _Plan, trial_index: int, session_id: int) ->
         device_fingerprint=setup.info.fingerprint, flags=setup.flags, trial_index=trial_index, started_at=started,
         ended_at=ended,
         ok=ok, error_message=error, latency_ms=float(parsed.inference_avg_us) / 1000.0 if ok else None,
-        parsed=parsed.to_json() | {"op_profile_by_type": parsed.op_profile_by_type},
+        parsed=parsed.to_json() | {"op_profile_by_type": parsed.op_profile_by_type, "op_profile": parsed.op_profile_rows},
         temp_before_c=temp_before, temp_after_c=temp_after, freq_before_khz=freq_before,
         freq_after_khz=freq_after, freq_cap_khz=cap_after, throttled=throttled, exit_code=result.exit_code,
         timed_out=result.timed_out,

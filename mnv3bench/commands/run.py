@@ -75,6 +75,10 @@ def run_command(
     result = measurement.run(run_session, profile, variants, command_line=command_line("mnv3bench run"),
                              interrupted_hint=RESUME_HINT)
     _report(result, json_output)
+    if measurement.options.get("op_profiling") and not json_output:
+        from mnv3bench.commands.profile import print_op_types
+
+        print_op_types(measurement.db_path, result.session_id, [v.variant for v in result.variants])
 
 
 def _report(result: SessionResult, json_output: bool) -> None:
@@ -98,6 +102,7 @@ def compare_command(
     device: DeviceOpt,
     db: DbOpt = None,
     json_output: JsonOpt = False,
+    blocks: Annotated[bool, typer.Option("--blocks", help="Also compare block by block (stored op profiles).")] = False,
 ) -> None:
     """Do two stored variants differ? Ratio of medians with a CI, and a significance test."""
     from mnv3bench.variants import parse_variant
@@ -118,6 +123,11 @@ def compare_command(
                            f"Measure both together: mnv3bench run --device {device} --variant {a} --variant {b}")
     comparison = stats.compare(trials_a["latency_ms"].tolist(), trials_b["latency_ms"].tolist())
     sentence = stats.describe(comparison, a, b)
+    by_block = None
+    if blocks:
+        from mnv3bench.commands.profile import block_comparison
+
+        by_block = block_comparison(trials_a, trials_b, a, b, device)
     if json_output:
         print_json({
             "a": a, "b": b, "device": device, "n_a": comparison.n_a, "n_b": comparison.n_b,
@@ -126,6 +136,7 @@ def compare_command(
             "ratio_ci_high": comparison.ratio_ci_high, "ci_method": comparison.ci_method,
             "test": comparison.test, "p_value": comparison.p_value, "significant": comparison.significant,
             "conclusion": sentence,
+            **({"by_block": by_block[1]} if by_block else {}),
         })
         return
     table = Table(title=f"{a} vs {b} on {device}")
@@ -136,3 +147,5 @@ def compare_command(
     stdout.print(table)
     stdout.print(sentence, highlight=False)
     stdout.print(f"({comparison.test} test; {comparison.ci_method})", highlight=False)
+    if by_block:
+        stdout.print(by_block[0])

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mnv3bench.emulator.settings import MAX_CPUS, check_emulator_table
 from mnv3bench.device.thermal import UNITS, ThermalRules, ZoneFact
+from mnv3bench.emulator.settings import MAX_CPUS, check_emulator_table
 from mnv3bench.errors import UsageError
 from mnv3bench.tables.paper import PAPER_COLUMNS as PAPER_PHONE_COLUMNS
 

@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnv3bench.emulator.faults import DOWNLOAD_NAME, DropConnection, active_faults, check_faults
+from mnv3bench.emulator.faults import (
+    DOWNLOAD_NAME,
+    DropConnection,
+    active_faults,
+    check_faults,
+)
 from mnv3bench.emulator.sandbox import SandboxError, SandboxFS
 from mnv3bench.emulator.settings import setting, storage_free_kb
 from mnv3bench.emulator.shell import Mount, Shell

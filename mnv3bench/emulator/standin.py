@@ -252,6 +252,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "garbage" in faults:
         return _garbage_output(graph)
 
+    profiler = None
+    if params["enable_op_profiling"]:
+        # Self-check first: a LiteRT that ignores the options fails before any run.
+        from mnv3bench.profile.host import open_session
+        from mnv3bench.profile.litert_c import LiteRtError
+
+        try:
+            profiler = open_session(host_graph, params["num_threads"], builtin_kernels=not params["use_xnnpack"])
+        except (LiteRtError, OSError) as exc:
+            return _fail(f"Op profiling is not available: {exc}")
+
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     from mnv3bench.delegation import analyse_interpreter
@@ -287,11 +298,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                  f"{params['max_secs']:g} seconds.")
         Log.error("Node number 3 (CONV_2D) failed to invoke.")
         return _fail("Invoke failed (the mnv3bench emulator's crash fault is on).")
-    if params["enable_op_profiling"]:
-        Log.warn("Op profiling (--enable_op_profiling) is not supported by the mnv3bench "
-                 "emulator's benchmark_model stand-in: LiteRT's Python API has no op "
-                 "profiler. Latency is measured as usual; no op profile follows.")
-
     slowdown = 3.0 if "slow" in faults else 1.0
     try:
         warmup = run_phase(interpreter.invoke, params["warmup_runs"], params["warmup_min_secs"],
@@ -309,6 +315,24 @@ def main(argv: Sequence[str] | None = None) -> int:
              "the information at your discretion.")
     Log.info(f"Memory footprint delta from the start of the tool (MB): "
              f"init={rss_after_init - rss_at_start:g} overall={_rss_mb() - rss_at_start:g}")
+    if profiler is not None:
+        return _print_op_profile(profiler, max(1, len(regular.samples)))
+    return 0
+
+
+def _print_op_profile(session: Any, runs: int) -> int:
+    """The op tables, from runs of their own after the latency runs, as benchmark_model prints them."""
+    from mnv3bench.profile.host import profile_ops
+    from mnv3bench.profile.litert_c import LiteRtError
+    from mnv3bench.profile.optable import REGULAR_HEADER, format_op_tables
+
+    try:
+        profile = profile_ops(session, runs)
+    except LiteRtError as exc:
+        return _fail(f"Op profiling failed: {exc}")
+    Log.info(REGULAR_HEADER)
+    for line in format_op_tables(profile.rows):
+        print(line, flush=True)
     return 0
 
 

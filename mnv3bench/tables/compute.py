@@ -36,6 +36,7 @@ from mnv3bench.tables.result import (
     PaperValues,
     TableResult,
     TableRow,
+    VariantBlocks,
     to_plain,
 )
 
@@ -265,7 +266,24 @@ def compute_table(
         frame, result.op_profile_note = op_profile_breakdown(trials, defn.variants())
         if frame is not None:
             result.op_times = [OpTime(**{k: to_plain(v) for k, v in rec.items()}) for rec in frame.to_dict("records")]
+        result.op_blocks = variant_blocks(ok_trials(trials), defn.variants()) or None
     return result
+
+
+def variant_blocks(trials: pd.DataFrame, variants: Sequence[str]) -> list[VariantBlocks]:
+    """Each variant's op profile by block, from the full op rows its trials stored."""
+    from mnv3bench.profile.stored import block_profiles
+
+    out = []
+    for name, profile in block_profiles(trials, variants).items():
+        attribution = profile.attribution
+        total = attribution.total_ms
+        hswish, replacement = profile.hswish_split()
+        out.append(VariantBlocks(
+            variant=name, trials=profile.trials, total_ms=total,
+            blocks=tuple((b.name, b.ms, b.share(total)) for b in attribution.blocks),
+            unattributed_share=attribution.unattributed_share, hswish_ms=hswish, hswish_replacement_ms=replacement))
+    return out
 
 
 def _notes(
@@ -420,7 +438,7 @@ def op_profile_breakdown(trials: pd.DataFrame, variants: Sequence[str]) -> tuple
         warning = _profiling_warning(chosen)
         why = "No op profile data in these trials: the runtime reported no per-op timings"
         why += f" (it said: {warning!r})." if warning else "."
-        why += " Op profiling needs a real benchmark_model on a phone; the emulator's stand-in cannot profile ops."
+        why += " Measure with --op-profile (benchmark_model's --enable_op_profiling=true)."
         return None, why
     frame = pd.DataFrame.from_records(records)
     trials_per_variant = frame.groupby("variant")["trial"].nunique().rename("trials")

@@ -131,6 +131,22 @@ class OpTime:
     hswish_related: bool
 
 
+@dataclass(frozen=True)
+class VariantBlocks:
+    """One variant's op time by block (profile/blocks.py) and in h-swish's ops, per run."""
+
+    variant: str
+    trials: int
+    total_ms: float  # sum of op times
+    blocks: tuple[tuple[str, float, float], ...]  # (block, ms, share of total_ms), network order
+    unattributed_share: float
+    hswish_ms: float  # HARD_SWISH (XNNPACK: HardSwish)
+    hswish_replacement_ms: float  # ADD/MUL/RELU6 in activation places: no-opt's h-swish
+
+    def block_ms(self, name: str) -> tuple[float, float] | None:
+        return next(((ms, share) for block, ms, share in self.blocks if block == name), None)
+
+
 @dataclass
 class TableResult:
     definition: TableDef
@@ -147,6 +163,7 @@ class TableResult:
     sessions: list[int]
     op_times: list[OpTime] | None = None  # None: op profiling not asked for, or no data (see note)
     op_profile_note: str | None = None
+    op_blocks: list[VariantBlocks] | None = None  # with op_times: the same profiles, by block
     extra: dict[str, Any] = field(default_factory=dict)  # provenance: command, versions, timings
 
     @property

@@ -12,6 +12,7 @@ from mnv3bench.bench.parser import JSON_KEYS, NO_LATENCY_MESSAGE, parse_benchmar
 from tests.helpers import BENCHMARK_OUTPUTS as FIXTURES
 
 SAMPLES = sorted(FIXTURES.glob("*.txt"))
+OPTIONAL_KEYS = ("op_profile_rows", "error_message")
 
 
 def assert_same_value(key: str, got: object, want: object) -> None:
@@ -35,11 +36,17 @@ def test_there_are_samples() -> None:
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
 def test_sample_parses_to_its_json(sample: Path) -> None:
     want = json.loads(sample.with_suffix(".json").read_text())
-    got = parse_benchmark_output(sample.read_text()).to_json()
+    parsed = parse_benchmark_output(sample.read_text())
+    got = parsed.to_json()
     assert list(got) == list(JSON_KEYS)
-    assert set(want) - {"source", "format"} == set(got)
+    assert set(want) - {"source", "format", *OPTIONAL_KEYS} == set(got)
+    assert want["source"] and want["format"]
     for key in JSON_KEYS:
         assert_same_value(key, got[key], want[key])
+    # Recorded where a sample has them: every Run Order row, and a failed parse's reason.
+    for key in OPTIONAL_KEYS:
+        if key in want:
+            assert_same_value(key, getattr(parsed, key), want[key])
 
 
 def test_sample_crlf_and_logcat_threadtime_give_the_same_numbers() -> None:
@@ -310,3 +317,55 @@ def test_integer_milliseconds_do_not_crash_the_parser() -> None:
     result = parse_benchmark_output("INFO: Initialized session in 3ms.\n")
     assert result.error is True
     assert result.inference_avg_us is None
+
+
+def test_compiled_model_block_alone_gives_the_rounded_figures() -> None:
+    # Without the stats lines, the CompiledModel block is what there is (ms, two decimals).
+    text = (FIXTURES / "15.txt").read_text()
+    block_only = "\n".join(line for line in text.splitlines()
+                           if "count=" not in line and "Initialized session" not in line)
+    result = parse_benchmark_output(block_only)
+    assert not result.error
+    assert (result.init_us, result.first_inference_us, result.warmup_avg_us) == (4480, 1030, 470)
+    assert (result.inference_avg_us, result.inference_count) == (460, 2112)
+    assert (result.inference_min_us, result.inference_max_us, result.inference_std_us) == (440, 980, 10)
+    assert (result.memory_init_mb, result.memory_overall_mb) == (8.94, 11.51)
+
+
+def test_source_location_prefix_is_not_part_of_the_message() -> None:
+    text = lite_rt_output().replace("INFO: Inference timings", "INFO: [./litert/tools/x.h:12] Inference timings")
+    assert parse_benchmark_output(text).to_json() == parse_benchmark_output(lite_rt_output()).to_json()
+
+
+@pytest.mark.parametrize("prefix", ["... tflite  : ", "01-13 15:00:04.407 24897 24897 I tflite  : ", "tflite: ", ""])
+def test_apk_summary_line_behind_any_prefix(prefix: str) -> None:
+    line = "Inference timings in us: Init: 5685, First inference: 18535, Warmup (avg): 14462.3, Inference (avg): 14575.2"
+    result = parse_benchmark_output(prefix + line)
+    assert not result.error
+    assert (result.init_us, result.first_inference_us, result.inference_avg_us) == (5685, 18535, 14575.2)
+
+
+def test_csv_tables_with_titles_are_read_by_title() -> None:
+    text = "\n".join([
+        "Operator-wise Profiling Info for Regular Benchmark Runs:",
+        "Run Order",
+        "node type,first,avg_ms,%,cdf%,mem KB,times called,name",
+        "CONV_2D,0.2,0.25,50%,50%,0,1,[conv]:0",
+        "HARD_SWISH,0.2,0.25,50%,100%,0,1,[act]:1",
+        "",
+        "Summary by node type",
+        "node type,count,avg_ms,avg %,cdf %,mem KB,times called",
+        "CONV_2D,1,0.25,50%,50%,0,1",
+        "HARD_SWISH,1,0.25,50%,100%,0,1",
+    ])
+    result = parse_benchmark_output(text)
+    assert [(r["node_type"], r["name"], r["index"]) for r in result.op_profile_rows] == [
+        ("CONV_2D", "conv", 0), ("HARD_SWISH", "act", 1)]
+    assert [r["node_type"] for r in result.op_profile_by_type] == ["CONV_2D", "HARD_SWISH"]
+    assert result.error and "no inference latency" in result.error_message
+
+
+def test_a_failed_parse_names_what_it_missed() -> None:
+    result = parse_benchmark_output("INFO: Loaded model m.tflite\nsomething else\n")
+    assert result.error and result.inference_avg_us is None
+    assert "stats line" in result.error_message and "Inference timings in us" in result.error_message

@@ -56,17 +56,33 @@ def test_min_secs_extends_and_max_secs_stops_the_runs(tiny_tflite: Path) -> None
     assert 1 < capped.inference_count < 100000000
 
 
-def test_xnnpack_off_and_op_profiling_warning(tiny_tflite: Path) -> None:
+def test_xnnpack_off_with_an_op_profile_of_builtin_kernels(tiny_tflite: Path) -> None:
     run = standin(f"--graph={tiny_tflite}", "--num_runs=3", "--use_xnnpack=false",
                   "--enable_op_profiling=true", *FAST)
-    assert run.returncode == 0
+    assert run.returncode == 0, run.stderr
     assert "INFO: Use xnnpack: [0]" in run.stdout
-    assert "XNNPACK" not in run.stderr
-    warn = [line for line in run.stdout.splitlines() if line.startswith("WARN:")]
-    assert len(warn) == 1 and "op profiling" in warn[0].lower() and "stand-in" in warn[0]
-    assert "Run Order" not in run.stdout and "Operator-wise" not in run.stdout
+    assert "Created TensorFlow Lite XNNPACK delegate" not in run.stderr
+    assert "WARN:" not in run.stdout
+    lines = run.stdout.splitlines()
+    # Latency first, from runs without the profiler; the tables after, as benchmark_model prints them.
+    assert lines.index("INFO: Operator-wise Profiling Info for Regular Benchmark Runs:") > max(
+        i for i, line in enumerate(lines) if line.startswith("INFO: count="))
     result = parse_benchmark_output(run.stdout)
-    assert not result.error and not result.op_profile_top
+    assert not result.error and result.inference_count == 3
+    types = [row["node_type"] for row in result.op_profile_rows]
+    assert {"CONV_2D", "DEPTHWISE_CONV_2D", "MEAN", "FULLY_CONNECTED"} <= set(types)
+    assert all(row["avg_ms"] >= 0 and row["times_called"] == 1 for row in result.op_profile_rows)
+    assert [row["index"] for row in result.op_profile_rows] == list(range(len(types)))
+    assert any("conv2d" in row["name"].lower() for row in result.op_profile_rows)
+    assert result.op_profile_top and result.op_profile_by_type
+
+
+def test_op_profile_with_xnnpack_names_the_delegate_operators(tiny_tflite: Path) -> None:
+    run = standin(f"--graph={tiny_tflite}", "--num_runs=2", "--enable_op_profiling=true", *FAST)
+    assert run.returncode == 0, run.stderr
+    rows = parse_benchmark_output(run.stdout).op_profile_rows
+    assert rows and any(row["name"].startswith("Delegate/") for row in rows)
+    assert any("Convolution" in row["node_type"] for row in rows)
 
 
 def test_missing_graph_fails_like_benchmark_model(tmp_path: Path) -> None:

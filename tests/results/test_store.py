@@ -12,7 +12,14 @@ import pytest
 from mnv3bench.errors import UsageError
 from mnv3bench.results import MIGRATIONS, SCHEMA_VERSION, ResultStore, TrialRecord
 from tests.helpers import REPO
-from tests.results.helpers import V3_TRIAL_COLUMNS, as_version, session, trial
+from tests.results.helpers import (
+    V3_TRIAL_COLUMNS,
+    V4_TRIAL_COLUMNS,
+    V5_TRIAL_COLUMNS,
+    as_version,
+    session,
+    trial,
+)
 
 
 def execute_by_hand(db, sql: str) -> None:
@@ -132,7 +139,7 @@ def test_two_processes_write_concurrently(tmp_path):
     assert frame["id"].is_unique
 
 
-@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("version", [1, 2, 3, 4])
 def test_an_older_database_is_migrated_keeping_its_rows(tmp_path, version):
     import sqlite3
 
@@ -145,6 +152,8 @@ def test_an_older_database_is_migrated_keeping_its_rows(tmp_path, version):
         frame = store.trials()
         assert len(frame) == 1 and "freq_cap_khz" in frame.columns
         assert {*V3_TRIAL_COLUMNS} <= set(frame.columns) and frame["delegate"].isna().all()
+        assert {*V4_TRIAL_COLUMNS} <= set(frame.columns) and {*V5_TRIAL_COLUMNS} <= set(frame.columns)
+        assert frame["op_profile"].isna().all()
         store.record_trial(trial(None, 2))
         assert len(store.trials()) == 2
     with sqlite3.connect(db) as conn:

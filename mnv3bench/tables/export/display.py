@@ -16,6 +16,7 @@ from mnv3bench.tables.result import (
     Cell,
     TableResult,
     TableRow,
+    VariantBlocks,
     hswish_op_ms,
 )
 
@@ -153,6 +154,27 @@ def agreement_grid(result: TableResult) -> Grid:
             )
             for c in result.comparisons
         ),
+    )
+
+
+def op_block_grid(result: TableResult) -> Grid | None:
+    """Per variant: op time, the stem's and the last stage's share of it (§5.1), and the time
+    in HARD_SWISH vs the ADD/MUL/RELU6 that spell it in no-opt (§5.2); None without data."""
+    if not result.op_blocks:
+        return None
+
+    def block(v: VariantBlocks, name: str) -> str:
+        found = v.block_ms(name)
+        return "-" if found is None else f"{found[0]:.3f} ({found[1]:.1%})"
+
+    def share(ms: float, total: float) -> str:
+        return f"{ms:.3f} ({ms / total:.1%})" if total > 0 else f"{ms:.3f}"
+
+    return Grid(
+        ("variant", "trials", "op ms", "stem", "last stage", "HARD_SWISH", "ADD/MUL/RELU6 (h-swish)", "unattributed"),
+        tuple((v.variant, str(v.trials), f"{v.total_ms:.3f}", block(v, "stem"), block(v, "last stage"),
+               share(v.hswish_ms, v.total_ms), share(v.hswish_replacement_ms, v.total_ms),
+               f"{v.unattributed_share:.1%}") for v in result.op_blocks),
     )
 
 

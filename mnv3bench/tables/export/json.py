@@ -100,6 +100,13 @@ def _plain_record(record: Any) -> dict[str, Any]:
     return {k: to_plain(v) for k, v in asdict(record).items()}
 
 
+def _op_blocks_record(v: Any) -> dict[str, Any]:
+    return {"variant": v.variant, "trials": v.trials, "total_ms": v.total_ms,
+            "blocks": [{"name": name, "ms": ms, "share": share} for name, ms, share in v.blocks],
+            "unattributed_share": v.unattributed_share, "hswish_ms": v.hswish_ms,
+            "hswish_replacement_ms": v.hswish_replacement_ms}
+
+
 def to_json_dict(result: TableResult) -> dict[str, Any]:
     return {
         "table": result.name,
@@ -117,6 +124,7 @@ def to_json_dict(result: TableResult) -> dict[str, Any]:
         "trials": result.trial_ids(),
         "op_profile": None if result.op_times is None else [_plain_record(o) for o in result.op_times],
         "op_profile_note": result.op_profile_note,
+        "op_blocks": None if result.op_blocks is None else [_op_blocks_record(v) for v in result.op_blocks],
         **{k: v for k, v in result.extra.items() if k not in ("table",)},
     }
 

@@ -6,6 +6,7 @@ from mnv3bench.tables.export.display import (
     MISSING,
     Grid,
     agreement_grid,
+    op_block_grid,
     op_profile_grid,
     table_grid,
 )
@@ -45,7 +46,10 @@ def to_markdown(result: TableResult) -> str:
     ops = op_profile_grid(result)
     if ops is not None:
         lines += ["### h-swish time by op type", "", markdown_table(ops), ""]
-    elif result.op_profile_note:
+    blocks = op_block_grid(result)
+    if blocks is not None:
+        lines += ["### Where the op time goes (ms per run, share of the run)", "", markdown_table(blocks), ""]
+    if ops is None and result.op_profile_note:
         lines += ["### Op profile", "", result.op_profile_note, ""]
     lines += ["### Notes", ""]
     lines += [f"- {n}" for n in result.notes]

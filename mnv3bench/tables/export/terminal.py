@@ -11,6 +11,7 @@ from rich.text import Text
 from mnv3bench.tables.export.display import (
     Grid,
     agreement_grid,
+    op_block_grid,
     op_profile_grid,
     table_grid,
 )
@@ -33,7 +34,10 @@ def to_rich(result: TableResult) -> Group:
     ops = op_profile_grid(result)
     if ops is not None:
         parts.append(_rich_table(ops, title="h-swish time by op type (op profiling)"))
-    elif result.op_profile_note:
+    blocks = op_block_grid(result)
+    if blocks is not None:
+        parts.append(_rich_table(blocks, title="Where the op time goes: ms per run (share of the run)"))
+    if ops is None and result.op_profile_note:
         parts.append(Text(result.op_profile_note, style="yellow"))
     parts.append(Text("\n".join(f"• {n}" for n in result.notes)))
     return Group(*parts)
