@@ -1,9 +1,9 @@
 """Read the numbers out of TFLite's `benchmark_model` output.
 
 One function, `parse_benchmark_output(text)`, that understands every output format seen from
-TFLite 1.12 to LiteRT (see ../shared/reference/benchmark_model.md): bare lines, `INFO:`-style
-prefixes with or without a `[file.h:NN] ` source location, logcat and absl prefixes, old and
-new summary lines (also behind whatever prefix a logcat paste left, as the Android benchmark
+TFLite 1.12 to LiteRT (real samples, each with its source, are in tests/fixtures/benchmark_outputs):
+bare lines, `INFO:`-style prefixes with or without a `[file.h:NN] ` source location, logcat
+and absl prefixes, old and new summary lines (also behind whatever prefix a logcat paste left, as the Android benchmark
 APK logs it), per-phase stats lines (with or without `first=`, `(all same)`, `count=0`,
 p5/median/p95, scientific notation), memory lines, the LiteRT CompiledModel tool's
 millisecond "BENCHMARK RESULTS" block, and op-profiling tables (with or without the `[start]`

@@ -81,7 +81,7 @@ class VariantResult:
 
 @dataclass
 class Timings:
-    """Where a session's wall time went, in seconds (the speed goals of issue 5).
+    """Where a session's wall time went, in seconds: what a speed goal is measured against.
 
     benchmark: the device shell calls that ran benchmark_model, summed over trials.
     overhead: the rest of the trial loop (sensor reads, parsing, storing, progress).

@@ -1,7 +1,7 @@
 """Fault knobs of the host emulator: ways a real phone misbehaves, on demand.
 
-The reliability tests (issue 6) start the emulator with some of these to prove that
-mnv3bench survives each one. `mnv3bench emulator serve --fault KIND` exposes them.
+The reliability tests start the emulator with some of these to prove that mnv3bench
+survives each one. `mnv3bench emulator serve --fault KIND` exposes them.
 
 The faults of a benchmark run (RUN_FAULTS) can be scheduled: `KIND@N` strikes only the
 N-th benchmark run (`--graph=` given; a `--help` check does not count), so a test can

@@ -1,7 +1,7 @@
 """LiteRT's C API over ctypes: compile a .tflite, run it, read the per-op profiler.
 
 The ai-edge-litert wheel's Python API has no profiler, but the wheel ships libLiteRt.so
-with LiteRT's C API, profiler included (../shared/reference/litert-c-api.md). Structs and
+with LiteRT's C API, profiler included (headers litert/c/litert_profiler.h and litert_profiler_event.h). Structs and
 option strings are mirrored by hand here, so the wheel's version range is pinned in
 pyproject.toml, and `LiteRtSession.self_check` fails loudly when a release ignores them.
 """

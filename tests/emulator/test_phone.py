@@ -93,7 +93,7 @@ def test_phone_init_and_props(tmp_path: Path, profile) -> None:
 
 def test_fault_names() -> None:
     assert set(FAULTS) == {"drop-push", "drop-run", "hang", "crash", "garbage", "no-binary", "hot", "slow",
-                           # what real phones do (issue 10): played by the Pixel twins
+                           # what real phones do: played by the Pixel twins
                            "cpuset-little", "thermal-denied", "download-name", "stls", "old-binary", "throttle"}
     assert all(FAULTS.values())
     assert check_faults(["hang", " slow "]) == {"hang", "slow"}
