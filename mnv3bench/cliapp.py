@@ -29,9 +29,19 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from mnv3bench.versions import version_text
+
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
 @app.callback()
 def _global_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors (accepted anywhere on the line).")] = False,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the versions of mnv3bench, TensorFlow and LiteRT, and exit.")] = False,
 ) -> None:
     """Options that apply to every command. (--debug itself is read by cli.main.)"""
 
@@ -92,6 +102,6 @@ DirectOpt = Annotated[
 ]
 DbOpt = Annotated[
     str | None,
-    typer.Option("--db", help="Results database (default: reports/results.db)."),
+    typer.Option("--db", help="Results database (default: reports/results.db in the checkout, $MNV3BENCH_HOME or the user's data folder)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from mnv3bench.bench.parser import JSON_KEYS
 from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.locations import default_db
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where a DataFrame is read: every command imports this module
@@ -53,7 +54,7 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE trials ADD COLUMN temp_note TEXT",
     ],
 }
-DEFAULT_DB = Path("reports/results.db")
+DEFAULT_DB = Path("reports/results.db")  # inside a checkout; locations.default_db() says where elsewhere
 BUSY_TIMEOUT_MS = 30_000
 
 # BenchmarkOutput's numeric fields (bench/parser.py), one column each; the op profiles as JSON text.
@@ -219,8 +220,8 @@ class ResultStore:
     anything touches it, and a damaged one (PRAGMA quick_check) is never appended to.
     """
 
-    def __init__(self, path: Path | str = DEFAULT_DB, *, read_only: bool = False) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | str | None = None, *, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_db()
         self.read_only = read_only
         _check_db_path(self.path, must_exist=read_only)
         self._conn = self._connect()
@@ -584,7 +585,7 @@ def _split_sql(script: str) -> list[str]:
 def resolve_db_path(db: str | None) -> Path:
     """--db as given: the default when absent; an empty name is a mistake, not the default."""
     if db is None:
-        return DEFAULT_DB
+        return default_db()
     if not db.strip():
         raise UsageError("--db is empty.", "Name the results database, e.g. --db reports/results.db, or leave "
                          "--db out for the default.")
