@@ -10,6 +10,7 @@ from rich.table import Table
 
 from mnv3bench.bench import stats
 from mnv3bench.bench.runner import RESUME_HINT, SessionResult, run_session
+from mnv3bench.bench.supported import supported_ci, supported_cv
 from mnv3bench.cliapp import DbOpt, DeviceOpt, JsonOpt, app, print_json, stderr, stdout
 from mnv3bench.commands.measure_options import (
     Measurement,
@@ -40,13 +41,25 @@ def _result_table(result: SessionResult) -> Table:
     for v in result.variants:
         s = v.summary
         trials = f"{len(v.trial_ids)}" + (f" +{v.failed} failed" if v.failed else "")
-        ci = "-" if s is None or s.ci_low is None else f"{s.ci_low:.3f}-{s.ci_high:.3f}"
         # The warnings themselves, with advice, follow the table on stderr.
         notes = str(len(v.warnings)) if v.warnings else ""
-        table.add_row(v.variant, trials, _fmt(s and s.median), ci, _fmt(s and s.min),
-                      "-" if s is None else f"{s.cv:.1%}", notes)
+        table.add_row(v.variant, trials, _fmt(s and s.median), _ci_text(s), _fmt(s and s.min), _cv_text(s), notes)
     table.caption = f"times in ms (trial means); CI: {stats.CI_METHOD}"
     return table
+
+
+def _ci_text(summary: Any) -> str:
+    if summary is None:
+        return "-"
+    ci = supported_ci(summary)
+    return f"— ({ci.reason})" if ci.value is None else f"{ci.value[0]:.3f}-{ci.value[1]:.3f}"
+
+
+def _cv_text(summary: Any) -> str:
+    if summary is None:
+        return "-"
+    cv = supported_cv(summary)
+    return f"— ({cv.reason})" if cv.value is None else f"{cv.value:.1%}"
 
 
 def _parse_variants(names: list[str]) -> list[Any]:

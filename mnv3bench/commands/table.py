@@ -21,7 +21,8 @@ from mnv3bench.commands.measure_options import (
 from mnv3bench.commands.paths import is_safe_component, require_safe_component
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.model.size import AllowHugeOpt, check_sizes
-from mnv3bench.results import DEFAULT_DB, ResultStore, resolve_db_path
+from mnv3bench.locations import default_reports_dir
+from mnv3bench.results import ResultStore, resolve_db_path
 from mnv3bench.tables.definitions import TABLES, TableDef, get_table
 from mnv3bench.tables.export.files import write_reports
 from mnv3bench.tables.export.json import to_json_dict
@@ -33,7 +34,7 @@ INTERRUPTED_HINT = (
 )
 ReportsDirOpt = Annotated[
     Path | None,
-    typer.Option("--reports-dir", help="Folder for the report files (default: reports/); files go to DIR/<device>/."),
+    typer.Option("--reports-dir", help="Folder for the report files (default: reports/ beside the database, see README); files go to DIR/<device>/."),
 ]
 DeviceOptionalOpt = Annotated[
     str | None,
@@ -119,15 +120,15 @@ def table(
         frame = store.trials(device=profile.name, variants=defn.variants(), ok_only=True)
     result = _compute(defn, frame[frame["id"].isin(ids)], profile, profile.name, measurement.config().op_profiling)
     result.notes.append(f"Session {session.timings.summary()}.")
+    result.warnings = {v.variant: [str(w) for w in v.warnings] for v in session.variants if v.warnings}
     result.extra.update(
         session_id=session.session_id,
         command=command,
         tool_version=__version__,
         reused_trials={v.variant: v.reused for v in session.variants},
-        warnings={v.variant: [str(w) for w in v.warnings] for v in session.variants if v.warnings},
         timings=session.timings.to_json(),
     )
-    _emit([result], json_output=json_output, reports_dir=reports_dir or DEFAULT_DB.parent, single=True)
+    _emit([result], json_output=json_output, reports_dir=reports_dir or default_reports_dir(), single=True)
 
 
 @app.command(help="Render tables again from the results database (each variant's latest trials); measures nothing.")
@@ -164,6 +165,7 @@ def report(
             if chosen.empty and not table_name:
                 continue  # a table never measured on this device: not worth a page of dashes
             result = _compute(defn, chosen, profile, dev, op_profile)
+            result.warnings = _diagnose(result)
             result.extra.update(
                 command="mnv3bench report", tool_version=__version__, source="each variant's newest session, with the stored trials it built on (--resume, --reuse)"
             )
@@ -180,7 +182,15 @@ def report(
                 f"[yellow]table {result.name} on {result.device}: no trials of {', '.join(result.missing)}[/]",
                 highlight=False,
             )
-    _emit(results, json_output=json_output, reports_dir=reports_dir or DEFAULT_DB.parent, single=len(results) == 1)
+    _emit(results, json_output=json_output, reports_dir=reports_dir or default_reports_dir(), single=len(results) == 1)
+
+
+def _diagnose(result: TableResult) -> dict[str, list[str]]:
+    """The warnings `run` gives, from the stored trials each cell was built on."""
+    from mnv3bench.bench.stats import diagnose
+
+    found = {variant: [str(w) for w in diagnose(cell.latencies_ms)] for variant, cell in result.cells.items()}
+    return {variant: texts for variant, texts in found.items() if texts}
 
 
 def _profile_or_none(name: str) -> Any:

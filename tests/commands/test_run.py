@@ -116,3 +116,17 @@ def test_rich_progress_draws_pushes_and_trials():
         bar.refresh()
     text = console.file.getvalue()
     assert "5.0/10.0 MB" in text and "2/4 trials" in text and "timed out" in text
+
+
+@pytest.mark.parametrize(("trials", "absent"), [(1, ["a CI needs 3 trials", "a CV needs 2 trials"]),
+                                                (2, ["a CI needs 3 trials"])])
+def test_statistics_below_their_minimum_trials_are_absent(fake_run, tmp_path, capsys, trials, absent):
+    code, out, err = cli(["run", "--device", "pixel3", "--variant", SMALL, "--trials", str(trials),
+                          "--db", str(tmp_path / "r.db")], capsys)
+    assert code == 0, err
+    flat = " ".join(out.split())
+    for reason in absent:
+        assert f"— ({reason})" in flat
+    if trials == 1:
+        assert "0.0%" not in out
+    assert "results stored in" in err  # where the trials went

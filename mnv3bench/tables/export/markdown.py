@@ -8,6 +8,7 @@ from mnv3bench.tables.export.display import (
     agreement_grid,
     op_profile_grid,
     table_grid,
+    warning_lines,
 )
 from mnv3bench.tables.paper import VERSION_LABELS
 from mnv3bench.tables.result import TableResult
@@ -47,6 +48,9 @@ def to_markdown(result: TableResult) -> str:
         lines += ["### h-swish time by op type", "", markdown_table(ops), ""]
     elif result.op_profile_note:
         lines += ["### Op profile", "", result.op_profile_note, ""]
+    warnings = warning_lines(result)
+    if warnings:
+        lines += ["### Warnings", "", *(f"- {w}" for w in warnings), ""]
     lines += ["### Notes", ""]
     lines += [f"- {n}" for n in result.notes]
     lines += [f"- Paper versions: {'; '.join(f'{k} = {v}' for k, v in VERSION_LABELS.items())}."]

@@ -13,6 +13,7 @@ from mnv3bench.tables.export.display import (
     agreement_grid,
     op_profile_grid,
     table_grid,
+    warning_lines,
 )
 from mnv3bench.tables.result import TableResult
 
@@ -36,4 +37,7 @@ def to_rich(result: TableResult) -> Group:
     elif result.op_profile_note:
         parts.append(Text(result.op_profile_note, style="yellow"))
     parts.append(Text("\n".join(f"• {n}" for n in result.notes)))
+    warnings = warning_lines(result)
+    if warnings:
+        parts.append(Text("Warnings:\n" + "\n".join(f"• {w}" for w in warnings), style="yellow"))
     return Group(*parts)

@@ -1,0 +1,35 @@
+"""`report` shows the warnings `run` would give for the stored trials it renders."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mnv3bench.cli import main
+from mnv3bench.results import ResultStore, SessionRecord, TrialRecord
+from tests.tables.helpers import TABLE5_MS
+
+
+def test_report_diagnoses_the_stored_trials(tmp_path, capsys):
+    db = tmp_path / "results.db"
+    with ResultStore(db) as store:
+        session = store.start_session(SessionRecord(
+            command="table 5", device_profile="emulator", device_serial="s", device_model="m",
+            device_fingerprint="fp", flags={}, variants=list(TABLE5_MS), tool_version="test"))
+        for variant, ms in TABLE5_MS.items():
+            for index, offset in enumerate((-0.01, 0.01)):  # two trials: too few for a CI
+                store.record_trial(TrialRecord(
+                    session_id=session, variant=variant, model_sha256="a" * 64, device_profile="emulator",
+                    device_serial="s", device_model="m", device_fingerprint="fp", flags={}, trial_index=index,
+                    started_at="2026-01-01T00:00:00", ended_at="2026-01-01T00:00:01", ok=True,
+                    latency_ms=ms * (1 + offset), tool_version="test"))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", "--device", "emulator", "--table", "5", "--db", str(db), "--reports-dir", str(tmp_path)])
+    assert exit_info.value.code in (None, 0)
+    out = " ".join(capsys.readouterr().out.split())  # Rich may wrap the long line
+    assert "large-relu: Only 2 successful trial(s); the confidence interval needs at least 3." in out
+    assert "(n=2; a CI needs 3 trials)" in out
+    doc = json.loads((tmp_path / "emulator" / "table-5.json").read_text())
+    assert "large-relu" in doc["warnings"]
+    assert "### Warnings" in (tmp_path / "emulator" / "table-5.md").read_text()
