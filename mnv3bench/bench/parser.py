@@ -83,6 +83,8 @@ class BenchmarkOutput:
     op_profile_top: list[dict[str, Any]] | None = field(default_factory=list)
     # [{node_type, avg_ms, percent, times_called}]: the regular runs' "Summary by node type".
     op_profile_by_type: list[dict[str, Any]] | None = field(default_factory=list)
+    # The [Name] of each op_profile_top row (the node's tensor name), when the table has one.
+    op_profile_top_names: list[str] = field(default_factory=list)
     error: bool = False
     error_message: str | None = None
 
@@ -295,7 +297,7 @@ class _Table:
                 cell = row.get(column)
                 if cell is None:
                     break
-                if key == "node_type":
+                if key in ("node_type", "name"):
                     record[key] = cell
                 elif key == "percent":
                     record[key] = _percent(cell)
@@ -525,8 +527,12 @@ def _fill_op_profile(result: BenchmarkOutput, tables: list[_Table]) -> None:
     regular = [t for t in tables if t.section == "regular"]
     top = next((t for t in regular if "top by computation time" in t.title), None)
     if top is not None:
-        rows = top.records({"node_type": "node type", "avg_ms": "avg ms", "percent": "%"})
+        wanted = {"node_type": "node type", "avg_ms": "avg ms", "percent": "%"}
+        rows = top.records(wanted)
         result.op_profile_top = rows[:OP_PROFILE_TOP_ROWS]
+        named = top.records({**wanted, "name": "name"})
+        if len(named) == len(rows):  # the same rows, so the names line up
+            result.op_profile_top_names = [str(r["name"]) for r in named[:OP_PROFILE_TOP_ROWS]]
     by_type = next((t for t in regular if "summary by node type" in t.title), None)
     if by_type is not None:
         result.op_profile_by_type = by_type.records(
