@@ -40,6 +40,7 @@ def _build_wheel(tmp_path: Path) -> Path:
     return wheel
 
 
+@pytest.mark.timeout(2700)  # nine models built from scratch: well over the default 600 s on 2 cores
 def test_a_wheel_in_a_fresh_venv_runs_table_5_on_the_emulator(tmp_path):
     wheel = _build_wheel(tmp_path)
     venv = tmp_path / "venv"

@@ -21,6 +21,7 @@ from mnv3bench.commands.measure_options import (
 from mnv3bench.commands.paths import is_safe_component, require_safe_component
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.model.size import AllowHugeOpt, check_sizes
+from mnv3bench.host import host_notes
 from mnv3bench.locations import default_reports_dir
 from mnv3bench.results import ResultStore, resolve_db_path
 from mnv3bench.tables.definitions import TABLES, TableDef, get_table
@@ -119,6 +120,7 @@ def table(
     with ResultStore(measurement.db_path, read_only=True) as store:
         frame = store.trials(device=profile.name, variants=defn.variants(), ok_only=True)
     result = _compute(defn, frame[frame["id"].isin(ids)], profile, profile.name, measurement.config().op_profiling)
+    result.notes += _host_notes(measurement.db_path, result.sessions)
     result.notes.append(f"Session {session.timings.summary()}.")
     result.warnings = {v.variant: [str(w) for w in v.warnings] for v in session.variants if v.warnings}
     result.extra.update(
@@ -149,6 +151,7 @@ def report(
         )
     with ResultStore(db_path, read_only=True) as store:
         all_trials = store.measurement_trials(device=device)
+        sessions = store.sessions()
     devices = [device] if device else sorted(all_trials["device_profile"].unique())
     # A shared database may hold any text as a device name; it becomes a folder under reports/.
     unsafe = [d for d in devices if not is_safe_component(d)]
@@ -166,6 +169,7 @@ def report(
                 continue  # a table never measured on this device: not worth a page of dashes
             result = _compute(defn, chosen, profile, dev, op_profile)
             result.warnings = _diagnose(result)
+            result.notes += host_notes(sessions, result.sessions)
             result.extra.update(
                 command="mnv3bench report", tool_version=__version__, source="each variant's newest session, with the stored trials it built on (--resume, --reuse)"
             )
@@ -183,6 +187,11 @@ def report(
                 highlight=False,
             )
     _emit(results, json_output=json_output, reports_dir=reports_dir or default_reports_dir(), single=len(results) == 1)
+
+
+def _host_notes(db_path: Path, session_ids: list[int]) -> list[str]:
+    with ResultStore(db_path, read_only=True) as store:
+        return host_notes(store.sessions(), session_ids)
 
 
 def _diagnose(result: TableResult) -> dict[str, list[str]]:
