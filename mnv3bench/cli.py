@@ -38,11 +38,21 @@ def _register_commands() -> None:
             ) from exc
 
 
+def _verbose_first(args: list[str]) -> list[str]:
+    """-v / --verbose anywhere before `--` (as with --debug), moved to where the app reads it."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a in ("-v", "--verbose")]
+    if not flags:
+        return args
+    return ["--verbose", *(a for a in args[:end] if a not in ("-v", "--verbose")), *args[end:]]
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
+    args = _verbose_first(args)
     try:
         _register_commands()
         # Typer handles its own usage errors (exit 2) and --help; everything we raise

@@ -12,12 +12,24 @@ import sys
 from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
 
 HELP = """Measure how MobileNetV3's design choices change its latency on a phone.
 
 Builds model variants, converts them to TFLite, runs TFLite's benchmark_model on one big core of an Android phone over ADB (or on the host emulator), stores every trial in SQLite and renders the paper's ablation tables beside the paper's own numbers.
 """
+
+# Typer's help shows a type beside every option, "<bool>" for flags too, which reads as if a
+# flag took a value (`--json true` is an error). A flag takes none, so its type is not shown.
+_display_type_rich = typer.core.TyperOption.display_type_rich
+
+
+def _flag_shows_no_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_shows_no_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="mnv3bench",
@@ -42,8 +54,12 @@ def _global_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors (accepted anywhere on the line).")] = False,
     version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
                                           help="Print the versions of mnv3bench, TensorFlow and LiteRT, and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per event (each trial with its latency, "
+                                          "each model built) instead of progress bars.")] = False,
 ) -> None:
     """Options that apply to every command. (--debug itself is read by cli.main.)"""
+    global _verbose
+    _verbose = verbose
 
 
 # stdout carries results (tables, --json); stderr carries progress, warnings and errors.
@@ -67,9 +83,12 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+_verbose = False  # -v / --verbose, set by the app's callback before any command runs
+
+
 def plain_output() -> bool:
-    """True when progress displays should be off: not a terminal, or running in CI."""
-    return bool(os.environ.get("CI")) or not sys.stderr.isatty()
+    """True when progress displays should be off: -v, not a terminal, or running in CI."""
+    return _verbose or bool(os.environ.get("CI")) or not sys.stderr.isatty()
 
 
 # Shared option aliases (fastapi-cloud-cli style): one definition, used by every command.

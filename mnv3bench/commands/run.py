@@ -66,7 +66,8 @@ def _parse_variants(names: list[str]) -> list[Any]:
     from mnv3bench.variants import parse_variant
 
     if not names:
-        raise UsageError("No variant given.", "Name one or more with --variant (see `mnv3bench variants`).")
+        raise UsageError("No variant given.", "Name one or more as arguments or with --variant, e.g. `mnv3bench run "
+                         "--device emulator large-hswish-fused large-hswish-naive` (see `mnv3bench variants`).")
     return [parse_variant(n) for n in names]
 
 
@@ -74,18 +75,23 @@ def _parse_variants(names: list[str]) -> list[Any]:
 @measuring_command(without={"reuse"})  # run takes --resume; `table` takes --reuse
 def run_command(
     device: DeviceOpt,
-    variant: Annotated[list[str], typer.Option("--variant", "-v", help="Variant name; repeat for several.")],
+    variants: Annotated[list[str] | None, typer.Argument(help="Variant names, as `build` and `compare` take them.",
+                                                         metavar="[VARIANT]...", show_default=False)] = None,
+    variant: Annotated[list[str] | None, typer.Option("--variant", help="A variant name (repeat for several); "
+                                                      "the same as giving it as an argument.", show_default=False,
+                                                      metavar="NAME")] = None,
+    *,
     measurement: Measurement,
     json_output: JsonOpt = False,
     allow_huge: AllowHugeOpt = False,
 ) -> None:
     from mnv3bench.device.profiles import load_profile
 
-    variants = _parse_variants(variant)
-    check_sizes(variants, allow_huge=allow_huge)
+    parsed = _parse_variants([*(variants or []), *(variant or [])])
+    check_sizes(parsed, allow_huge=allow_huge)
     profile = load_profile(device)
     # Ctrl-C: every finished trial is already committed; the measure path says so and exits 130.
-    result = measurement.run(run_session, profile, variants, command_line=command_line("mnv3bench run"),
+    result = measurement.run(run_session, profile, parsed, command_line=command_line("mnv3bench run"),
                              interrupted_hint=RESUME_HINT)
     _report(result, json_output)
 
