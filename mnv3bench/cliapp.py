@@ -77,6 +77,15 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=_json_default))
 
 
+def suggest(command: str, **options: str | None) -> str:
+    """A command to suggest, with the options the user gave repeated (e.g. db="x.db" adds `--db x.db`),
+    so following the advice reads and writes what the user was working with."""
+    import shlex
+
+    given = [f"--{name.replace('_', '-')} {shlex.quote(str(value))}" for name, value in options.items() if value]
+    return " ".join([command, *given])
+
+
 def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()

@@ -11,7 +11,7 @@ from rich.table import Table
 from mnv3bench.bench import stats
 from mnv3bench.bench.runner import RESUME_HINT, SessionResult, run_session
 from mnv3bench.bench.supported import supported_ci, supported_cv
-from mnv3bench.cliapp import DbOpt, DeviceOpt, JsonOpt, app, print_json, stderr, stdout
+from mnv3bench.cliapp import DbOpt, DeviceOpt, JsonOpt, app, print_json, stderr, stdout, suggest
 from mnv3bench.commands.measure_options import (
     Measurement,
     command_line,
@@ -123,18 +123,18 @@ def compare_command(
 
     a, b = parse_variant(variant_a).name, parse_variant(variant_b).name
     path = resolve_db_path(db)
+    measure = suggest(f"mnv3bench run --device {device} {a} {b}", db=db)
     if not path.exists():
-        raise UsageError(f"No results database at {path}.",
-                         f"Measure first: mnv3bench run --device {device} --variant {a} --variant {b}, or pass --db.")
+        raise UsageError(f"No results database at {path}.", f"Measure first: {measure}, or pass --db.")
     with ResultStore(path, read_only=True) as store:
         trials_a = store.latest_ok_trials(device=device, variant=a)
         if trials_a.empty:
             raise MnvError(f"No successful trials of {a} on {device} in {path}.",
-                           f"Measure it: mnv3bench run --device {device} --variant {a} --variant {b}")
+                           f"Measure it: {measure}")
         trials_b = store.latest_ok_trials(device=device, variant=b, flags=trials_a["flags"].iloc[-1])
         if trials_b.empty:
             raise MnvError(f"No successful trials of {b} on {device} with the same benchmark flags as {a}.",
-                           f"Measure both together: mnv3bench run --device {device} --variant {a} --variant {b}")
+                           f"Measure both together: {measure}")
     comparison = stats.compare(trials_a["latency_ms"].tolist(), trials_b["latency_ms"].tolist())
     sentence = stats.describe(comparison, a, b)
     if json_output:

@@ -12,7 +12,7 @@ from rich.markup import escape
 
 from mnv3bench import __version__
 from mnv3bench.bench.runner import run_session
-from mnv3bench.cliapp import DbOpt, JsonOpt, app, print_json, stderr, stdout
+from mnv3bench.cliapp import DbOpt, JsonOpt, app, print_json, stderr, stdout, suggest
 from mnv3bench.commands.measure_options import (
     Measurement,
     command_line,
@@ -147,7 +147,7 @@ def report(
     if not db_path.exists():
         raise MnvError(
             f"no results database at {db_path}.",
-            "Measure first (`mnv3bench table 5 --device emulator`), or point --db at the database.",
+            f"Measure first (`{suggest('mnv3bench table 5 --device emulator', db=db)}`), or point --db at the database.",
         )
     with ResultStore(db_path, read_only=True) as store:
         all_trials = store.measurement_trials(device=device)
@@ -176,9 +176,10 @@ def report(
             results.append(result)
     if not results or all(r.n_trials() == 0 for r in results):
         where = f" on {device}" if device else ""
+        measure_again = f"mnv3bench table {table_name or '5'} --device {device or 'emulator'}"
         raise MnvError(
             f"no stored trials for {'table ' + table_name if table_name else 'any table'}{where} in {db_path}.",
-            f"Measure them: `mnv3bench table {table_name or '5'} --device {device or 'emulator'}`.",
+            f"Measure them: `{suggest(measure_again, db=db)}`.",
         )
     for result in results:
         if result.missing:

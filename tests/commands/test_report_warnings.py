@@ -54,3 +54,16 @@ def test_report_says_the_emulators_sensors_are_invented_and_flags_a_busy_host(tm
     assert any(f"Session {session} ran on the emulator" in n and "Intel Xeon, 2 cores, governor performance" in n
                for n in notes)
     assert any("HIGH HOST LOAD" in n and "3.50 at the start" in n for n in notes)
+
+
+def test_suggested_commands_repeat_the_users_db(tmp_path, capsys):
+    db = tmp_path / "my results.db"
+    _store(db, (-0.01, 0.0, 0.01))
+    with pytest.raises(SystemExit):
+        main(["report", "--device", "pixel3", "--table", "5", "--db", str(db), "--reports-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert f"mnv3bench table 5 --device pixel3 --db '{db}'" in " ".join(err.split())
+    with pytest.raises(SystemExit):
+        main(["compare", "large-relu", "small-relu", "--device", "emulator", "--db", str(db)])
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"mnv3bench run --device emulator large-relu small-relu --db '{db}'" in err
