@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from mnv3bench.cliapp import app, stderr
+from mnv3bench.cliapp import app, set_passthrough, stderr
 from mnv3bench.errors import MnvError
 
 # Each module registers its commands on `app` when imported. Every one ships with the
@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> None:
     if debug:
         args.remove("--debug")
     args = _verbose_first(args)
+    # After `--`: flags for benchmark_model, not for mnv3bench (measuring commands read them).
+    at = args.index("--") if "--" in args else len(args)
+    set_passthrough(args[at + 1:])
+    args = args[:at]
     try:
         _register_commands()
         # Typer handles its own usage errors (exit 2) and --help; everything we raise

@@ -93,6 +93,17 @@ def _json_default(value: Any) -> Any:
 
 
 _verbose = False  # -v / --verbose, set by the app's callback before any command runs
+# What followed `--` on the command line: benchmark_model flags for the measuring commands.
+_passthrough: tuple[str, ...] = ()
+
+
+def set_passthrough(args: list[str]) -> None:
+    global _passthrough
+    _passthrough = tuple(args)
+
+
+def passthrough() -> tuple[str, ...]:
+    return _passthrough
 
 
 def plain_output() -> bool:

@@ -30,6 +30,7 @@ from mnv3bench.cliapp import (
     DbOpt,
     DirectOpt,
     SerialOpt,
+    passthrough,
     plain_output,
     stderr,
 )
@@ -134,7 +135,9 @@ def measuring_command(*, without: Collection[str] = ()) -> Callable[[Command], C
         def wrapper(**kwargs: Any) -> Any:
             where = {p.name: kwargs.pop(p.name) for p in _WHERE_OPTIONS}
             where["models_dir"] = where["models_dir"] or default_models_dir()
-            measurement = Measurement(options={o.name: kwargs.pop(o.name) for o in options}, **where)
+            given = {o.name: kwargs.pop(o.name) for o in options}
+            given["extra_flags"] = passthrough()
+            measurement = Measurement(options=given, **where)
             return command(measurement=measurement, **kwargs)
 
         wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]

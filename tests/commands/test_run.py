@@ -154,3 +154,14 @@ def test_flags_show_no_value_type_in_help(capsys, monkeypatch):
     assert code == 0
     assert "<bool>" not in out and "--json" in out and "--keep-going" in out
     assert "<int>" in out  # options that take a value still show its type
+
+
+def test_flags_after_double_dash_go_to_benchmark_model_and_are_stored(fake_run, tmp_path, capsys):
+    db = tmp_path / "r.db"
+    code, _, err = cli(["run", "-d", "pixel3", SMALL, "--trials", "1", "--num-threads", "2", "--db", str(db),
+                        "--", "--use_gpu=false"], capsys)
+    assert code == 0, err
+    assert any("--num_threads=2" in c and "--use_gpu=false" in c for c in fake_run.commands)
+    with ResultStore(db) as store:
+        flags = json.loads(store.trials()["flags"].iloc[0])
+    assert flags["use_gpu"] == "false" and flags["num_threads"] == "2"
