@@ -69,7 +69,7 @@ def test_a_wheel_in_a_fresh_venv_runs_table_5_on_the_emulator(tmp_path):
     done = _run([str(venv / "bin" / "mnv3bench"), "table", "5", "--device", "emulator", *QUICK, "--json"],
                 env=env, cwd=work, timeout=1500)
     assert done.returncode == 0, done.stderr
-    assert [r["row"] for r in json.loads(done.stdout)["rows"]][0] == "V3"
+    assert next(r["row"] for r in json.loads(done.stdout)["rows"]) == "V3"
     # Outside a checkout, nothing lands in the current folder: the user's data folder holds the results.
     reports = home / ".local" / "share" / "mnv3bench" / "reports"
     assert (reports / "results.db").is_file() and (reports / "emulator" / "table-5.md").is_file()

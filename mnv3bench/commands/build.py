@@ -11,9 +11,9 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mnv3bench.cliapp import JsonOpt, app, plain_output, print_json, stderr, stdout
 from mnv3bench.delegation import Delegation
+from mnv3bench.locations import default_models_dir
 from mnv3bench.model.builds import ensure_models
 from mnv3bench.model.cache import ModelArtifact
-from mnv3bench.locations import default_models_dir
 from mnv3bench.model.size import AllowHugeOpt, check_sizes
 from mnv3bench.variants import GRAMMAR, parse_variant
 

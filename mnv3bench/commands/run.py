@@ -11,7 +11,16 @@ from rich.table import Table
 from mnv3bench.bench import stats
 from mnv3bench.bench.runner import RESUME_HINT, SessionResult, run_session
 from mnv3bench.bench.supported import supported_ci, supported_cv
-from mnv3bench.cliapp import DbOpt, DeviceOpt, JsonOpt, app, print_json, stderr, stdout, suggest
+from mnv3bench.cliapp import (
+    DbOpt,
+    DeviceOpt,
+    JsonOpt,
+    app,
+    print_json,
+    stderr,
+    stdout,
+    suggest,
+)
 from mnv3bench.commands.measure_options import (
     Measurement,
     command_line,

@@ -20,9 +20,9 @@ from mnv3bench.commands.measure_options import (
 )
 from mnv3bench.commands.paths import is_safe_component, require_safe_component
 from mnv3bench.errors import MnvError, UsageError
-from mnv3bench.model.size import AllowHugeOpt, check_sizes
 from mnv3bench.host import host_notes
 from mnv3bench.locations import default_reports_dir
+from mnv3bench.model.size import AllowHugeOpt, check_sizes
 from mnv3bench.results import ResultStore, resolve_db_path
 from mnv3bench.tables.definitions import TABLES, TableDef, get_table
 from mnv3bench.tables.export.files import write_reports

@@ -11,7 +11,13 @@ import textwrap
 import pytest
 
 from mnv3bench.errors import UsageError
-from mnv3bench.results import MIGRATIONS, SCHEMA_VERSION, ResultStore, SessionRecord, TrialRecord
+from mnv3bench.results import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    ResultStore,
+    SessionRecord,
+    TrialRecord,
+)
 from tests.helpers import REPO
 from tests.results.helpers import V3_TRIAL_COLUMNS, as_version, session, trial
 
