@@ -114,7 +114,7 @@ def plain_output() -> bool:
 # Shared option aliases (fastapi-cloud-cli style): one definition, used by every command.
 DeviceOpt = Annotated[
     str,
-    typer.Option("--device", "-d", help="Device profile name from devices/*.toml (e.g. pixel3, emulator)."),
+    typer.Option("--device", "-d", help="Device profile name (`mnv3bench devices` lists them; e.g. pixel3, emulator)."),
 ]
 AdbOpt = Annotated[
     str | None,

@@ -39,7 +39,7 @@ ReportsDirOpt = Annotated[
 ]
 DeviceOptionalOpt = Annotated[
     str | None,
-    typer.Option("--device", "-d", help="Device profile name from devices/*.toml (e.g. pixel3, emulator)."),
+    typer.Option("--device", "-d", help="Device profile name (`mnv3bench devices` lists them; e.g. pixel3, emulator)."),
 ]
 
 

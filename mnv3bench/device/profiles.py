@@ -387,5 +387,5 @@ def load_profile(name_or_path: str | Path, devices_dir: Path | None = None) -> D
     hint = f"Did you mean '{close[0]}'? " if close else ""
     listing = ", ".join(available) if available else f"none (no .toml files in {folder})"
     raise UsageError(f"unknown device profile '{name}'; available: {listing}",
-                     f"{hint}Add devices/{name}.toml (copy devices/pixel3.toml) to profile a new phone; "
-                     "MNV3BENCH_DEVICES selects another profiles folder.")
+                     f"{hint}To profile a new phone, copy {PACKAGED_DEVICES / 'pixel3.toml'} to {name}.toml and "
+                     "pass its path as --device, or keep profiles in a folder named by MNV3BENCH_DEVICES.")
