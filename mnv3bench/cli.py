@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from mnv3bench.cliapp import app, stderr
+from mnv3bench.cliapp import app, set_passthrough, stderr
 from mnv3bench.errors import MnvError
 
 # Each module registers its commands on `app` when imported. Every one ships with the
@@ -39,11 +39,25 @@ def _register_commands() -> None:
             ) from exc
 
 
+def _verbose_first(args: list[str]) -> list[str]:
+    """-v / --verbose anywhere before `--` (as with --debug), moved to where the app reads it."""
+    end = args.index("--") if "--" in args else len(args)
+    flags = [a for a in args[:end] if a in ("-v", "--verbose")]
+    if not flags:
+        return args
+    return ["--verbose", *(a for a in args[:end] if a not in ("-v", "--verbose")), *args[end:]]
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
+    args = _verbose_first(args)
+    # After `--`: flags for benchmark_model, not for mnv3bench (measuring commands read them).
+    at = args.index("--") if "--" in args else len(args)
+    set_passthrough(args[at + 1:])
+    args = args[:at]
     try:
         _register_commands()
         # Typer handles its own usage errors (exit 2) and --help; everything we raise

@@ -12,12 +12,24 @@ import sys
 from typing import Annotated, Any
 
 import typer
+import typer.core
 from rich.console import Console
 
 HELP = """Measure how MobileNetV3's design choices change its latency on a phone.
 
 Builds model variants, converts them to TFLite, runs TFLite's benchmark_model on one big core of an Android phone over ADB (or on the host emulator), stores every trial in SQLite and renders the paper's ablation tables beside the paper's own numbers.
 """
+
+# Typer's help shows a type beside every option, "<bool>" for flags too, which reads as if a
+# flag took a value (`--json true` is an error). A flag takes none, so its type is not shown.
+_display_type_rich = typer.core.TyperOption.display_type_rich
+
+
+def _flag_shows_no_type(self: typer.core.TyperOption, ctx: Any) -> str | None:
+    return None if self.is_flag else _display_type_rich(self, ctx)
+
+
+typer.core.TyperOption.display_type_rich = _flag_shows_no_type  # type: ignore[method-assign]
 
 app = typer.Typer(
     name="mnv3bench",
@@ -29,11 +41,25 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from mnv3bench.versions import version_text
+
+        typer.echo(version_text())
+        raise typer.Exit()
+
+
 @app.callback()
 def _global_options(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors (accepted anywhere on the line).")] = False,
+    version: Annotated[bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                                          help="Print the versions of mnv3bench, TensorFlow and LiteRT, and exit.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="One line per event (each trial with its latency, "
+                                          "each model built) instead of progress bars.")] = False,
 ) -> None:
     """Options that apply to every command. (--debug itself is read by cli.main.)"""
+    global _verbose
+    _verbose = verbose
 
 
 # stdout carries results (tables, --json); stderr carries progress, warnings and errors.
@@ -51,21 +77,44 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=_json_default))
 
 
+def suggest(command: str, **options: str | None) -> str:
+    """A command to suggest, with the options the user gave repeated (e.g. db="x.db" adds `--db x.db`),
+    so following the advice reads and writes what the user was working with."""
+    import shlex
+
+    given = [f"--{name.replace('_', '-')} {shlex.quote(str(value))}" for name, value in options.items() if value]
+    return " ".join([command, *given])
+
+
 def _json_default(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
+_verbose = False  # -v / --verbose, set by the app's callback before any command runs
+# What followed `--` on the command line: benchmark_model flags for the measuring commands.
+_passthrough: tuple[str, ...] = ()
+
+
+def set_passthrough(args: list[str]) -> None:
+    global _passthrough
+    _passthrough = tuple(args)
+
+
+def passthrough() -> tuple[str, ...]:
+    return _passthrough
+
+
 def plain_output() -> bool:
-    """True when progress displays should be off: not a terminal, or running in CI."""
-    return bool(os.environ.get("CI")) or not sys.stderr.isatty()
+    """True when progress displays should be off: -v, not a terminal, or running in CI."""
+    return _verbose or bool(os.environ.get("CI")) or not sys.stderr.isatty()
 
 
 # Shared option aliases (fastapi-cloud-cli style): one definition, used by every command.
 DeviceOpt = Annotated[
     str,
-    typer.Option("--device", "-d", help="Device profile name from devices/*.toml (e.g. pixel3, emulator)."),
+    typer.Option("--device", "-d", help="Device profile name (`mnv3bench devices` lists them; e.g. pixel3, emulator)."),
 ]
 AdbOpt = Annotated[
     str | None,
@@ -92,6 +141,6 @@ DirectOpt = Annotated[
 ]
 DbOpt = Annotated[
     str | None,
-    typer.Option("--db", help="Results database (default: reports/results.db)."),
+    typer.Option("--db", help="Results database (default: reports/results.db in the checkout, $MNV3BENCH_HOME or the user's data folder)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]

@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 from mnv3bench.bench.parser import JSON_KEYS
 from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.locations import default_db
 
 if TYPE_CHECKING:
     import pandas as pd  # imported where a DataFrame is read: every command imports this module
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 # How to bring an older database up to date: version -> statements to reach version + 1.
 # Columns are only ever added, so old rows stay as they were written.
 MIGRATIONS: dict[int, list[str]] = {
@@ -53,8 +54,15 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE trials ADD COLUMN temp_note TEXT",
     ],
     4: ["ALTER TABLE trials ADD COLUMN op_profile TEXT"],  # every Run Order row of the trial, as JSON
+    # The host each session ran on (host.py), and whether its device's sensors were invented
+    # by the emulator; older sessions did not record them (NULL).
+    5: [
+        "ALTER TABLE sessions ADD COLUMN host TEXT",
+        "ALTER TABLE sessions ADD COLUMN host_end TEXT",
+        "ALTER TABLE sessions ADD COLUMN sensors_emulated INTEGER",
+    ],
 }
-DEFAULT_DB = Path("reports/results.db")
+DEFAULT_DB = Path("reports/results.db")  # inside a checkout; locations.default_db() says where elsewhere
 BUSY_TIMEOUT_MS = 30_000
 
 # BenchmarkOutput's numeric fields (bench/parser.py), one column each; the op profiles as JSON text.
@@ -130,6 +138,11 @@ class SessionRecord:
     # trials they are the measurement it reports, so `report` can show the same.
     builds_on: dict[str, list[int]] = field(default_factory=dict)
     device_address: str | None = None
+    # host.HostFacts.to_json() at the start; the load at the end comes with end_session.
+    host: dict[str, Any] = field(default_factory=dict)
+    # True when the temperatures and frequencies of its trials are the emulator's inventions
+    # (a profile with emulated = true), not measurements.
+    sensors_emulated: bool = False
 
 
 _SCHEMA = f"""
@@ -149,7 +162,10 @@ CREATE TABLE IF NOT EXISTS sessions (
     device_info TEXT NOT NULL,
     resumed_from INTEGER REFERENCES sessions(id),
     builds_on TEXT NOT NULL DEFAULT '{{}}',
-    device_address TEXT
+    device_address TEXT,
+    host TEXT,
+    host_end TEXT,
+    sensors_emulated INTEGER
 );
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,
@@ -220,8 +236,8 @@ class ResultStore:
     anything touches it, and a damaged one (PRAGMA quick_check) is never appended to.
     """
 
-    def __init__(self, path: Path | str = DEFAULT_DB, *, read_only: bool = False) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | str | None = None, *, read_only: bool = False) -> None:
+        self.path = Path(path) if path is not None else default_db()
         self.read_only = read_only
         _check_db_path(self.path, must_exist=read_only)
         self._conn = self._connect()
@@ -379,7 +395,7 @@ class ResultStore:
             cursor = self._conn.execute(
                 "INSERT INTO sessions (command, device_profile, device_serial, device_model, device_fingerprint,"
                 " flags, variants, started_at, tool_version, tf_version, device_info, resumed_from, builds_on,"
-                " device_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " device_address, host, sensors_emulated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     session.command,
                     session.device_profile,
@@ -395,9 +411,16 @@ class ResultStore:
                     session.resumed_from,
                     json.dumps(session.builds_on),
                     session.device_address,
+                    json.dumps(session.host) if session.host else None,
+                    int(session.sensors_emulated),
                 ),
             )
             return int(cursor.lastrowid)
+
+    def end_session(self, session_id: int, host_end: dict[str, Any]) -> None:
+        """What the host looked like when the session's last trial ended (its load average)."""
+        with self._transaction():
+            self._conn.execute("UPDATE sessions SET host_end = ? WHERE id = ?", (json.dumps(host_end), session_id))
 
     def record_trial(self, trial: TrialRecord) -> int:
         """Insert one finished trial in its own transaction; returns its id."""
@@ -585,7 +608,7 @@ def _split_sql(script: str) -> list[str]:
 def resolve_db_path(db: str | None) -> Path:
     """--db as given: the default when absent; an empty name is a mistake, not the default."""
     if db is None:
-        return DEFAULT_DB
+        return default_db()
     if not db.strip():
         raise UsageError("--db is empty.", "Name the results database, e.g. --db reports/results.db, or leave "
                          "--db out for the default.")

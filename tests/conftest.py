@@ -111,7 +111,7 @@ def emulator(adb_key: Path, tmp_path: Path) -> Iterator[Callable[..., object]]:
     servers = []
 
     def start(faults: tuple[str, ...] = (), root: Path | None = None, profile: object = None) -> object:
-        server = start_in_process(profile or load_profile("emulator", REPO / "devices"),
+        server = start_in_process(profile or load_profile("emulator", REPO / "mnv3bench" / "devices"),
                                   root=root or tmp_path / "phone", faults=faults,
                                   trusted_keys=[Path(f"{adb_key}.pub")])
         servers.append(server)

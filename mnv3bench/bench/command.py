@@ -11,7 +11,7 @@ import re
 import shlex
 from typing import TYPE_CHECKING
 
-from mnv3bench.bench.options import OPTIONS, PINNED_FLAGS
+from mnv3bench.bench.options import OPTIONS, PINNED_FLAGS, parse_extra_flags
 
 if TYPE_CHECKING:
     from mnv3bench.bench.options import RunConfig
@@ -24,11 +24,12 @@ def benchmark_flags(config: RunConfig) -> dict[str, str]:
 
     Stored with each trial (the `flags` column) so trials run with other flags never mix.
     """
-    flags = {flag.name: flag.format(value) for flag, value in PINNED_FLAGS}
+    flags = {flag.name: flag.format(getattr(config, flag.name, value)) for flag, value in PINNED_FLAGS}
     for option in OPTIONS:
         text = option.flag_value(getattr(config, option.name))
         if option.flag is not None and text is not None:
             flags[option.flag.name] = text
+    flags.update(parse_extra_flags(config.extra_flags))
     return flags
 
 

@@ -44,6 +44,7 @@ class ModelFlag:
 
 
 # Passed on every run whatever the options: one thread, which `taskset` pins to one core.
+# A RunConfig field of the same name (num_threads, --num-threads) sets the value passed.
 PINNED_FLAGS: tuple[tuple[ModelFlag, Any], ...] = ((ModelFlag("num_threads", int, -1, "Num threads"), 1),)
 
 
@@ -162,6 +163,17 @@ class RunConfig:
     keep_going: bool = option(False, "--keep-going", "Carry on past failed trials.")
     force: bool = option(False, "--force", "Run even if the phone does not match the profile.")
     thermal_poll_s: float = option(2.0, None, "Seconds between CPU temperature reads while waiting for the gate.")
+    num_threads: int = option(1, "--num-threads", "benchmark_model --num_threads (1, the paper's setting; the "
+                              "threads share the one pinned core).",
+                              rules=count(1, 64, "Use --num-threads 1 (the paper's setting)."))
+    # Further benchmark_model flags, as given after `--` on the command line ("--name=value"):
+    # passed as given, stored with the other flags, so they are part of what a trial measured.
+    extra_flags: tuple[str, ...] = option((), None, "Further benchmark_model flags (--name=value).",
+                                          rules=[Rule(lambda value, _config: extra_flags_problem(value) is None,
+                                                      "has a flag that is not --name=value or that an option sets",
+                                                      "Give each as --name=value after `--`, e.g. `-- "
+                                                      "--use_gpu=false`; use the options for the flags they set "
+                                                      "(e.g. --num-runs, --num-threads).")])
 
     def __post_init__(self) -> None:
         for opt in OPTIONS:
@@ -228,6 +240,23 @@ def _table() -> tuple[BenchOption, ...]:
 
 
 OPTIONS: tuple[BenchOption, ...] = _table()
+
+
+def parse_extra_flags(extra: Iterable[str]) -> dict[str, str]:
+    """{"name": "value"} from ("--name=value", ...)."""
+    return dict(item[2:].split("=", 1) for item in extra)
+
+
+def extra_flags_problem(extra: Iterable[str]) -> str | None:
+    """What is wrong with extra flags, or None: each --name=value, none an option's own flag."""
+    own = {flag.name for flag in model_flags()} | {"graph"}
+    for item in extra:
+        name = item[2:].split("=", 1)[0]
+        if not item.startswith("--") or "=" not in item or not name:
+            return f"{item!r} is not --name=value"
+        if name in own:
+            return f"--{name} is set by mnv3bench's own option"
+    return None
 
 
 def model_flags() -> list[ModelFlag]:

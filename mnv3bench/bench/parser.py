@@ -91,6 +91,8 @@ class BenchmarkOutput:
     # [{node_type, name, index, first_ms, avg_ms, percent, times_called}]: every row of the
     # regular runs' "Run Order" table, in run order (the input of profile/blocks.py).
     op_profile_rows: list[dict[str, Any]] | None = field(default_factory=list)
+    # The [Name] of each op_profile_top row (the node's tensor name), when the table has one.
+    op_profile_top_names: list[str] = field(default_factory=list)
     error: bool = False
     error_message: str | None = None
 
@@ -340,7 +342,7 @@ class _Table:
                 cell = row.get(column)
                 if cell is None:
                     break
-                if key == "node_type":
+                if key in ("node_type", "name"):
                     record[key] = cell
                 elif key == "percent":
                     record[key] = _percent(cell)
@@ -640,8 +642,12 @@ def _fill_op_profile(result: BenchmarkOutput, tables: list[_Table]) -> None:
         result.op_profile_rows = _run_order_rows(run_order)
     top = next((t for t in regular if "top by computation time" in t.title), None)
     if top is not None:
-        rows = top.records({"node_type": "node type", "avg_ms": "avg ms", "percent": "%"})
+        wanted = {"node_type": "node type", "avg_ms": "avg ms", "percent": "%"}
+        rows = top.records(wanted)
         result.op_profile_top = rows[:OP_PROFILE_TOP_ROWS]
+        named = top.records({**wanted, "name": "name"})
+        if len(named) == len(rows):  # the same rows, so the names line up
+            result.op_profile_top_names = [str(r["name"]) for r in named[:OP_PROFILE_TOP_ROWS]]
     by_type = next((t for t in regular if "summary by node type" in t.title), None)
     if by_type is not None:
         result.op_profile_by_type = by_type.records(

@@ -48,6 +48,7 @@ from mnv3bench.device.lock import (
 )
 from mnv3bench.device.protocol import Device
 from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.host import host_facts, load_average
 from mnv3bench.results import ResultStore, SessionRecord, TrialRecord, utc_now
 
 if TYPE_CHECKING:  # names for types only: importing convert or pandas here would slow every command
@@ -404,6 +405,7 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         builds_on={p.variant: [int(i) for i in p.prior_ok["id"]] for p in plans
                    if p.prior_ok is not None and len(p.prior_ok)},
         device_address=dev.serial,
+        host=host_facts().to_json(), sensors_emulated=profile.emulated,
     ))
 
     to_measure = [p for p in plans if p.todo]
@@ -447,6 +449,7 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
                 "Fix the cause and run again with --resume, or pass --keep-going to carry on past failed trials.",
             )
 
+    store.end_session(session_id, {"load_end": load_average()})
     result = SessionResult(session_id, profile.name, serial)
     for plan in plans:
         result.variants.append(_variant_result(plan, new_trials[plan.variant], new_ids[plan.variant]))

@@ -13,6 +13,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from mnv3bench.api import build_models
 from mnv3bench.cliapp import JsonOpt, app, plain_output, print_json, stderr, stdout
 from mnv3bench.delegation import Delegation
+from mnv3bench.locations import default_models_dir
 from mnv3bench.model.cache import ModelArtifact
 from mnv3bench.model.size import AllowHugeOpt
 from mnv3bench.variants import GRAMMAR
@@ -40,11 +41,13 @@ def build_command(
     weights: Annotated[
         Path | None, typer.Option("--weights", help="Load trained Keras weights from FILE instead of seeded random ones.", metavar="FILE")
     ] = None,
-    models_dir: Annotated[Path, typer.Option("--models-dir", help="Model cache directory.", metavar="DIR")] = Path("models"),
+    models_dir: Annotated[Path | None, typer.Option("--models-dir", help="Model cache directory (default: see README, "
+                                                    "\"Where files go\").", metavar="DIR")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, max=64, help="Models to build at once (one process each, 1-64).")] = 2,
     allow_huge: AllowHugeOpt = False,
 ) -> None:
     """Build and convert model variants, printing path, size, sha256, ops, MAdds and params."""
+    models_dir = models_dir or default_models_dir()
     build = functools.partial(build_models, variants, models_dir=models_dir, force=force, weights=weights, jobs=jobs,
                               allow_huge=allow_huge)
     if plain_output():
@@ -73,6 +76,7 @@ def build_command(
             if artifact.variant not in shown:
                 shown.add(artifact.variant)
                 _render(artifact)
+    stderr.print(f"models are in {models_dir}", highlight=False, soft_wrap=True)
 
 
 def _plain_progress():

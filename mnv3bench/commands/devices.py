@@ -29,6 +29,7 @@ from mnv3bench.cliapp import (
     print_json,
     stderr,
     stdout,
+    suggest,
 )
 from mnv3bench.device.adb import connect, list_usb_serials
 from mnv3bench.device.binary import (
@@ -177,7 +178,8 @@ def doctor_command(device: DeviceOpt, adb: AdbOpt = None, serial: SerialOpt = No
     failed = [c for c in checks if c.status == FAIL]
     if failed:
         if not as_json:
-            stderr.print(f"{len(failed)} check(s) failed: fix them and run `mnv3bench doctor --device {device}` again.")
+            again = suggest(f"mnv3bench doctor --device {device}", adb=adb, serial=serial, adb_server=adb_server)
+            stderr.print(f"{len(failed)} check(s) failed: fix them and run `{again}` again.", highlight=False)
         raise typer.Exit(1)
 
 

@@ -30,14 +30,16 @@ from mnv3bench.cliapp import (
     DbOpt,
     DirectOpt,
     SerialOpt,
+    passthrough,
     plain_output,
     stderr,
 )
 from mnv3bench.commands.signals import exit_status, stop_on_signals
+from mnv3bench.locations import default_models_dir
 from mnv3bench.results import ResultStore, resolve_db_path
 
-DEFAULT_MODELS_DIR = Path("models")
-ModelsDirOpt = Annotated[Path, typer.Option("--models-dir", help="Where built models are cached.")]
+ModelsDirOpt = Annotated[Path | None, typer.Option("--models-dir", help="Where built models are cached (default: see "
+                                                   "README, \"Where files go\").")]
 SessionRunner = Callable[..., SessionResult]
 
 
@@ -91,7 +93,7 @@ def _typer_parameter(option: BenchOption) -> inspect.Parameter:
 
 # Where to reach the device and keep models and results: part of every measurement.
 _WHERE_OPTIONS = [
-    inspect.Parameter("models_dir", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_MODELS_DIR,
+    inspect.Parameter("models_dir", inspect.Parameter.KEYWORD_ONLY, default=None,
                       annotation=ModelsDirOpt),
     inspect.Parameter("adb", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=AdbOpt),
     inspect.Parameter("serial", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=SerialOpt),
@@ -131,10 +133,11 @@ def measuring_command(*, without: Collection[str] = ()) -> Callable[[Command], C
 
         @functools.wraps(command)
         def wrapper(**kwargs: Any) -> Any:
-            measurement = Measurement(
-                options={o.name: kwargs.pop(o.name) for o in options},
-                **{p.name: kwargs.pop(p.name) for p in _WHERE_OPTIONS},
-            )
+            where = {p.name: kwargs.pop(p.name) for p in _WHERE_OPTIONS}
+            where["models_dir"] = where["models_dir"] or default_models_dir()
+            given = {o.name: kwargs.pop(o.name) for o in options}
+            given["extra_flags"] = passthrough()
+            measurement = Measurement(options=given, **where)
             return command(measurement=measurement, **kwargs)
 
         wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -221,6 +224,7 @@ def measure(run_session: SessionRunner, profile: Any, variants: Sequence[Any], c
         stderr.print(f"interrupted: {interrupted_hint}", highlight=False)
         raise typer.Exit(exit_status(interrupt)) from None
     stderr.print(result.timings.summary(), highlight=False, soft_wrap=True)
+    stderr.print(f"results stored in {store.path} (session {result.session_id})", highlight=False, soft_wrap=True)
     return result
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, BinaryIO, TextIO
+from typing import Annotated, Any, BinaryIO, TextIO
 
 import typer
 from rich.table import Table
@@ -53,12 +53,28 @@ def parse_command(
     """Parse a saved benchmark_model output and print its numbers (exit 1 on a failed run)."""
     result = parse_benchmark_output(_read(file))
     if json_output:
-        print_json(result.to_json())
+        print_json(parse_json(result))
     else:
         _render(result, file)
     if result.error:
         stderr.print(f"[bold red]failed run:[/] {result.error_message}", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
+
+
+# Beyond the stored fields (JSON_KEYS, in that order): what the human view also shows.
+EXTRA_JSON_KEYS = ("error_message", "op_profile_by_type")
+
+
+def parse_json(result: BenchmarkOutput) -> dict[str, Any]:
+    """JSON_KEYS, then EXTRA_JSON_KEYS; each op_profile_top row also has its node's "name" when
+    the output gives one."""
+    data = result.to_json()
+    if result.op_profile_top_names:
+        data["op_profile_top"] = [{**row, "name": name}
+                                  for row, name in zip(data["op_profile_top"], result.op_profile_top_names)]
+    data["error_message"] = result.error_message
+    data["op_profile_by_type"] = [dict(row) for row in result.op_profile_by_type or []]
+    return data
 
 
 # A benchmark_model output is kilobytes (a megabyte with op profiling): anything near this
@@ -128,10 +144,20 @@ def _render(result: BenchmarkOutput, source: str) -> None:
     stdout.print(table)
 
     if result.op_profile_top:
+        names = result.op_profile_top_names or [""] * len(result.op_profile_top)
         ops = Table(title="slowest ops (regular runs)")
         ops.add_column("node type")
         ops.add_column("avg ms", justify="right")
         ops.add_column("%", justify="right")
-        for row in result.op_profile_top:
-            ops.add_row(str(row["node_type"]), f"{row['avg_ms']:.3f}", f"{row['percent']:.2f}")
+        ops.add_column("name", overflow="fold")
+        for row, name in zip(result.op_profile_top, names):
+            ops.add_row(str(row["node_type"]), f"{row['avg_ms']:.3f}", f"{row['percent']:.2f}", name)
         stdout.print(ops)
+    if result.op_profile_by_type:
+        by_type = Table(title="summary by node type (regular runs)")
+        for column in ("node type", "avg ms", "%", "times called"):
+            by_type.add_column(column, justify="left" if column == "node type" else "right")
+        for row in result.op_profile_by_type:
+            by_type.add_row(str(row["node_type"]), f"{row['avg_ms']:.3f}", f"{row['percent']:.2f}",
+                            _format(row.get("times_called"), ""))
+        stdout.print(by_type)

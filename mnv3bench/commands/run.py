@@ -10,7 +10,17 @@ from rich.table import Table
 
 from mnv3bench.bench import stats
 from mnv3bench.bench.runner import RESUME_HINT, SessionResult, run_session
-from mnv3bench.cliapp import DbOpt, DeviceOpt, JsonOpt, app, print_json, stderr, stdout
+from mnv3bench.bench.supported import supported_ci, supported_cv
+from mnv3bench.cliapp import (
+    DbOpt,
+    DeviceOpt,
+    JsonOpt,
+    app,
+    print_json,
+    stderr,
+    stdout,
+    suggest,
+)
 from mnv3bench.commands.measure_options import (
     Measurement,
     command_line,
@@ -40,20 +50,33 @@ def _result_table(result: SessionResult) -> Table:
     for v in result.variants:
         s = v.summary
         trials = f"{len(v.trial_ids)}" + (f" +{v.failed} failed" if v.failed else "")
-        ci = "-" if s is None or s.ci_low is None else f"{s.ci_low:.3f}-{s.ci_high:.3f}"
         # The warnings themselves, with advice, follow the table on stderr.
         notes = str(len(v.warnings)) if v.warnings else ""
-        table.add_row(v.variant, trials, _fmt(s and s.median), ci, _fmt(s and s.min),
-                      "-" if s is None else f"{s.cv:.1%}", notes)
+        table.add_row(v.variant, trials, _fmt(s and s.median), _ci_text(s), _fmt(s and s.min), _cv_text(s), notes)
     table.caption = f"times in ms (trial means); CI: {stats.CI_METHOD}"
     return table
+
+
+def _ci_text(summary: Any) -> str:
+    if summary is None:
+        return "-"
+    ci = supported_ci(summary)
+    return f"— ({ci.reason})" if ci.value is None else f"{ci.value[0]:.3f}-{ci.value[1]:.3f}"
+
+
+def _cv_text(summary: Any) -> str:
+    if summary is None:
+        return "-"
+    cv = supported_cv(summary)
+    return f"— ({cv.reason})" if cv.value is None else f"{cv.value:.1%}"
 
 
 def _parse_variants(names: list[str]) -> list[Any]:
     from mnv3bench.variants import parse_variant
 
     if not names:
-        raise UsageError("No variant given.", "Name one or more with --variant (see `mnv3bench variants`).")
+        raise UsageError("No variant given.", "Name one or more as arguments or with --variant, e.g. `mnv3bench run "
+                         "--device emulator large-hswish-fused large-hswish-naive` (see `mnv3bench variants`).")
     return [parse_variant(n) for n in names]
 
 
@@ -61,18 +84,23 @@ def _parse_variants(names: list[str]) -> list[Any]:
 @measuring_command(without={"reuse"})  # run takes --resume; `table` takes --reuse
 def run_command(
     device: DeviceOpt,
-    variant: Annotated[list[str], typer.Option("--variant", "-v", help="Variant name; repeat for several.")],
+    variants: Annotated[list[str] | None, typer.Argument(help="Variant names, as `build` and `compare` take them.",
+                                                         metavar="[VARIANT]...", show_default=False)] = None,
+    variant: Annotated[list[str] | None, typer.Option("--variant", help="A variant name (repeat for several); "
+                                                      "the same as giving it as an argument.", show_default=False,
+                                                      metavar="NAME")] = None,
+    *,
     measurement: Measurement,
     json_output: JsonOpt = False,
     allow_huge: AllowHugeOpt = False,
 ) -> None:
     from mnv3bench.device.profiles import load_profile
 
-    variants = _parse_variants(variant)
-    check_sizes(variants, allow_huge=allow_huge)
+    parsed = _parse_variants([*(variants or []), *(variant or [])])
+    check_sizes(parsed, allow_huge=allow_huge)
     profile = load_profile(device)
     # Ctrl-C: every finished trial is already committed; the measure path says so and exits 130.
-    result = measurement.run(run_session, profile, variants, command_line=command_line("mnv3bench run"),
+    result = measurement.run(run_session, profile, parsed, command_line=command_line("mnv3bench run"),
                              interrupted_hint=RESUME_HINT)
     _report(result, json_output)
     if measurement.options.get("op_profiling") and not json_output:
@@ -109,18 +137,18 @@ def compare_command(
 
     a, b = parse_variant(variant_a).name, parse_variant(variant_b).name
     path = resolve_db_path(db)
+    measure = suggest(f"mnv3bench run --device {device} {a} {b}", db=db)
     if not path.exists():
-        raise UsageError(f"No results database at {path}.",
-                         f"Measure first: mnv3bench run --device {device} --variant {a} --variant {b}, or pass --db.")
+        raise UsageError(f"No results database at {path}.", f"Measure first: {measure}, or pass --db.")
     with ResultStore(path, read_only=True) as store:
         trials_a = store.latest_ok_trials(device=device, variant=a)
         if trials_a.empty:
             raise MnvError(f"No successful trials of {a} on {device} in {path}.",
-                           f"Measure it: mnv3bench run --device {device} --variant {a} --variant {b}")
+                           f"Measure it: {measure}")
         trials_b = store.latest_ok_trials(device=device, variant=b, flags=trials_a["flags"].iloc[-1])
         if trials_b.empty:
             raise MnvError(f"No successful trials of {b} on {device} with the same benchmark flags as {a}.",
-                           f"Measure both together: mnv3bench run --device {device} --variant {a} --variant {b}")
+                           f"Measure both together: {measure}")
     comparison = stats.compare(trials_a["latency_ms"].tolist(), trials_b["latency_ms"].tolist())
     sentence = stats.describe(comparison, a, b)
     by_block = None

@@ -13,7 +13,7 @@ from rich.markup import escape
 from mnv3bench import __version__
 from mnv3bench.api import read_trials, table_result
 from mnv3bench.bench.runner import run_session
-from mnv3bench.cliapp import DbOpt, JsonOpt, app, print_json, stderr, stdout
+from mnv3bench.cliapp import DbOpt, JsonOpt, app, print_json, stderr, stdout, suggest
 from mnv3bench.commands.measure_options import (
     Measurement,
     command_line,
@@ -21,8 +21,10 @@ from mnv3bench.commands.measure_options import (
 )
 from mnv3bench.commands.paths import is_safe_component, require_safe_component
 from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.host import host_notes
+from mnv3bench.locations import default_reports_dir
 from mnv3bench.model.size import AllowHugeOpt, check_sizes
-from mnv3bench.results import DEFAULT_DB, resolve_db_path
+from mnv3bench.results import ResultStore, resolve_db_path
 from mnv3bench.tables.definitions import TABLES, get_table
 from mnv3bench.tables.export.files import write_reports
 from mnv3bench.tables.export.json import to_json_dict
@@ -34,11 +36,11 @@ INTERRUPTED_HINT = (
 )
 ReportsDirOpt = Annotated[
     Path | None,
-    typer.Option("--reports-dir", help="Folder for the report files (default: reports/); files go to DIR/<device>/."),
+    typer.Option("--reports-dir", help="Folder for the report files (default: reports/ beside the database, see README); files go to DIR/<device>/."),
 ]
 DeviceOptionalOpt = Annotated[
     str | None,
-    typer.Option("--device", "-d", help="Device profile name from devices/*.toml (e.g. pixel3, emulator)."),
+    typer.Option("--device", "-d", help="Device profile name (`mnv3bench devices` lists them; e.g. pixel3, emulator)."),
 ]
 
 
@@ -96,16 +98,17 @@ def table(
     frame = read_trials(measurement.db_path, device=profile.name, variants=defn.variants(), ok_only=True)
     result = table_result(defn.name, frame[frame["id"].isin(ids)], profile.name,
                           op_profile=measurement.config().op_profiling)
+    result.notes += _host_notes(measurement.db_path, result.sessions)
     result.notes.append(f"Session {session.timings.summary()}.")
+    result.warnings = {v.variant: [str(w) for w in v.warnings] for v in session.variants if v.warnings}
     result.extra.update(
         session_id=session.session_id,
         command=command,
         tool_version=__version__,
         reused_trials={v.variant: v.reused for v in session.variants},
-        warnings={v.variant: [str(w) for w in v.warnings] for v in session.variants if v.warnings},
         timings=session.timings.to_json(),
     )
-    _emit([result], json_output=json_output, reports_dir=reports_dir or DEFAULT_DB.parent, single=True)
+    _emit([result], json_output=json_output, reports_dir=reports_dir or default_reports_dir(), single=True)
 
 
 @app.command(help="Render tables again from the results database (each variant's latest trials); measures nothing.")
@@ -122,9 +125,11 @@ def report(
     if not db_path.exists():
         raise MnvError(
             f"no results database at {db_path}.",
-            "Measure first (`mnv3bench table 5 --device emulator`), or point --db at the database.",
+            f"Measure first (`{suggest('mnv3bench table 5 --device emulator', db=db)}`), or point --db at the database.",
         )
     all_trials = read_trials(db_path, device=device, newest=True)
+    with ResultStore(db_path, read_only=True) as store:
+        sessions = store.sessions()
     devices = [device] if device else sorted(all_trials["device_profile"].unique())
     # A shared database may hold any text as a device name; it becomes a folder under reports/.
     unsafe = [d for d in devices if not is_safe_component(d)]
@@ -140,15 +145,18 @@ def report(
             if chosen.empty and not table_name:
                 continue  # a table never measured on this device: not worth a page of dashes
             result = table_result(defn.name, chosen, dev, op_profile=op_profile)
+            result.warnings = _diagnose(result)
+            result.notes += host_notes(sessions, result.sessions)
             result.extra.update(
                 command="mnv3bench report", tool_version=__version__, source="each variant's newest session, with the stored trials it built on (--resume, --reuse)"
             )
             results.append(result)
     if not results or all(r.n_trials() == 0 for r in results):
         where = f" on {device}" if device else ""
+        measure_again = f"mnv3bench table {table_name or '5'} --device {device or 'emulator'}"
         raise MnvError(
             f"no stored trials for {'table ' + table_name if table_name else 'any table'}{where} in {db_path}.",
-            f"Measure them: `mnv3bench table {table_name or '5'} --device {device or 'emulator'}`.",
+            f"Measure them: `{suggest(measure_again, db=db)}`.",
         )
     for result in results:
         if result.missing:
@@ -156,5 +164,18 @@ def report(
                 f"[yellow]table {result.name} on {result.device}: no trials of {', '.join(result.missing)}[/]",
                 highlight=False,
             )
-    _emit(results, json_output=json_output, reports_dir=reports_dir or DEFAULT_DB.parent, single=len(results) == 1)
+    _emit(results, json_output=json_output, reports_dir=reports_dir or default_reports_dir(), single=len(results) == 1)
+
+
+def _host_notes(db_path: Path, session_ids: list[int]) -> list[str]:
+    with ResultStore(db_path, read_only=True) as store:
+        return host_notes(store.sessions(), session_ids)
+
+
+def _diagnose(result: TableResult) -> dict[str, list[str]]:
+    """The warnings `run` gives, from the stored trials each cell was built on."""
+    from mnv3bench.bench.stats import diagnose
+
+    found = {variant: [str(w) for w in diagnose(cell.latencies_ms)] for variant, cell in result.cells.items()}
+    return {variant: texts for variant, texts in found.items() if texts}
 

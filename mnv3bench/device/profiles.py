@@ -1,4 +1,4 @@
-"""Device profiles: one `devices/<name>.toml` per phone (and one for the host emulator).
+"""Device profiles: one `mnv3bench/devices/<name>.toml` per phone (and one for the host emulator).
 
 A profile says what a phone is (codenames, models, SoC, platform, ABI), its CPU clusters,
 which core to pin the single-threaded benchmark to (one of the fastest cluster), how to
@@ -127,12 +127,16 @@ _TWIN_KEYS = {"foreground_cpus": list, "android_release": str, "sdk": int}
 _ZONE_KEYS = {"type": str, "units": str, "value": int, "hal_type": int}
 
 
+# The profiles ship inside the package (package data), so an installed wheel finds them too.
+PACKAGED_DEVICES = Path(__file__).resolve().parents[1] / "devices"
+
+
 def devices_dir() -> Path:
-    """$MNV3BENCH_DEVICES, else the repository's devices/ next to the package."""
+    """$MNV3BENCH_DEVICES, else the profiles that ship with the package (mnv3bench/devices/)."""
     env = os.environ.get("MNV3BENCH_DEVICES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "devices"
+    return PACKAGED_DEVICES
 
 
 def _type_name(value: Any) -> str:
@@ -383,5 +387,5 @@ def load_profile(name_or_path: str | Path, devices_dir: Path | None = None) -> D
     hint = f"Did you mean '{close[0]}'? " if close else ""
     listing = ", ".join(available) if available else f"none (no .toml files in {folder})"
     raise UsageError(f"unknown device profile '{name}'; available: {listing}",
-                     f"{hint}Add devices/{name}.toml (copy devices/pixel3.toml) to profile a new phone; "
-                     "MNV3BENCH_DEVICES selects another profiles folder.")
+                     f"{hint}To profile a new phone, copy {PACKAGED_DEVICES / 'pixel3.toml'} to {name}.toml and "
+                     "pass its path as --device, or keep profiles in a folder named by MNV3BENCH_DEVICES.")

@@ -311,7 +311,7 @@ def _notes(
     if n:
         notes.append(
             f"Latency: median of per-trial means over {_span(n)} trials per cell ({CI_METHOD}); "
-            "change is relative to the row named in the reference column."
+            f"Δ is the change against {_baselines(defn)}."
         )
     if defn.shows_top1:
         notes.append("Top-1 is not measured here: it is the paper's ImageNet accuracy, quoted.")
@@ -392,6 +392,15 @@ def delegation_notes(chosen: pd.DataFrame, comparisons: Sequence[PaperComparison
                 "architecture."
             )
     return notes
+
+
+def _baselines(defn: TableDef) -> str:
+    """The rows the Δ columns compare with: "the V3 row", or each row's own when they differ."""
+    pairs = [(r.label, r.baseline) for r in defn.rows if r.baseline]
+    bases = sorted({b for _, b in pairs})
+    if len(bases) == 1:
+        return f"the {bases[0]} row"
+    return "each row's baseline (" + "; ".join(f"{label} vs {base}" for label, base in pairs) + ")"
 
 
 def _span(counts: list[int]) -> str:

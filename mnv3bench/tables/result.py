@@ -44,8 +44,12 @@ class Cell:
     trial_ids: list[int]
 
     def interval(self) -> dict[str, float | None]:
-        s = self.summary
-        return {"median": s.median, "ci_low": s.ci_low, "ci_high": s.ci_high}
+        """Median and CI; the CI is None below the trials it needs (bench/supported.py)."""
+        from mnv3bench.bench.supported import supported_ci
+
+        ci = supported_ci(self.summary).value
+        low, high = ci if isinstance(ci, tuple) else (None, None)
+        return {"median": self.summary.median, "ci_low": low, "ci_high": high}
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,8 @@ class TableResult:
     op_times: list[OpTime] | None = None  # None: op profiling not asked for, or no data (see note)
     op_profile_note: str | None = None
     op_blocks: list[VariantBlocks] | None = None  # with op_times: the same profiles, by block
+    # Per variant: what makes its numbers less trustworthy, with advice (shown wherever they are).
+    warnings: dict[str, list[str]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # provenance: command, versions, timings
 
     @property
@@ -230,10 +236,11 @@ def _record(defn: TableDef, columns: tuple[str, ...], row: TableRow) -> dict[str
         if prefix == "noopt" and not defn.has_noopt:
             continue
         s = cell.summary if cell else None
+        interval = cell.interval() if cell else {}
         rec[f"{prefix}_median_ms"] = s.median if s else None
-        rec[f"{prefix}_ci_low_ms"] = s.ci_low if s else None
-        rec[f"{prefix}_ci_high_ms"] = s.ci_high if s else None
-        rec[f"{prefix}_cv"] = s.cv if s else None
+        rec[f"{prefix}_ci_low_ms"] = interval.get("ci_low")
+        rec[f"{prefix}_ci_high_ms"] = interval.get("ci_high")
+        rec[f"{prefix}_cv"] = _cv(s) if s else None
         rec[f"{prefix}_n"] = s.n if s else 0
     rec["opt_change_pct"] = row.opt_change_pct
     if defn.has_noopt:
@@ -264,6 +271,13 @@ def _record(defn: TableDef, columns: tuple[str, ...], row: TableRow) -> dict[str
     if p.change_madds_m is not None:
         rec["paper_change_madds_m"] = p.change_madds_m
     return rec
+
+
+def _cv(summary: Summary) -> float | None:
+    from mnv3bench.bench.supported import supported_cv
+
+    value = supported_cv(summary).value
+    return value if isinstance(value, float) else None
 
 
 def hswish_op_ms(op_times: list[OpTime]) -> list[tuple[str, dict[str, float]]]:

@@ -142,3 +142,24 @@ def test_absurd_numbers_are_refused_with_their_range(values, message):
 def test_the_longest_sensible_values_pass():
     RunConfig(cooldown_s=86_400, timeout_s=86_400, max_secs=86_400, min_secs=86_400, thermal_gate_c=150,
               thermal_timeout_s=86_400, trials=10_000, num_runs=1_000_000, warmup_runs=100_000)
+
+
+def test_num_threads_sets_the_pinned_flag():
+    assert benchmark_flags(RunConfig())["num_threads"] == "1"
+    assert benchmark_flags(RunConfig(num_threads=4))["num_threads"] == "4"
+    with pytest.raises(UsageError, match="--num-threads must be at least 1"):
+        RunConfig(num_threads=0)
+
+
+def test_extra_flags_are_passed_and_stored_with_the_others():
+    config = RunConfig(extra_flags=("--use_gpu=false", "--max_profiling_buffer_entries=2048"))
+    flags = benchmark_flags(config)
+    assert flags["use_gpu"] == "false" and flags["max_profiling_buffer_entries"] == "2048"
+    assert "--use_gpu=false" in benchmark_command(load_profile("pixel3"), "/m.tflite", config)
+    assert benchmark_flags(config) != benchmark_flags(RunConfig())  # part of what identifies a measurement
+
+
+@pytest.mark.parametrize("extra", [("--num_runs=3",), ("use_gpu=false",), ("--use_gpu",), ("--graph=/x",)])
+def test_extra_flags_that_are_not_name_value_or_an_options_own_are_refused(extra):
+    with pytest.raises(UsageError, match="--name=value"):
+        RunConfig(extra_flags=extra)

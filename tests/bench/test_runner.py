@@ -241,7 +241,7 @@ def test_ctrl_c_from_the_cli_exits_130_with_the_resume_hint(tmp_path, monkeypatc
 
     monkeypatch.setattr(run_cmd, "run_session", interrupted)
     with pytest.raises(SystemExit) as exit_info:
-        main(["run", "-d", "pixel3", "-v", "small-hswish-fused-r96", "--db", str(tmp_path / "r.db")])
+        main(["run", "-d", "pixel3", "--variant", "small-hswish-fused-r96", "--db", str(tmp_path / "r.db")])
     assert exit_info.value.code == 130 and "--resume" in capfd.readouterr().err
 
 

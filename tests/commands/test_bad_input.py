@@ -67,7 +67,7 @@ def test_shell_metacharacters_in_a_device_name_are_just_an_unknown_name(rel_env,
 @pytest.mark.parametrize(("content", "says"), [
     ('name = "broken"\nabi = "arm64-v8a\n', "broken.toml"),  # not TOML at all
     ('name = "broken"\ndescription = "no cores or binary"\n', "broken.toml"),  # required keys missing
-    ((REPO / "devices" / "pixel3.toml").read_text().replace("pin_core = 4", 'pin_core = "four"')
+    ((REPO / "mnv3bench" / "devices" / "pixel3.toml").read_text().replace("pin_core = 4", 'pin_core = "four"')
      .replace('name = "pixel3"', 'name = "broken"'), "pin_core"),  # a key of the wrong type
 ])
 def test_malformed_device_profile(content, says, rel_env, cli, tmp_path, monkeypatch):

@@ -12,6 +12,7 @@ import pytest
 
 from mnv3bench.bench.parser import JSON_KEYS
 from mnv3bench.cli import main
+from mnv3bench.commands.parse import EXTRA_JSON_KEYS
 from tests.helpers import BENCHMARK_OUTPUTS as FIXTURES
 
 
@@ -25,7 +26,8 @@ def run(argv: list[str]) -> int:
 def test_json_output_has_exactly_the_keys(capsys: pytest.CaptureFixture[str]) -> None:
     assert run(["parse", str(FIXTURES / "12.txt"), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert list(data) == list(JSON_KEYS)
+    # The stored fields in their order, then what the human view also shows.
+    assert list(data) == [*JSON_KEYS, *EXTRA_JSON_KEYS]
     assert data["inference_avg_us"] == 1240270.0 and data["inference_median_us"] == 1239807
     assert data["error"] is False
 
@@ -88,3 +90,24 @@ def test_subprocess_entry_point() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["inference_count"] == 10
+
+
+def test_json_gives_what_the_human_view_gives(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["parse", str(FIXTURES / "11.txt"), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["error_message"] is None
+    assert data["op_profile_by_type"][0] == {"node_type": "CONV_2D", "avg_ms": 2651.853, "percent": 89.897,
+                                             "times_called": 15}
+    top = data["op_profile_top"][0]
+    assert (top["node_type"], top["avg_ms"]) == ("CONV_2D", 277.374)
+    assert top["name"] == "[MobilenetV1/MobilenetV1/Conv2d_5_pointwise/Relu6]:10"
+
+    assert run(["parse", str(FIXTURES / "11.txt")]) == 0
+    out = capsys.readouterr().out
+    assert "Conv2d_5_pointwise" in out and "summary by node type" in out and "DEPTHWISE_CONV_2D" in out
+
+
+def test_failed_run_json_carries_the_error_message(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["parse", str(FIXTURES / "08.txt"), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert data["error"] is True and "ANEURALNETWORKS_OP_FAILED" in data["error_message"]

@@ -100,7 +100,7 @@ def test_a_hung_run_under_its_download_name_is_killed(tmp_path: Path, emulator, 
     from mnv3bench.results import ResultStore
     from mnv3bench.variants import parse_variant
 
-    text = (Path(__file__).resolve().parents[2] / "devices" / "pixel5.toml").read_text()
+    text = (Path(__file__).resolve().parents[2] / "mnv3bench" / "devices" / "pixel5.toml").read_text()
     path = tmp_path / "pixel5.toml"
     path.write_text(text.replace('benchmark_binary = "/data/local/tmp/benchmark_model"',
                                  'benchmark_binary = "/data/local/tmp/android_aarch64_benchmark_model"'))

@@ -60,9 +60,9 @@ def test_run_json_and_compare(fake_run, tmp_path, capsys):
 
 def test_run_table_and_resume(fake_run, tmp_path, capsys):
     db = str(tmp_path / "r.db")
-    code, out, _ = cli(["run", "-d", "pixel3", "-v", SMALL, "--trials", "2", "--db", db], capsys)
+    code, out, _ = cli(["run", "-d", "pixel3", "--variant", SMALL, "--trials", "2", "--db", db], capsys)
     assert code == 0 and SMALL in out and "median" in out and "times in ms" in out
-    code, out, _ = cli(["run", "-d", "pixel3", "-v", SMALL, "--trials", "3", "--db", db, "--resume"], capsys)
+    code, out, _ = cli(["run", "-d", "pixel3", "--variant", SMALL, "--trials", "3", "--db", db, "--resume"], capsys)
     assert code == 0
     with ResultStore(tmp_path / "r.db") as store:
         assert store.trials()["trial_index"].tolist() == [1, 2, 3]
@@ -70,18 +70,18 @@ def test_run_table_and_resume(fake_run, tmp_path, capsys):
 
 def test_run_all_trials_failed_is_exit_1(monkeypatch, fake_run, tmp_path, capsys):
     fake_run.respond = lambda g, n: ShellResult("ERROR: Could not create interpreter\n", 1, False)
-    code, _, err = cli(["run", "-d", "pixel3", "-v", SMALL, "--trials", "2", "--keep-going",
+    code, _, err = cli(["run", "-d", "pixel3", "--variant", SMALL, "--trials", "2", "--keep-going",
                         "--db", str(tmp_path / "r.db")], capsys)
     assert code == 1 and "No successful trial" in err and "Traceback" not in err
 
 
 def test_bad_input_is_exit_2(tmp_path, capsys):
     db = str(tmp_path / "r.db")
-    code, _, err = cli(["run", "-d", "pixel3", "-v", "tiny-bogus", "--db", db], capsys)
+    code, _, err = cli(["run", "-d", "pixel3", "--variant", "tiny-bogus", "--db", db], capsys)
     assert code == 2 and "Traceback" not in err
-    code, _, err = cli(["run", "-d", "nokia3310", "-v", SMALL, "--db", db], capsys)
+    code, _, err = cli(["run", "-d", "nokia3310", "--variant", SMALL, "--db", db], capsys)
     assert code == 2 and "nokia3310" in err
-    code, _, err = cli(["run", "-d", "pixel3", "-v", SMALL, "--trials", "0", "--db", db], capsys)
+    code, _, err = cli(["run", "-d", "pixel3", "--variant", SMALL, "--trials", "0", "--db", db], capsys)
     assert code == 2 and "--trials" in err
     code, _, err = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
     assert code == 2 and "No results database" in err
@@ -89,10 +89,10 @@ def test_bad_input_is_exit_2(tmp_path, capsys):
 
 def test_compare_without_trials_of_one_variant(fake_run, tmp_path, capsys):
     db = str(tmp_path / "r.db")
-    cli(["run", "-d", "pixel3", "-v", SMALL, "--trials", "2", "--db", db], capsys)
+    cli(["run", "-d", "pixel3", "--variant", SMALL, "--trials", "2", "--db", db], capsys)
     code, _, err = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
     assert code == 1 and "No successful trials of" in err and "mnv3bench run" in err
-    cli(["run", "-d", "pixel3", "-v", LARGE, "--trials", "2", "--db", db], capsys)
+    cli(["run", "-d", "pixel3", "--variant", LARGE, "--trials", "2", "--db", db], capsys)
     code, out, _ = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
     assert code == 0 and "cannot reach p < 0.05" in out
 
@@ -116,3 +116,52 @@ def test_rich_progress_draws_pushes_and_trials():
         bar.refresh()
     text = console.file.getvalue()
     assert "5.0/10.0 MB" in text and "2/4 trials" in text and "timed out" in text
+
+
+@pytest.mark.parametrize(("trials", "absent"), [(1, ["a CI needs 3 trials", "a CV needs 2 trials"]),
+                                                (2, ["a CI needs 3 trials"])])
+def test_statistics_below_their_minimum_trials_are_absent(fake_run, tmp_path, capsys, trials, absent):
+    code, out, err = cli(["run", "--device", "pixel3", "--variant", SMALL, "--trials", str(trials),
+                          "--db", str(tmp_path / "r.db")], capsys)
+    assert code == 0, err
+    flat = " ".join(out.split())
+    for reason in absent:
+        assert f"— ({reason})" in flat
+    if trials == 1:
+        assert "0.0%" not in out
+    assert "results stored in" in err  # where the trials went
+
+
+def test_variants_as_arguments_like_build_and_compare(fake_run, tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    code, out, err = cli(["run", "-d", "pixel3", SMALL, LARGE, "--trials", "1", "--db", db, "--json"], capsys)
+    assert code == 0, err
+    assert [d["variant"] for d in json.loads(out)] == [SMALL, LARGE]
+    code, out, err = cli(["run", "-d", "pixel3", SMALL, "--variant", LARGE, "--trials", "1", "--db", db, "--json"],
+                         capsys)
+    assert code == 0 and [d["variant"] for d in json.loads(out)] == [SMALL, LARGE]
+
+
+def test_dash_v_is_verbose_anywhere_on_the_line(fake_run, tmp_path, capsys):
+    code, _, err = cli(["run", "-d", "pixel3", SMALL, "-v", "--trials", "1", "--db", str(tmp_path / "r.db")], capsys)
+    assert code == 0, err
+    assert "[1/1] small-hswish-fused-r96 trial 1" in err  # one line per event
+
+
+def test_flags_show_no_value_type_in_help(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = cli(["run", "--help"], capsys)
+    assert code == 0
+    assert "<bool>" not in out and "--json" in out and "--keep-going" in out
+    assert "<int>" in out  # options that take a value still show its type
+
+
+def test_flags_after_double_dash_go_to_benchmark_model_and_are_stored(fake_run, tmp_path, capsys):
+    db = tmp_path / "r.db"
+    code, _, err = cli(["run", "-d", "pixel3", SMALL, "--trials", "1", "--num-threads", "2", "--db", str(db),
+                        "--", "--use_gpu=false"], capsys)
+    assert code == 0, err
+    assert any("--num_threads=2" in c and "--use_gpu=false" in c for c in fake_run.commands)
+    with ResultStore(db) as store:
+        flags = json.loads(store.trials()["flags"].iloc[0])
+    assert flags["use_gpu"] == "false" and flags["num_threads"] == "2"

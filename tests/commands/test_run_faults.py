@@ -127,7 +127,7 @@ class CorruptingPush:
 
 def test_a_push_that_lands_damaged_is_never_benchmarked(rel_env, emulator, small_model, adb_key, tmp_path):
     server = emulator()
-    profile = load_profile("emulator", REPO / "devices")
+    profile = load_profile("emulator", REPO / "mnv3bench" / "devices")
     device = connect(profile, adb_address=server.address, keys_path=adb_key)
     try:
         with ResultStore(tmp_path / "r.db") as store, pytest.raises(MnvError) as err:
@@ -234,7 +234,7 @@ def test_crash_and_garbage_are_failed_trials_with_raw_output_never_a_number(faul
 
 def _profile_copy(tmp_path: Path, **changes: object) -> Path:
     """devices/emulator.toml copied into a tmp devices dir with some keys changed."""
-    text = (REPO / "devices" / "emulator.toml").read_text()
+    text = (REPO / "mnv3bench" / "devices" / "emulator.toml").read_text()
     out = []
     for line in text.splitlines():
         key = line.split("=", 1)[0].strip()

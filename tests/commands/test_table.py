@@ -63,7 +63,7 @@ def test_table_takes_runs_measurement_options(fake_device, tmp_path, capsys):
 
 
 def test_run_prints_the_timings_on_stderr_and_keeps_json_per_variant(fake_device, tmp_path, capsys):
-    code, out, err = cli(["run", "-d", "pixel3", "-v", "small-hswish-fused-r96", "--trials", "2",
+    code, out, err = cli(["run", "-d", "pixel3", "--variant", "small-hswish-fused-r96", "--trials", "2",
                           "--db", str(tmp_path / "r.db"), "--json"], capsys)
     assert code == 0, err
     [entry] = json.loads(out)

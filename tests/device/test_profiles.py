@@ -10,7 +10,7 @@ from mnv3bench.device.profiles import devices_dir, list_profiles, load_profile
 from mnv3bench.errors import UsageError
 from tests.helpers import REPO
 
-GOOD = REPO / "devices" / "pixel3.toml"
+GOOD = REPO / "mnv3bench" / "devices" / "pixel3.toml"
 
 
 def test_shipped_profiles_load_with_paper_columns() -> None:

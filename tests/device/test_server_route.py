@@ -99,7 +99,7 @@ def test_serial_picks_one_device_among_several(rel_env, adb_server, emulator) ->
 
 def test_the_route_is_automatic_and_overridable(attached) -> None:
     adb_server, server, serial = attached
-    profile = load_profile("emulator", REPO / "devices")
+    profile = load_profile("emulator", REPO / "mnv3bench" / "devices")
     with open_device(profile, serial=serial) as session:
         assert session.device.transport_name == "adb-server" and session.info.device == "mnv3emu"
     with open_device(profile, serial=serial, adb_server=f"127.0.0.1:{adb_server.port}") as session:

@@ -29,7 +29,7 @@ from mnv3bench.errors import UsageError
 
 pytestmark = pytest.mark.security
 
-EMULATOR_TOML = Path(__file__).resolve().parents[2] / "devices" / "emulator.toml"
+EMULATOR_TOML = Path(__file__).resolve().parents[2] / "mnv3bench" / "devices" / "emulator.toml"
 QUOTA_KB = 2048
 
 

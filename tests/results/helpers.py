@@ -27,6 +27,7 @@ def session(store: ResultStore) -> int:
 V3_TRIAL_COLUMNS = ("delegated_nodes", "total_nodes", "delegate_partitions", "delegate", "delegate_left_out")
 V4_TRIAL_COLUMNS = ("device_address", "cpu_core", "cpu_cluster", "temp_note")
 V5_TRIAL_COLUMNS = ("op_profile",)
+V6_SESSION_COLUMNS = ("host", "host_end", "sensors_emulated")
 
 
 def as_version(db, version: int) -> None:
@@ -38,6 +39,8 @@ def as_version(db, version: int) -> None:
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:
         for column in V5_TRIAL_COLUMNS if version < 5 else ():
             conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+        for column in V6_SESSION_COLUMNS if version < 6 else ():
+            conn.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
         if version < 4:
             for column in V4_TRIAL_COLUMNS:
                 conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import subprocess
 import sys
@@ -10,7 +11,13 @@ import textwrap
 import pytest
 
 from mnv3bench.errors import UsageError
-from mnv3bench.results import MIGRATIONS, SCHEMA_VERSION, ResultStore, TrialRecord
+from mnv3bench.results import (
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    ResultStore,
+    SessionRecord,
+    TrialRecord,
+)
 from tests.helpers import REPO
 from tests.results.helpers import (
     V3_TRIAL_COLUMNS,
@@ -139,7 +146,7 @@ def test_two_processes_write_concurrently(tmp_path):
     assert frame["id"].is_unique
 
 
-@pytest.mark.parametrize("version", [1, 2, 3, 4])
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5])
 def test_an_older_database_is_migrated_keeping_its_rows(tmp_path, version):
     import sqlite3
 
@@ -176,3 +183,23 @@ def test_version_3_rows_keep_their_stored_identity(tmp_path):
     assert frame["device_serial"].tolist() == ["192.168.1.20:5555", "FA6AB0301234"]
     assert frame["device_address"].isna().tolist() == [True, False]
     assert frame["cpu_core"].tolist()[1] == 6 and frame["cpu_cluster"].tolist()[1] == "6-7"
+
+
+def test_a_version_4_database_gains_the_host_columns_keeping_its_rows(tmp_path):
+    db = tmp_path / "v4.db"
+    with ResultStore(db) as store:
+        old = session(store)
+        store.record_trial(trial(old, 1))
+    as_version(db, 4)
+    with ResultStore(db) as store:
+        assert len(store.trials()) == 1
+        new = store.start_session(SessionRecord("run", "emulator", "S1", "m", "fp", {}, ["v"], "0.1.0",
+                                                host={"cpu_model": "Xeon", "cores": 2, "load_start": [0.1, 0, 0]},
+                                                sensors_emulated=True))
+        store.end_session(new, {"load_end": [1.2, 0.5, 0.2]})
+        sessions = store.sessions().set_index("id")
+    import pandas as pd
+
+    assert pd.isna(sessions.loc[old, "host"]) and pd.isna(sessions.loc[old, "sensors_emulated"])
+    assert json.loads(sessions.loc[new, "host"])["cpu_model"] == "Xeon" and sessions.loc[new, "sensors_emulated"] == 1
+    assert json.loads(sessions.loc[new, "host_end"]) == {"load_end": [1.2, 0.5, 0.2]}

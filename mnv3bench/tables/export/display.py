@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from mnv3bench.bench.supported import supported_ci
 from mnv3bench.tables.paper import EARLY
 from mnv3bench.tables.result import (
     HSWISH_OP_TYPES,
@@ -46,20 +47,22 @@ def is_missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def format_latency(median: Any, ci_low: Any, ci_high: Any, n: Any = None) -> str:
-    """"51.4 ms [50.9, 52.0]"; without an interval (one trial) "51.4 ms (n=1)"."""
+def format_latency(median: Any, ci_low: Any, ci_high: Any, n: Any = None, why_no_ci: str | None = None) -> str:
+    """"51.4 ms [50.9, 52.0]"; without an interval "51.4 ms (n=2; a CI needs 3 trials)"."""
     if is_missing(median):
         return MISSING
     if is_missing(ci_low) or is_missing(ci_high):
-        return f"{_num(median)} ms (n={int(n)})" if not is_missing(n) else f"{_num(median)} ms"
+        said = "; ".join(p for p in (None if is_missing(n) else f"n={int(n)}", why_no_ci) if p)
+        return f"{_num(median)} ms ({said})" if said else f"{_num(median)} ms"
     return f"{_num(median)} ms [{_num(ci_low)}, {_num(ci_high)}]"
 
 
 def _cell_latency(cell: Cell | None) -> str:
     if cell is None:
         return MISSING
-    s = cell.summary
-    return format_latency(s.median, s.ci_low, s.ci_high, s.n)
+    interval = cell.interval()
+    return format_latency(interval["median"], interval["ci_low"], interval["ci_high"], cell.summary.n,
+                          supported_ci(cell.summary).reason)
 
 
 def _pct(value: Any) -> str:
@@ -133,6 +136,11 @@ def _paper_change(row: TableRow) -> str:
     if early is not None and early.printed_change:
         text += f"; early: {early.printed_change}"
     return text
+
+
+def warning_lines(result: TableResult) -> list[str]:
+    """Each variant's warnings, "variant: what was seen. What to do.", in table order."""
+    return [f"{variant}: {text}" for variant, texts in result.warnings.items() for text in texts]
 
 
 # -- agreement and op profile ----------------------------------------------------------------

@@ -119,6 +119,7 @@ def to_json_dict(result: TableResult) -> dict[str, Any]:
         "agreement": [_plain_record(c) for c in result.comparisons],
         "paper": _paper_entries(result),
         "notes": result.notes,
+        "warnings": result.warnings,
         "missing": result.missing,
         "sessions": result.sessions,
         "trials": result.trial_ids(),

@@ -9,6 +9,7 @@ from mnv3bench.tables.export.display import (
     op_block_grid,
     op_profile_grid,
     table_grid,
+    warning_lines,
 )
 from mnv3bench.tables.paper import VERSION_LABELS
 from mnv3bench.tables.result import TableResult
@@ -51,6 +52,9 @@ def to_markdown(result: TableResult) -> str:
         lines += ["### Where the op time goes (ms per run, share of the run)", "", markdown_table(blocks), ""]
     if ops is None and result.op_profile_note:
         lines += ["### Op profile", "", result.op_profile_note, ""]
+    warnings = warning_lines(result)
+    if warnings:
+        lines += ["### Warnings", "", *(f"- {w}" for w in warnings), ""]
     lines += ["### Notes", ""]
     lines += [f"- {n}" for n in result.notes]
     lines += [f"- Paper versions: {'; '.join(f'{k} = {v}' for k, v in VERSION_LABELS.items())}."]
