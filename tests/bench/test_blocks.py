@@ -20,7 +20,7 @@ from mnv3bench.profile.blocks import (
     network_map,
 )
 from mnv3bench.variants import parse_variant
-from tests.conftest import SMALL
+from tests.helpers import SMALL
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "benchmark_outputs"
 SCOPE = "mnv3bench_large_hswish_fused_r96_1/"

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from mnv3bench.results import ResultStore
-from tests.conftest import SMALL
-from tests.conftest import main_in_process as cli
+from tests.helpers import SMALL
+from tests.helpers import main_in_process as cli
 
 QUICK = ["--trials", "1", "--num-runs", "3", "--warmup-runs", "1", "--min-secs", "0", "--max-secs", "10"]
 
@@ -40,7 +40,8 @@ def test_profile_json_attributes_the_run_to_blocks(rel_env, small_model: Path, t
     assert code == 0, err
     [data] = json.loads(out)
     assert data["variant"] == SMALL and data["device"] == "emulator"
-    assert data["kernels"] == ("builtin" if kernels else "default")
+    # --use_xnnpack is always stated (true by default), so the kernels are named, never "default".
+    assert data["kernels"] == ("builtin" if kernels else "xnnpack")
     assert data["unattributed_share"] <= 0.05
     names = [b["name"] for b in data["blocks"]]
     assert names[:2] == ["input", "stem"] and names[-2:] == ["last stage", "classifier"]

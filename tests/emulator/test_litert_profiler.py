@@ -17,7 +17,7 @@ from mnv3bench.profile.litert_c import (
     cpu_options_toml,
 )
 from mnv3bench.profile.optable import format_op_tables, rows_from_timings
-from tests.emulator.test_standin import build_tiny_tflite
+from tests.emulator.helpers import build_tiny_tflite
 
 
 @pytest.fixture(scope="module")
