@@ -28,7 +28,7 @@ from mnv3bench.errors import MnvError, UsageError
 if TYPE_CHECKING:
     import pandas as pd  # imported where a DataFrame is read: every command imports this module
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 # How to bring an older database up to date: version -> statements to reach version + 1.
 # Columns are only ever added, so old rows stay as they were written.
 MIGRATIONS: dict[int, list[str]] = {
@@ -51,6 +51,13 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE trials ADD COLUMN cpu_core INTEGER",
         "ALTER TABLE trials ADD COLUMN cpu_cluster TEXT",
         "ALTER TABLE trials ADD COLUMN temp_note TEXT",
+    ],
+    # Randomized rounds: the session's order seed, and each trial's round and place in it,
+    # so a comparison can pair the trials of one round. Older rows have none (unpaired).
+    4: [
+        "ALTER TABLE sessions ADD COLUMN seed INTEGER",
+        "ALTER TABLE trials ADD COLUMN round_index INTEGER",
+        "ALTER TABLE trials ADD COLUMN round_position INTEGER",
     ],
 }
 DEFAULT_DB = Path("reports/results.db")
@@ -103,6 +110,8 @@ class TrialRecord:
     cpu_core: int | None = None  # the cpu the benchmark was pinned to
     cpu_cluster: str | None = None  # that cpu's cluster as detected on the phone, e.g. "6-7"
     temp_note: str | None = None  # why a temperature is unknown (None), when one is
+    round_index: int | None = None  # the session's round (1, 2, ...): every variant runs once per round
+    round_position: int | None = None  # its place in that round's random order (1 = first)
 
     def __post_init__(self) -> None:
         if self.ok and self.latency_ms is None:
@@ -129,6 +138,7 @@ class SessionRecord:
     # trials they are the measurement it reports, so `report` can show the same.
     builds_on: dict[str, list[int]] = field(default_factory=dict)
     device_address: str | None = None
+    seed: int | None = None  # the seed the rounds' random orders were drawn from
 
 
 _SCHEMA = f"""
@@ -148,7 +158,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     device_info TEXT NOT NULL,
     resumed_from INTEGER REFERENCES sessions(id),
     builds_on TEXT NOT NULL DEFAULT '{{}}',
-    device_address TEXT
+    device_address TEXT,
+    seed INTEGER
 );
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,
@@ -185,7 +196,9 @@ CREATE TABLE IF NOT EXISTS trials (
     device_address TEXT,
     cpu_core INTEGER,
     cpu_cluster TEXT,
-    temp_note TEXT
+    temp_note TEXT,
+    round_index INTEGER,
+    round_position INTEGER
 );
 CREATE INDEX IF NOT EXISTS trials_lookup ON trials (device_profile, variant, model_sha256);
 CREATE TRIGGER IF NOT EXISTS trials_no_update BEFORE UPDATE ON trials
@@ -200,7 +213,7 @@ _TRIAL_COLUMNS = (
     + ["latency_ms", *PARSED_NUMBER_FIELDS, *PARSED_TEXT_FIELDS, *PARSED_JSON_FIELDS, "error"]
     + ["temp_before_c", "temp_after_c", "freq_before_khz", "freq_after_khz", "freq_cap_khz", "throttled"]
     + ["exit_code", "timed_out", "raw_output", "tool_version", "tf_version", "delegate_left_out"]
-    + ["device_address", "cpu_core", "cpu_cluster", "temp_note"]
+    + ["device_address", "cpu_core", "cpu_cluster", "temp_note", "round_index", "round_position"]
 )
 _INTEGER_COLUMNS = ("inference_count", "num_threads", "delegated_nodes", "total_nodes", "delegate_partitions")
 
@@ -378,7 +391,7 @@ class ResultStore:
             cursor = self._conn.execute(
                 "INSERT INTO sessions (command, device_profile, device_serial, device_model, device_fingerprint,"
                 " flags, variants, started_at, tool_version, tf_version, device_info, resumed_from, builds_on,"
-                " device_address) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " device_address, seed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     session.command,
                     session.device_profile,
@@ -394,6 +407,7 @@ class ResultStore:
                     session.resumed_from,
                     json.dumps(session.builds_on),
                     session.device_address,
+                    session.seed,
                 ),
             )
             return int(cursor.lastrowid)
@@ -407,7 +421,7 @@ class ResultStore:
                 "session_id variant model_sha256 device_profile device_serial device_model device_fingerprint"
                 " trial_index started_at ended_at error_message latency_ms temp_before_c temp_after_c"
                 " freq_before_khz freq_after_khz freq_cap_khz exit_code raw_output tool_version tf_version"
-                " device_address cpu_core cpu_cluster temp_note"
+                " device_address cpu_core cpu_cluster temp_note round_index round_position"
             ).split()
         }
         values["flags"] = flags_json(trial.flags)

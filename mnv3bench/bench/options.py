@@ -161,6 +161,10 @@ class RunConfig:
     reuse: bool = option(False, "--reuse", "Reuse stored trials of the same model, device and flags.")
     keep_going: bool = option(False, "--keep-going", "Carry on past failed trials.")
     force: bool = option(False, "--force", "Run even if the phone does not match the profile.")
+    seed: int | None = option(None, "--seed",
+                              "Seed of the rounds' random order (default: drawn, and stored with the session).",
+                              rules=[not_negative("Use --seed 1 or leave it out."),
+                                     at_most(2**63 - 1, "Use --seed 1 or leave it out.")])
     thermal_poll_s: float = option(2.0, None, "Seconds between CPU temperature reads while waiting for the gate.")
 
     def __post_init__(self) -> None:

@@ -6,8 +6,11 @@ The order of work, and why:
 2. Build (ensure_models; cached models are reused without TensorFlow).
 3. Push each model only when the device lacks those exact bytes (sha256), and check the
    hash after pushing: a half-pushed model is never benchmarked.
-4. Trials round-robin (trial 1 of every variant, then trial 2, ...) so slow drift, such as
-   a phone warming up, hits all variants alike (asv's interleaved rounds).
+4. Trials in rounds: each round runs every variant once, in an order drawn at random from
+   the session's seed (stored with it; `--seed` repeats an order). Slow drift, such as a
+   phone warming up, hits all variants alike (asv's interleaved rounds), and no variant
+   always runs first or after the same neighbour. Each trial stores its round and place,
+   so comparisons can pair the trials of one round (bench/paired.py).
 5. Each trial is stored the moment it ends. A trial that times out, crashes or prints no
    latency is stored as failed with its raw output, never as a number.
 
@@ -19,6 +22,8 @@ ends the session; any other exception is a bug and propagates as one.
 from __future__ import annotations
 
 import contextlib
+import random
+import secrets
 import shlex
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -128,6 +133,7 @@ class SessionResult:
     device_serial: str
     variants: list[VariantResult] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
+    seed: int | None = None  # the rounds' order seed (--seed repeats it)
 
     def to_json(self) -> list[dict[str, Any]]:
         # A list per variant, the documented shape. The session's timings are printed on
@@ -392,6 +398,7 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         remote = f"{profile.work_dir.rstrip('/')}/{name}.tflite"
         plans.append(_Plan(name, artifact, remote, todo, prior))
 
+    seed = config.seed if config.seed is not None else secrets.randbits(32)
     session_id = store.start_session(SessionRecord(
         command=command_line, device_profile=profile.name, device_serial=serial, device_model=info.model,
         device_fingerprint=fingerprint, flags=flags, variants=names, tool_version=mnv3bench.__version__,
@@ -399,7 +406,7 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         device_info={**info.to_json(), "route": dev.transport_name},  # adb-server | tcp | usb
         builds_on={p.variant: [int(i) for i in p.prior_ok["id"]] for p in plans
                    if p.prior_ok is not None and len(p.prior_ok)},
-        device_address=dev.serial,
+        device_address=dev.serial, seed=seed,
     ))
 
     to_measure = [p for p in plans if p.todo]
@@ -415,10 +422,8 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         _kill_stale_benchmark(dev, progress)
     new_trials: dict[str, list[TrialRecord]] = {p.variant: [] for p in plans}
     new_ids: dict[str, list[int]] = {p.variant: [] for p in plans}
-    # Round-robin: position r of every variant before position r + 1 of any.
-    order = [(plan, plan.todo[r]) for r in range(max((len(p.todo) for p in plans), default=0))
-             for plan in plans if r < len(plan.todo)]
-    for done, (plan, trial_index) in enumerate(order):
+    order = _round_order(plans, seed)
+    for done, (plan, trial_index, round_index, position) in enumerate(order):
         loop_started = time.perf_counter()
         if done and config.cooldown_s:
             progress.message(f"Cooling down {config.cooldown_s:g} s")
@@ -428,6 +433,7 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         waited = time.perf_counter() - loop_started
         progress.trial_started(plan.variant, trial_index, done, len(order))
         record, benchmark_s = _run_trial(setup, plan, trial_index, session_id)
+        record.round_index, record.round_position = round_index, position
         trial_id = store.record_trial(record)
         new_trials[plan.variant].append(record)
         new_ids[plan.variant].append(trial_id)
@@ -443,10 +449,22 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
                 "Fix the cause and run again with --resume, or pass --keep-going to carry on past failed trials.",
             )
 
-    result = SessionResult(session_id, profile.name, serial)
+    result = SessionResult(session_id, profile.name, serial, seed=seed)
     for plan in plans:
         result.variants.append(_variant_result(plan, new_trials[plan.variant], new_ids[plan.variant]))
     return result
+
+
+def _round_order(plans: Sequence[_Plan], seed: int) -> list[tuple[_Plan, int, int, int]]:
+    """(plan, trial index, round, position) in running order: round r runs the r-th trial
+    still to do of every variant that has one, shuffled by a generator seeded with `seed`."""
+    rng = random.Random(seed)
+    order = []
+    for r in range(max((len(p.todo) for p in plans), default=0)):
+        in_round = [plan for plan in plans if r < len(plan.todo)]
+        rng.shuffle(in_round)
+        order += [(plan, plan.todo[r], r + 1, position) for position, plan in enumerate(in_round, start=1)]
+    return order
 
 
 def _ensure_pushed(dev: Device, profile: DeviceProfile, plan: _Plan, progress: Progress) -> None:

@@ -26,6 +26,7 @@ def session(store: ResultStore) -> int:
 
 V3_TRIAL_COLUMNS = ("delegated_nodes", "total_nodes", "delegate_partitions", "delegate", "delegate_left_out")
 V4_TRIAL_COLUMNS = ("device_address", "cpu_core", "cpu_cluster", "temp_note")
+V5_TRIAL_COLUMNS = ("round_index", "round_position")
 
 
 def as_version(db, version: int) -> None:
@@ -35,6 +36,10 @@ def as_version(db, version: int) -> None:
 
     # Closed, not only committed: the WAL is checkpointed into the file before anyone reads it.
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        if version < 5:
+            for column in V5_TRIAL_COLUMNS:
+                conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
+            conn.execute("ALTER TABLE sessions DROP COLUMN seed")
         if version < 4:
             for column in V4_TRIAL_COLUMNS:
                 conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")

@@ -12,7 +12,7 @@ import pytest
 from mnv3bench.errors import UsageError
 from mnv3bench.results import MIGRATIONS, SCHEMA_VERSION, ResultStore, TrialRecord
 from tests.helpers import REPO
-from tests.results.helpers import V3_TRIAL_COLUMNS, as_version, session, trial
+from tests.results.helpers import V3_TRIAL_COLUMNS, V5_TRIAL_COLUMNS, as_version, session, trial
 
 
 def execute_by_hand(db, sql: str) -> None:
@@ -167,3 +167,22 @@ def test_version_3_rows_keep_their_stored_identity(tmp_path):
     assert frame["device_serial"].tolist() == ["192.168.1.20:5555", "FA6AB0301234"]
     assert frame["device_address"].isna().tolist() == [True, False]
     assert frame["cpu_core"].tolist()[1] == 6 and frame["cpu_cluster"].tolist()[1] == "6-7"
+
+
+def test_version_4_database_gains_rounds_and_keeps_its_rows(tmp_path):
+    """Trials stored before randomized rounds have no round: they stay, unpaired."""
+    db = tmp_path / "v4.db"
+    with ResultStore(db) as store:
+        sid = session(store)
+        store.record_trial(trial(sid, 1))
+    as_version(db, 4)
+    with ResultStore(db) as store:
+        new = trial(sid, 2)
+        new.round_index, new.round_position = 1, 2
+        store.record_trial(new)
+        frame = store.trials().sort_values("trial_index")
+    assert {*V5_TRIAL_COLUMNS} <= set(frame.columns)
+    assert frame["round_index"].isna().tolist() == [True, False]
+    assert frame["round_position"].tolist()[1] == 2
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT seed FROM sessions").fetchall() == [(None,)]
