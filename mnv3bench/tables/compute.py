@@ -16,7 +16,9 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from mnv3bench.bench.stats import CI_METHOD, Comparison, compare, summarize
+from mnv3bench.bench.paired import compare_trials
+from mnv3bench.bench.stats import CI_METHOD, Comparison, summarize
+from mnv3bench.bench.verdict import direction, judge
 from mnv3bench.delegation import Delegation
 from mnv3bench.tables.definitions import RowDef, TableDef
 from mnv3bench.tables.paper import (
@@ -72,8 +74,16 @@ def _cells(trials: pd.DataFrame, variants: Sequence[str]) -> dict[str, Cell]:
             continue
         latencies = [float(v) for v in group["latency_ms"]]
         ids = [int(v) for v in group["id"]] if "id" in group.columns else []
-        cells[variant] = Cell(variant, summarize(latencies), latencies, ids)
+        cells[variant] = Cell(variant, summarize(latencies), latencies, ids, _round_keys(group))
     return cells
+
+
+def _round_keys(group: pd.DataFrame) -> list[tuple[int, int] | None]:
+    """Each trial's (session, round); None for trials stored before rounds were recorded."""
+    if "round_index" not in group.columns or "session_id" not in group.columns:
+        return [None] * len(group)
+    return [None if pd.isna(r) or pd.isna(s) else (int(s), int(r))
+            for s, r in zip(group["session_id"], group["round_index"], strict=True)]
 
 
 def _columns_for(defn: TableDef, device_column: str) -> tuple[tuple[str, ...], str]:
@@ -114,14 +124,6 @@ def _paper_values(defn: TableDef, row: RowDef, columns: tuple[str, ...], agreeme
     )
 
 
-def _direction(ratio: float) -> str:
-    if ratio < 1:
-        return "faster"
-    if ratio > 1:
-        return "slower"
-    return "same"
-
-
 def _comparison(
     comparison: str, kind: str, subject: Cell | None, baseline: Cell | None, paper_r: float | None, version: str | None
 ) -> PaperComparison:
@@ -131,17 +133,17 @@ def _comparison(
         subject.variant if subject else None,
         baseline.variant if baseline else None,
         paper_ratio=paper_r,
-        paper_direction=_direction(paper_r) if paper_r is not None else None,
+        paper_direction=direction(paper_r) if paper_r is not None else None,
         paper_version=version,
     )
     if subject is None or baseline is None:
         return replace(paper, verdict="not measured")
-    c: Comparison = compare(subject.latencies_ms, baseline.latencies_ms)
-    measured_direction = _direction(c.ratio)
-    agrees = measured_direction == paper.paper_direction if paper_r is not None else None
+    c: Comparison = compare_trials(subject.latencies_ms, subject.rounds, baseline.latencies_ms, baseline.rounds)
+    agrees = resolved = None
     verdict = "no paper value"
-    if agrees is not None:
-        verdict = ("agrees" if agrees else "disagrees") + ("" if c.significant else " (not significant)")
+    if paper_r is not None:
+        judged = judge(c, paper_r)
+        agrees, resolved, verdict = judged.direction_matches, judged.resolved, judged.text
     return replace(
         paper,
         measured_ratio=c.ratio,
@@ -149,9 +151,13 @@ def _comparison(
         measured_ratio_ci_high=c.ratio_ci_high,
         p_value=c.p_value,
         significant=c.significant,
-        measured_direction=measured_direction,
+        measured_direction=direction(c.ratio),
         agrees=agrees,
         verdict=verdict,
+        method=c.method,
+        precision=c.half_width,
+        rounds=c.rounds,
+        resolved=resolved,
     )
 
 

@@ -42,6 +42,14 @@ class Cell:
     summary: Summary
     latencies_ms: list[float]
     trial_ids: list[int]
+    # Each trial's round, (session_id, round_index), or None when it ran outside rounds:
+    # what pairs it with another variant's trial (bench/paired.py).
+    rounds: list[tuple[int, int] | None] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float | None:
+        """The half-width of the median's 95% CI relative to the median (0.02 = ±2%)."""
+        return self.summary.half_width
 
     def interval(self) -> dict[str, float | None]:
         s = self.summary
@@ -114,8 +122,24 @@ class PaperComparison:
     paper_ratio: float | None = None
     paper_direction: str | None = None
     paper_version: str | None = None
-    agrees: bool | None = None
-    verdict: str = "no paper value"
+    agrees: bool | None = None  # the measured direction is the paper's (resolved or not; see resolved)
+    verdict: str = "no paper value"  # "agrees", "disagrees", "not resolved at ±x%" (bench/verdict.py)
+    method: str | None = None  # "paired" (within-round ratios) or "ratio of medians"
+    precision: float | None = None  # the ratio CI's half-width relative to the ratio (0.02 = ±2%)
+    rounds: int | None = None  # rounds that ran both variants
+    resolved: bool | None = None  # the verdict is a direction (agrees/disagrees), not "not resolved"
+
+
+@dataclass(frozen=True)
+class VerdictCounts:
+    """The agreement summary's headline."""
+
+    agrees: int
+    disagrees: int
+    not_resolved: int
+
+    def headline(self) -> str:
+        return f"{self.agrees} agree, {self.disagrees} disagree, {self.not_resolved} not resolved"
 
 
 @dataclass(frozen=True)
@@ -167,6 +191,13 @@ class TableResult:
         """(comparisons whose direction matches the paper's, comparisons with a paper value)."""
         judged = [c for c in self.comparisons if c.agrees is not None]
         return sum(1 for c in judged if c.agrees), len(judged)
+
+    def verdict_counts(self) -> VerdictCounts:
+        """Resolved agreements, resolved disagreements and unresolved, among comparisons with a paper value."""
+        judged = [c for c in self.comparisons if c.agrees is not None]
+        agree = sum(1 for c in judged if c.resolved and c.agrees)
+        disagree = sum(1 for c in judged if c.resolved and not c.agrees)
+        return VerdictCounts(agree, disagree, len(judged) - agree - disagree)
 
     # -- pandas views, for the Python API --------------------------------------------------
 

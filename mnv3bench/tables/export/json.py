@@ -100,6 +100,19 @@ def _plain_record(record: Any) -> dict[str, Any]:
     return {k: to_plain(v) for k, v in asdict(record).items()}
 
 
+def _agreement_summary(result: TableResult) -> dict[str, int]:
+    agree, judged = result.agreement_counts()
+    counts = result.verdict_counts()
+    return {"agrees": counts.agrees, "disagrees": counts.disagrees, "not_resolved": counts.not_resolved,
+            "directions_match": agree, "judged": judged}
+
+
+def _cell_precision(result: TableResult) -> dict[str, dict[str, Any]]:
+    """Per variant: the precision its median reached (CI half-width / median) and the trials used."""
+    return {variant: {"precision": cell.precision, "trials": len(cell.latencies_ms)}
+            for variant, cell in result.cells.items()}
+
+
 def to_json_dict(result: TableResult) -> dict[str, Any]:
     return {
         "table": result.name,
@@ -110,6 +123,8 @@ def to_json_dict(result: TableResult) -> dict[str, Any]:
         "absolute_comparable": result.absolute_comparable,
         "rows": json_rows(result),
         "agreement": [_plain_record(c) for c in result.comparisons],
+        "agreement_summary": _agreement_summary(result),
+        "precision": _cell_precision(result),
         "paper": _paper_entries(result),
         "notes": result.notes,
         "missing": result.missing,

@@ -11,6 +11,7 @@ from rich.text import Text
 from mnv3bench.tables.export.display import (
     Grid,
     agreement_grid,
+    agreement_title,
     op_profile_grid,
     table_grid,
 )
@@ -28,8 +29,7 @@ def _rich_table(grid: Grid, title: str | None = None) -> Table:
 
 def to_rich(result: TableResult) -> Group:
     parts: list[Any] = [_rich_table(table_grid(result), title=f"{result.definition.title} — {result.device}")]
-    agree, judged = result.agreement_counts()
-    parts.append(_rich_table(agreement_grid(result), title=f"Agreement with the paper: {agree}/{judged} directions match"))
+    parts.append(_rich_table(agreement_grid(result), title=f"Agreement with the paper: {agreement_title(result)}"))
     ops = op_profile_grid(result)
     if ops is not None:
         parts.append(_rich_table(ops, title="h-swish time by op type (op profiling)"))
