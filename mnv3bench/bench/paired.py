@@ -17,10 +17,14 @@ method it used.
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mnv3bench.bench import stats
+
+if TYPE_CHECKING:  # a DataFrame arrives with the trials; importing pandas here would slow every command
+    import pandas as pd
 
 PAIRED = "paired"
 RATIO_OF_MEDIANS = "ratio of medians"
@@ -31,6 +35,16 @@ PAIRED_CI = "bootstrap percentile 95% CI over rounds of the geometric mean of pe
 MIN_PAIRED_ROUNDS = 6
 
 RoundKey = Hashable  # (session_id, round_index): a round of one session
+
+
+def round_keys(trials: pd.DataFrame) -> list[tuple[int, int] | None]:
+    """Each stored trial's round, (session_id, round_index); None for one stored before rounds were."""
+    import pandas as pd
+
+    if "round_index" not in trials.columns or "session_id" not in trials.columns:
+        return [None] * len(trials)
+    return [None if pd.isna(r) or pd.isna(s) else (int(s), int(r))
+            for s, r in zip(trials["session_id"], trials["round_index"], strict=True)]
 
 
 def pairs_by_round(a_ms: Sequence[float], a_rounds: Sequence[RoundKey | None],

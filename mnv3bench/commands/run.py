@@ -99,7 +99,7 @@ def compare_command(
     db: DbOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Do two stored variants differ? Ratio of medians with a CI, and a significance test."""
+    """Do two stored variants differ? Paired within-round ratios (else ratio of medians) with a CI and a test."""
     from mnv3bench.variants import parse_variant
 
     a, b = parse_variant(variant_a).name, parse_variant(variant_b).name
@@ -116,7 +116,10 @@ def compare_command(
         if trials_b.empty:
             raise MnvError(f"No successful trials of {b} on {device} with the same benchmark flags as {a}.",
                            f"Measure both together: mnv3bench run --device {device} --variant {a} --variant {b}")
-    comparison = stats.compare(trials_a["latency_ms"].tolist(), trials_b["latency_ms"].tolist())
+    from mnv3bench.bench.paired import compare_trials, round_keys
+
+    comparison = compare_trials(trials_a["latency_ms"].tolist(), round_keys(trials_a),
+                                trials_b["latency_ms"].tolist(), round_keys(trials_b))
     sentence = stats.describe(comparison, a, b)
     if json_output:
         print_json({
@@ -125,6 +128,7 @@ def compare_command(
             "ratio": comparison.ratio, "ratio_ci_low": comparison.ratio_ci_low,
             "ratio_ci_high": comparison.ratio_ci_high, "ci_method": comparison.ci_method,
             "test": comparison.test, "p_value": comparison.p_value, "significant": comparison.significant,
+            "method": comparison.method, "rounds": comparison.rounds, "precision": comparison.half_width,
             "conclusion": sentence,
         })
         return
@@ -135,4 +139,4 @@ def compare_command(
     table.add_row(b, str(comparison.n_b), f"{trials_b['latency_ms'].median():.3f}")
     stdout.print(table)
     stdout.print(sentence, highlight=False)
-    stdout.print(f"({comparison.test} test; {comparison.ci_method})", highlight=False)
+    stdout.print(f"({comparison.method}: {comparison.test} test; {comparison.ci_method})", highlight=False)

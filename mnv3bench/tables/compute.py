@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from mnv3bench.bench.paired import compare_trials
+from mnv3bench.bench.paired import compare_trials, round_keys
 from mnv3bench.bench.stats import CI_METHOD, Comparison, summarize
 from mnv3bench.bench.verdict import direction, judge
 from mnv3bench.delegation import Delegation
@@ -74,16 +74,8 @@ def _cells(trials: pd.DataFrame, variants: Sequence[str]) -> dict[str, Cell]:
             continue
         latencies = [float(v) for v in group["latency_ms"]]
         ids = [int(v) for v in group["id"]] if "id" in group.columns else []
-        cells[variant] = Cell(variant, summarize(latencies), latencies, ids, _round_keys(group))
+        cells[variant] = Cell(variant, summarize(latencies), latencies, ids, round_keys(group))
     return cells
-
-
-def _round_keys(group: pd.DataFrame) -> list[tuple[int, int] | None]:
-    """Each trial's (session, round); None for trials stored before rounds were recorded."""
-    if "round_index" not in group.columns or "session_id" not in group.columns:
-        return [None] * len(group)
-    return [None if pd.isna(r) or pd.isna(s) else (int(s), int(r))
-            for s, r in zip(group["session_id"], group["round_index"], strict=True)]
 
 
 def _columns_for(defn: TableDef, device_column: str) -> tuple[tuple[str, ...], str]:

@@ -75,3 +75,11 @@ def test_verdicts_agree_disagree_or_not_resolved():
     assert v.kind == NOT_RESOLVED and v.text.startswith("not resolved at ±2.8%")
     assert judge(comparison(1.0, None, None, significant=False), 1.1).text.startswith(NOT_RESOLVED)
     assert "(not significant)" not in judge(comparison(1.02, 0.99, 1.05, significant=False), 1.04).text
+
+
+def test_round_keys_from_stored_trials_leave_older_rows_unpaired():
+    import pandas as pd
+
+    frame = pd.DataFrame({"session_id": [3, 3, 1], "round_index": [1.0, 2.0, float("nan")]})
+    assert paired.round_keys(frame) == [(3, 1), (3, 2), None]
+    assert paired.round_keys(frame.drop(columns=["round_index"])) == [None] * 3
