@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import mnv3bench
 from mnv3bench.bench import stats
+from mnv3bench.bench.precision import MAX_TIME, MAX_TRIALS, REACHED, PrecisionReport, all_pairs, assess
 from mnv3bench.bench.command import (
     PINNING_FIX,
     benchmark_command,
@@ -134,6 +135,7 @@ class SessionResult:
     variants: list[VariantResult] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
     seed: int | None = None  # the rounds' order seed (--seed repeats it)
+    precision: PrecisionReport | None = None  # with --precision: what was reached, and why it stopped
 
     def to_json(self) -> list[dict[str, Any]]:
         # A list per variant, the documented shape. The session's timings are printed on
@@ -422,8 +424,11 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         _kill_stale_benchmark(dev, progress)
     new_trials: dict[str, list[TrialRecord]] = {p.variant: [] for p in plans}
     new_ids: dict[str, list[int]] = {p.variant: [] for p in plans}
-    order = _round_order(plans, seed)
-    for done, (plan, trial_index, round_index, position) in enumerate(order):
+    rng = random.Random(seed)
+    order = _round_order(plans, rng)
+    trials_started = time.perf_counter()
+
+    def measure(plan: _Plan, trial_index: int, round_index: int, position: int, done: int, total: int) -> None:
         loop_started = time.perf_counter()
         if done and config.cooldown_s:
             progress.message(f"Cooling down {config.cooldown_s:g} s")
@@ -431,7 +436,7 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         if config.thermal_gate_c is not None:
             _wait_for_thermal_gate(setup, progress, sleep, clock)
         waited = time.perf_counter() - loop_started
-        progress.trial_started(plan.variant, trial_index, done, len(order))
+        progress.trial_started(plan.variant, trial_index, done, total)
         record, benchmark_s = _run_trial(setup, plan, trial_index, session_id)
         record.round_index, record.round_position = round_index, position
         trial_id = store.record_trial(record)
@@ -449,22 +454,88 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
                 "Fix the cause and run again with --resume, or pass --keep-going to carry on past failed trials.",
             )
 
-    result = SessionResult(session_id, profile.name, serial, seed=seed)
+    for done, (plan, trial_index, round_index, position) in enumerate(order):
+        measure(plan, trial_index, round_index, position, done, len(order))
+
+    report = None
+    target = config.precision_target
+    if target is not None and plans:
+        # Adaptive: more rounds of every variant until the precision is reached or a budget ends.
+        for plan in plans:
+            if not plan.todo:
+                _ensure_pushed(dev, profile, plan, progress)
+        round_index = max((len(p.todo) for p in plans), default=0)
+        done = len(order)
+        while True:
+            report = _assess(target, plans, new_trials, session_id, round_index)
+            progress.message(report.progress_line())
+            if report.met:
+                report.stopped = REACHED
+                break
+            if max(_trials_of(plan, new_trials) for plan in plans) >= config.trials_cap:
+                report.stopped = MAX_TRIALS
+                break
+            if config.max_time_s is not None and time.perf_counter() - trials_started >= config.max_time_s:
+                report.stopped = MAX_TIME
+                break
+            round_index += 1
+            in_round = list(plans)
+            rng.shuffle(in_round)
+            for position, plan in enumerate(in_round, start=1):
+                measure(plan, _next_index(plan, new_trials), round_index, position, done, done + len(in_round) + 1)
+                done += 1
+        if not report.met:
+            progress.message(f"warning: precision ±{target:.2%} not reached ({report.stopped}) for: "
+                             + ", ".join(report.missed()))
+
+    result = SessionResult(session_id, profile.name, serial, seed=seed, precision=report)
     for plan in plans:
         result.variants.append(_variant_result(plan, new_trials[plan.variant], new_ids[plan.variant]))
     return result
 
 
-def _round_order(plans: Sequence[_Plan], seed: int) -> list[tuple[_Plan, int, int, int]]:
+def _round_order(plans: Sequence[_Plan], rng: random.Random) -> list[tuple[_Plan, int, int, int]]:
     """(plan, trial index, round, position) in running order: round r runs the r-th trial
-    still to do of every variant that has one, shuffled by a generator seeded with `seed`."""
-    rng = random.Random(seed)
+    still to do of every variant that has one, shuffled by `rng` (seeded with the session's seed)."""
     order = []
     for r in range(max((len(p.todo) for p in plans), default=0)):
         in_round = [plan for plan in plans if r < len(plan.todo)]
         rng.shuffle(in_round)
         order += [(plan, plan.todo[r], r + 1, position) for position, plan in enumerate(in_round, start=1)]
     return order
+
+
+def _trials_of(plan: _Plan, new_trials: dict[str, list[TrialRecord]]) -> int:
+    """Trials of the variant so far: stored before (resume/reuse) and run now."""
+    return (0 if plan.prior_ok is None else len(plan.prior_ok)) + len(new_trials[plan.variant])
+
+
+def _next_index(plan: _Plan, new_trials: dict[str, list[TrialRecord]]) -> int:
+    used = [t.trial_index for t in new_trials[plan.variant]]
+    if plan.prior_ok is not None and len(plan.prior_ok):
+        used += [int(i) for i in plan.prior_ok["trial_index"]]
+    return max(used, default=0) + 1
+
+
+def _assess(target: float, plans: Sequence[_Plan], new_trials: dict[str, list[TrialRecord]], session_id: int,
+            rounds_done: int) -> PrecisionReport:
+    """The precision reached by every variant's ok trials, stored before and run now."""
+    from mnv3bench.bench.paired import round_keys
+
+    latencies: dict[str, list[float]] = {}
+    keys: dict[str, list[Any]] = {}
+    for plan in plans:
+        ms: list[float] = []
+        ks: list[Any] = []
+        if plan.prior_ok is not None and len(plan.prior_ok):
+            ms += [float(v) for v in plan.prior_ok["latency_ms"]]
+            ks += round_keys(plan.prior_ok)
+        for t in new_trials[plan.variant]:
+            if t.ok:
+                ms.append(float(t.latency_ms))  # type: ignore[arg-type]
+                ks.append((session_id, t.round_index))
+        latencies[plan.variant], keys[plan.variant] = ms, ks
+    return assess(target, latencies, keys, all_pairs([p.variant for p in plans]), rounds_done)
 
 
 def _ensure_pushed(dev: Device, profile: DeviceProfile, plan: _Plan, progress: Progress) -> None:
