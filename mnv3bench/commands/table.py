@@ -126,7 +126,10 @@ def table(
         reused_trials={v.variant: v.reused for v in session.variants},
         warnings={v.variant: [str(w) for w in v.warnings] for v in session.variants if v.warnings},
         timings=session.timings.to_json(),
+        seed=session.seed,
     )
+    if session.precision is not None:
+        result.set_precision_target(session.precision.target, session.precision.stopped)
     _emit([result], json_output=json_output, reports_dir=reports_dir or DEFAULT_DB.parent, single=True)
 
 

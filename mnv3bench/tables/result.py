@@ -172,10 +172,31 @@ class TableResult:
     op_times: list[OpTime] | None = None  # None: op profiling not asked for, or no data (see note)
     op_profile_note: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)  # provenance: command, versions, timings
+    precision_target: float | None = None  # --precision asked for (0.02 = ±2%); None: fixed trials
+    precision_stopped: str | None = None  # why the rounds stopped: reached, max-time, max-trials
 
     @property
     def name(self) -> str:
         return self.definition.name
+
+    def set_precision_target(self, target: float, stopped: str | None) -> None:
+        """Record the --precision asked for, and add a note naming what did not reach it."""
+        self.precision_target, self.precision_stopped = target, stopped
+        missed = self.precision_missed()
+        if missed:
+            self.notes.append(f"Precision ±{target:.1%} not reached ({stopped}) by: {', '.join(missed)}.")
+        else:
+            self.notes.append(f"Precision ±{target:.1%} reached by every cell and comparison.")
+
+    def precision_missed(self) -> list[str]:
+        """Cells (variants) and comparisons whose interval is wider than the target."""
+        target = self.precision_target
+        if target is None:
+            return []
+        cells = [v for v, c in self.cells.items() if c.precision is None or c.precision > target]
+        comparisons = [c.comparison for c in self.comparisons
+                       if c.measured_ratio is not None and (c.precision is None or c.precision > target)]
+        return cells + comparisons
 
     def trial_ids(self) -> dict[str, list[int]]:
         return {variant: cell.trial_ids for variant, cell in self.cells.items()}

@@ -67,8 +67,20 @@ def test_reports_carry_the_method_the_precision_and_the_headline():
     assert {"method", "precision", "rounds", "resolved", "verdict", "agrees"} <= set(row)
     summary = data["agreement_summary"]
     assert summary["agrees"] + summary["disagrees"] + summary["not_resolved"] == summary["judged"]
-    assert data["precision"]["large-hswish-fused"]["trials"] == 8
+    assert data["precision"]["cells"]["large-hswish-fused"]["trials"] == 8
+    assert data["precision"]["target"] is None and data["precision"]["missed"] == []
     text = to_markdown(result)
     assert f"{summary['agrees']} agree, {summary['disagrees']} disagree, {summary['not_resolved']} not resolved" in text
     assert "paired, 8 rounds, ±" in text
     assert "(not significant)" not in text
+
+
+def test_a_precision_target_flags_what_did_not_reach_it():
+    result = compute_table(get_table("5"), rounds_trials(TABLE5_MS, 8), device="emulator")
+    result.set_precision_target(0.001, "max-time")
+    data = json.loads(to_json(result))["precision"]
+    assert data["target"] == 0.001 and data["stopped"] == "max-time"
+    assert data["missed"] and all(data["cells"][v]["reached"] is False for v in data["cells"] if v in data["missed"])
+    assert any(n.startswith("Precision ±0.1% not reached (max-time) by: ") for n in result.notes)
+    result.set_precision_target(0.5, "reached")
+    assert json.loads(to_json(result))["precision"]["missed"] == []

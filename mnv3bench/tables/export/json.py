@@ -107,10 +107,24 @@ def _agreement_summary(result: TableResult) -> dict[str, int]:
             "directions_match": agree, "judged": judged}
 
 
-def _cell_precision(result: TableResult) -> dict[str, dict[str, Any]]:
-    """Per variant: the precision its median reached (CI half-width / median) and the trials used."""
-    return {variant: {"precision": cell.precision, "trials": len(cell.latencies_ms)}
-            for variant, cell in result.cells.items()}
+def _precision(result: TableResult) -> dict[str, Any]:
+    """Per cell and per comparison: the precision reached (CI half-width relative to the
+    median or ratio) and the trials used; against the --precision target when one was asked."""
+    target = result.precision_target
+
+    def reached(value: float | None) -> bool | None:
+        return None if target is None else value is not None and value <= target
+
+    return {
+        "target": target,
+        "stopped": result.precision_stopped,
+        "cells": {variant: {"precision": cell.precision, "trials": len(cell.latencies_ms),
+                            "reached": reached(cell.precision)} for variant, cell in result.cells.items()},
+        "comparisons": {c.comparison: {"precision": c.precision, "method": c.method, "rounds": c.rounds,
+                                       "reached": reached(c.precision)}
+                        for c in result.comparisons if c.measured_ratio is not None},
+        "missed": result.precision_missed(),
+    }
 
 
 def to_json_dict(result: TableResult) -> dict[str, Any]:
@@ -124,7 +138,7 @@ def to_json_dict(result: TableResult) -> dict[str, Any]:
         "rows": json_rows(result),
         "agreement": [_plain_record(c) for c in result.comparisons],
         "agreement_summary": _agreement_summary(result),
-        "precision": _cell_precision(result),
+        "precision": _precision(result),
         "paper": _paper_entries(result),
         "notes": result.notes,
         "missing": result.missing,
