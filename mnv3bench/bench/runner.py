@@ -33,7 +33,6 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import mnv3bench
 from mnv3bench.bench import stats
-from mnv3bench.bench.precision import MAX_TIME, MAX_TRIALS, REACHED, PrecisionReport, all_pairs, assess
 from mnv3bench.bench.command import (
     PINNING_FIX,
     benchmark_command,
@@ -42,7 +41,16 @@ from mnv3bench.bench.command import (
     kill_command,
     taskset_failure,
 )
+from mnv3bench.bench.drift import OrderedTrial, order_warnings
 from mnv3bench.bench.options import RunConfig
+from mnv3bench.bench.precision import (
+    MAX_TIME,
+    MAX_TRIALS,
+    REACHED,
+    PrecisionReport,
+    all_pairs,
+    assess,
+)
 from mnv3bench.delegation import left_out_on_device
 from mnv3bench.device.lock import (
     DeviceLock,
@@ -488,6 +496,10 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
             progress.message(f"warning: precision ±{target:.2%} not reached ({report.stopped}) for: "
                              + ", ".join(report.missed()))
 
+    ordered = [OrderedTrial(t.variant, t.round_index, t.round_position, t.latency_ms)  # type: ignore[arg-type]
+               for records in new_trials.values() for t in records if t.ok and t.round_index is not None]
+    for warning in order_warnings(ordered):
+        progress.message(f"warning: {warning}")
     result = SessionResult(session_id, profile.name, serial, seed=seed, precision=report)
     for plan in plans:
         result.variants.append(_variant_result(plan, new_trials[plan.variant], new_ids[plan.variant]))

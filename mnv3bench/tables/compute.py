@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
+from mnv3bench.bench.drift import session_order_warnings
 from mnv3bench.bench.paired import compare_trials, round_keys
 from mnv3bench.bench.stats import CI_METHOD, Comparison, summarize
 from mnv3bench.bench.verdict import direction, judge
@@ -245,6 +246,7 @@ def compute_table(
 
     notes = _notes(defn, device, device_column, agreement_column, absolute_comparable, chosen, cells, missing)
     notes += delegation_notes(chosen, comparisons)
+    notes += [f"Warning: {w}" for w in session_order_warnings(chosen)]
     result = TableResult(
         definition=defn,
         device=device,

@@ -6,28 +6,11 @@ import pytest
 
 from mnv3bench.bench.precision import MAX_TIME, MAX_TRIALS, REACHED, assess
 from mnv3bench.bench.runner import RunConfig
+from mnv3bench.device.protocol import ShellResult
 from mnv3bench.errors import UsageError
 from mnv3bench.testing import FakeDevice
 from mnv3bench.testing import benchmark_output as good_output
-from mnv3bench.device.protocol import ShellResult
-from tests.bench.helpers import make_artifacts, run
-
-
-class Messages:
-    def __init__(self):
-        self.lines = []
-
-    def message(self, text):
-        self.lines.append(text)
-
-    def push(self, *a):
-        pass
-
-    def trial_started(self, *a):
-        pass
-
-    def trial_finished(self, *a):
-        pass
+from tests.bench.helpers import Messages, make_artifacts, run
 
 
 def noisy(spread_us: int):

@@ -12,7 +12,13 @@ import pytest
 from mnv3bench.errors import UsageError
 from mnv3bench.results import MIGRATIONS, SCHEMA_VERSION, ResultStore, TrialRecord
 from tests.helpers import REPO
-from tests.results.helpers import V3_TRIAL_COLUMNS, V5_TRIAL_COLUMNS, as_version, session, trial
+from tests.results.helpers import (
+    V3_TRIAL_COLUMNS,
+    V5_TRIAL_COLUMNS,
+    as_version,
+    session,
+    trial,
+)
 
 
 def execute_by_hand(db, sql: str) -> None:
