@@ -42,10 +42,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Union
-
-if TYPE_CHECKING:
-    from mnv3bench.variants import Variant
+from typing import Any, Protocol, Union
 
 # Activation names used in the resolved spec. "hswish" is built fused or naive according
 # to ArchSpec.hswish_impl; "relu6" occurs only in MobileNetV2.
@@ -466,6 +463,18 @@ def resolve(plan: Plan) -> ArchSpec:
         rescale_input=plan.rescale_input, naming=plan.naming,
     )
     return replace(spec, hswish_impl=plan.hswish_impl if HSWISH in spec.activations() else "")
+
+
+class Variant(Protocol):
+    """What the architecture needs of a variant (variants.Variant is the one): its family, its
+    rule check and each axis's rewrite with its value. A protocol, so that arch.py, which the
+    axes' rewrites live in, never imports variants.py, which registers them."""
+
+    family: str
+
+    def validate(self) -> None: ...
+
+    def rewrites(self) -> list[tuple[Callable[[Plan, Any], Plan], Any]]: ...
 
 
 def arch_spec(variant: Variant) -> ArchSpec:
