@@ -9,15 +9,15 @@ exporter. Measured numbers and the paper's numbers stay apart (TableRow.paper).
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Protocol
 
 import pandas as pd
 
 from mnv3bench.bench.stats import CI_METHOD, Comparison, compare, summarize
 from mnv3bench.delegation import Delegation
+from mnv3bench.profile.stored import op_rows
 from mnv3bench.tables.definitions import RowDef, TableDef
 from mnv3bench.tables.paper import (
     EARLY,
@@ -410,17 +410,6 @@ def _span(counts: list[int]) -> str:
 # -- op profile ----------------------------------------------------------------------------
 
 
-def _parse_op_rows(value: Any) -> list[dict[str, Any]]:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return []
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
-            return []
-    return [r for r in value if isinstance(r, dict) and "node_type" in r] if isinstance(value, list) else []
-
-
 def op_profile_breakdown(trials: pd.DataFrame, variants: Sequence[str]) -> tuple[pd.DataFrame | None, str | None]:
     """Per variant and op type: mean avg_ms and percent over the trials that profiled ops.
 
@@ -432,7 +421,7 @@ def op_profile_breakdown(trials: pd.DataFrame, variants: Sequence[str]) -> tuple
     records = []
     if column is not None:
         for _, trial in chosen[chosen["variant"].isin(list(variants))].iterrows():
-            for op in _parse_op_rows(trial[column]):
+            for op in op_rows(trial[column]):
                 records.append(
                     {
                         "variant": trial["variant"],
