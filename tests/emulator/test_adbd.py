@@ -34,24 +34,6 @@ from tests.emulator.helpers import (
 
 
 @pytest.fixture
-def host_key(tmp_path: Path) -> Path:
-    key = tmp_path / "keys" / "adbkey"
-    key.parent.mkdir()
-    keygen(str(key))
-    return key
-
-
-@pytest.fixture
-def signer(host_key: Path) -> PythonRSASigner:
-    return PythonRSASigner.FromRSAKeyPath(str(host_key))
-
-
-@pytest.fixture
-def phone(tmp_path: Path) -> FakePhone:
-    return FakePhone(tmp_path / "phone")
-
-
-@pytest.fixture
 def server(phone: FakePhone, host_key: Path) -> Iterator[EmulatorServer]:
     with EmulatorServer(phone, trusted_keys=[Path(str(host_key) + ".pub")]) as srv:
         yield srv

@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from adb_shell import constants
-from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
 from mnv3bench.emulator.adbd import connection
@@ -52,24 +51,6 @@ def closed_within(sock: socket.socket, seconds: float) -> bool:
 
 def adbd_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
     return [r for r in caplog.records if r.name.startswith("mnv3bench.emulator.adbd")]
-
-
-@pytest.fixture
-def host_key(tmp_path: Path) -> Path:
-    key = tmp_path / "keys" / "adbkey"
-    key.parent.mkdir()
-    keygen(str(key))
-    return key
-
-
-@pytest.fixture
-def signer(host_key: Path) -> PythonRSASigner:
-    return PythonRSASigner.FromRSAKeyPath(str(host_key))
-
-
-@pytest.fixture
-def phone(tmp_path: Path) -> FakePhone:
-    return FakePhone(tmp_path / "phone")
 
 
 @pytest.fixture
