@@ -178,17 +178,19 @@ def test_drop_run_fault(tmp_path: Path, profile, tiny_tflite: Path) -> None:
     assert phone.running_pids() == []
 
 
-def test_slow_fault_triples_latency(tmp_path: Path, profile, tiny_tflite: Path) -> None:
-    # The fastest run, not the mean: a tiny model's runs last microseconds, so on a loaded
-    # machine one descheduling moves the mean by more than the fault does (a mean ratio of
-    # 15 was seen under load). The fastest run is the one nothing interrupted.
-    def fastest(faults: set[str]) -> float:
-        phone = make_phone(tmp_path / "-".join(sorted(faults) or ["normal"]), profile, tiny_tflite, faults)
-        recorder = Recorder()
-        phone.run_shell(bench_command(profile, "--num_runs=200"), recorder, threading.Event())
-        return parse_benchmark_output(recorder.text).inference_min_us
+def test_slow_fault_triples_latency(tmp_path: Path, profile, small_model: Path) -> None:
+    # A model whose runs last about a millisecond, and the median run. With the tiny model
+    # (microseconds a run) timer and scheduling noise outweighed the fault on a loaded
+    # machine: mean ratios of 15 and fastest-run ratios of 1.9 were both seen.
+    model = next(small_model.glob("*.tflite"))
 
-    ratio = fastest({"slow"}) / fastest(set())
+    def median(faults: set[str]) -> float:
+        phone = make_phone(tmp_path / "-".join(sorted(faults) or ["normal"]), profile, model, faults)
+        recorder = Recorder()
+        phone.run_shell(bench_command(profile, "--num_runs=50"), recorder, threading.Event())
+        return parse_benchmark_output(recorder.text).inference_median_us
+
+    ratio = median({"slow"}) / median(set())
     assert 2.0 < ratio < 5.0
 
 
