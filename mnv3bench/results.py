@@ -29,7 +29,7 @@ from mnv3bench.locations import default_db
 if TYPE_CHECKING:
     import pandas as pd  # imported where a DataFrame is read: every command imports this module
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 # How to bring an older database up to date: version -> statements to reach version + 1.
 # Columns are only ever added, so old rows stay as they were written.
 MIGRATIONS: dict[int, list[str]] = {
@@ -60,6 +60,13 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE sessions ADD COLUMN host TEXT",
         "ALTER TABLE sessions ADD COLUMN host_end TEXT",
         "ALTER TABLE sessions ADD COLUMN sensors_emulated INTEGER",
+    ],
+    # Randomized rounds: the session's order seed, and each trial's round and place in it,
+    # so a comparison can pair the trials of one round. Older rows have none (unpaired).
+    6: [
+        "ALTER TABLE sessions ADD COLUMN seed INTEGER",
+        "ALTER TABLE trials ADD COLUMN round_index INTEGER",
+        "ALTER TABLE trials ADD COLUMN round_position INTEGER",
     ],
 }
 DEFAULT_DB = Path("reports/results.db")  # inside a checkout; locations.default_db() says where elsewhere
@@ -112,6 +119,8 @@ class TrialRecord:
     cpu_core: int | None = None  # the cpu the benchmark was pinned to
     cpu_cluster: str | None = None  # that cpu's cluster as detected on the phone, e.g. "6-7"
     temp_note: str | None = None  # why a temperature is unknown (None), when one is
+    round_index: int | None = None  # the session's round (1, 2, ...): every variant runs once per round
+    round_position: int | None = None  # its place in that round's random order (1 = first)
 
     def __post_init__(self) -> None:
         if self.ok and self.latency_ms is None:
@@ -143,6 +152,7 @@ class SessionRecord:
     # True when the temperatures and frequencies of its trials are the emulator's inventions
     # (a profile with emulated = true), not measurements.
     sensors_emulated: bool = False
+    seed: int | None = None  # the seed the rounds' random orders were drawn from
 
 
 _SCHEMA = f"""
@@ -165,7 +175,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     device_address TEXT,
     host TEXT,
     host_end TEXT,
-    sensors_emulated INTEGER
+    sensors_emulated INTEGER,
+    seed INTEGER
 );
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY,
@@ -202,7 +213,9 @@ CREATE TABLE IF NOT EXISTS trials (
     device_address TEXT,
     cpu_core INTEGER,
     cpu_cluster TEXT,
-    temp_note TEXT
+    temp_note TEXT,
+    round_index INTEGER,
+    round_position INTEGER
 );
 CREATE INDEX IF NOT EXISTS trials_lookup ON trials (device_profile, variant, model_sha256);
 CREATE TRIGGER IF NOT EXISTS trials_no_update BEFORE UPDATE ON trials
@@ -217,7 +230,7 @@ _TRIAL_COLUMNS = (
     + ["latency_ms", *PARSED_NUMBER_FIELDS, *PARSED_TEXT_FIELDS, *PARSED_JSON_FIELDS, "error"]
     + ["temp_before_c", "temp_after_c", "freq_before_khz", "freq_after_khz", "freq_cap_khz", "throttled"]
     + ["exit_code", "timed_out", "raw_output", "tool_version", "tf_version", "delegate_left_out"]
-    + ["device_address", "cpu_core", "cpu_cluster", "temp_note"]
+    + ["device_address", "cpu_core", "cpu_cluster", "temp_note", "round_index", "round_position"]
 )
 _INTEGER_COLUMNS = ("inference_count", "num_threads", "delegated_nodes", "total_nodes", "delegate_partitions")
 
@@ -395,7 +408,8 @@ class ResultStore:
             cursor = self._conn.execute(
                 "INSERT INTO sessions (command, device_profile, device_serial, device_model, device_fingerprint,"
                 " flags, variants, started_at, tool_version, tf_version, device_info, resumed_from, builds_on,"
-                " device_address, host, sensors_emulated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " device_address, host, sensors_emulated, seed)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     session.command,
                     session.device_profile,
@@ -413,6 +427,7 @@ class ResultStore:
                     session.device_address,
                     json.dumps(session.host) if session.host else None,
                     int(session.sensors_emulated),
+                    session.seed,
                 ),
             )
             return int(cursor.lastrowid)
@@ -431,7 +446,7 @@ class ResultStore:
                 "session_id variant model_sha256 device_profile device_serial device_model device_fingerprint"
                 " trial_index started_at ended_at error_message latency_ms temp_before_c temp_after_c"
                 " freq_before_khz freq_after_khz freq_cap_khz exit_code raw_output tool_version tf_version"
-                " device_address cpu_core cpu_cluster temp_note"
+                " device_address cpu_core cpu_cluster temp_note round_index round_position"
             ).split()
         }
         values["flags"] = flags_json(trial.flags)

@@ -93,6 +93,20 @@ def positive(hint: str) -> Rule:
     return Rule(lambda value, _config: value > 0, "must be positive", hint)
 
 
+# Without --max-trials, an adaptive run stops at this many trials per variant.
+DEFAULT_MAX_TRIALS = 50
+
+
+def parse_precision(text: str) -> float | None:
+    """"2%" or "0.02" -> 0.02; None when it is not a fraction strictly between 0 and 1."""
+    raw = str(text).strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        return None
+    return value if 0 < value < 1 else None
+
+
 @dataclass(frozen=True)
 class _Spec:
     """What option() records on a RunConfig field; BenchOption joins it to the field."""
@@ -162,6 +176,24 @@ class RunConfig:
     reuse: bool = option(False, "--reuse", "Reuse stored trials of the same model, device and flags.")
     keep_going: bool = option(False, "--keep-going", "Carry on past failed trials.")
     force: bool = option(False, "--force", "Run even if the phone does not match the profile.")
+    seed: int | None = option(None, "--seed",
+                              "Seed of the rounds' random order (default: drawn, and stored with the session).",
+                              rules=[not_negative("Use --seed 1 or leave it out."),
+                                     at_most(2**63 - 1, "Use --seed 1 or leave it out.")])
+    precision: str | None = option(
+        None, "--precision",
+        "Keep running rounds until every median's and every comparison's 95% interval is within this "
+        "(e.g. 2%), or --max-time / --max-trials; --trials is then the minimum.",
+        rules=[Rule(lambda value, _config: parse_precision(value) is not None,
+                    "must be a percentage above 0 and below 100, e.g. 2%", "Use --precision 2%.")])
+    max_time_s: float | None = option(None, "--max-time",
+                                      "With --precision: stop starting rounds after this many seconds of trials.",
+                                      rules=duration("Use --max-time 300.", positive_only=True))
+    max_trials: int | None = option(
+        None, "--max-trials", f"With --precision: at most this many trials per variant (default {DEFAULT_MAX_TRIALS}).",
+        rules=[*count(1, 10_000, "Use --max-trials 50."),
+               Rule(lambda value, config: value >= config.trials, "cannot be below --trials",
+                    "Raise --max-trials or lower --trials (the minimum).")])
     thermal_poll_s: float = option(2.0, None, "Seconds between CPU temperature reads while waiting for the gate.")
     num_threads: int = option(1, "--num-threads", "benchmark_model --num_threads (1, the paper's setting; the "
                               "threads share the one pinned core).",
@@ -178,6 +210,16 @@ class RunConfig:
     def __post_init__(self) -> None:
         for opt in OPTIONS:
             opt.check(getattr(self, opt.name), self)
+
+    @property
+    def precision_target(self) -> float | None:
+        """--precision as a fraction ("2%" -> 0.02); None when not asked for."""
+        return None if self.precision is None else parse_precision(self.precision)
+
+    @property
+    def trials_cap(self) -> int:
+        """The most trials per variant an adaptive run may take."""
+        return self.max_trials if self.max_trials is not None else max(DEFAULT_MAX_TRIALS, self.trials)
 
     @property
     def trial_timeout_s(self) -> float:

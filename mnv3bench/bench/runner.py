@@ -6,8 +6,11 @@ The order of work, and why:
 2. Build (ensure_models; cached models are reused without TensorFlow).
 3. Push each model only when the device lacks those exact bytes (sha256), and check the
    hash after pushing: a half-pushed model is never benchmarked.
-4. Trials round-robin (trial 1 of every variant, then trial 2, ...) so slow drift, such as
-   a phone warming up, hits all variants alike (asv's interleaved rounds).
+4. Trials in rounds: each round runs every variant once, in an order drawn at random from
+   the session's seed (stored with it; `--seed` repeats an order). Slow drift, such as a
+   phone warming up, hits all variants alike (asv's interleaved rounds), and no variant
+   always runs first or after the same neighbour. Each trial stores its round and place,
+   so comparisons can pair the trials of one round (bench/paired.py).
 5. Each trial is stored the moment it ends. A trial that times out, crashes or prints no
    latency is stored as failed with its raw output, never as a number.
 
@@ -19,6 +22,8 @@ ends the session; any other exception is a bug and propagates as one.
 from __future__ import annotations
 
 import contextlib
+import random
+import secrets
 import shlex
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -36,7 +41,16 @@ from mnv3bench.bench.command import (
     kill_command,
     taskset_failure,
 )
+from mnv3bench.bench.drift import OrderedTrial, order_warnings
 from mnv3bench.bench.options import RunConfig
+from mnv3bench.bench.precision import (
+    MAX_TIME,
+    MAX_TRIALS,
+    REACHED,
+    PrecisionReport,
+    all_pairs,
+    assess,
+)
 from mnv3bench.delegation import left_out_on_device
 from mnv3bench.device.binary import binary_identity
 from mnv3bench.device.lock import (
@@ -130,6 +144,8 @@ class SessionResult:
     device_serial: str
     variants: list[VariantResult] = field(default_factory=list)
     timings: Timings = field(default_factory=Timings)
+    seed: int | None = None  # the rounds' order seed (--seed repeats it)
+    precision: PrecisionReport | None = None  # with --precision: what was reached, and why it stopped
 
     def to_json(self) -> list[dict[str, Any]]:
         # A list per variant, the documented shape. The session's timings are printed on
@@ -396,6 +412,7 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         remote = f"{profile.work_dir.rstrip('/')}/{name}.tflite"
         plans.append(_Plan(name, artifact, remote, todo, prior))
 
+    seed = config.seed if config.seed is not None else secrets.randbits(32)
     session_id = store.start_session(SessionRecord(
         command=command_line, device_profile=profile.name, device_serial=serial, device_model=info.model,
         device_fingerprint=fingerprint, flags=flags, variants=names, tool_version=mnv3bench.__version__,
@@ -404,7 +421,7 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
                      "benchmark_binary": setup.binary},
         builds_on={p.variant: [int(i) for i in p.prior_ok["id"]] for p in plans
                    if p.prior_ok is not None and len(p.prior_ok)},
-        device_address=dev.serial,
+        device_address=dev.serial, seed=seed,
         host=host_facts().to_json(), sensors_emulated=profile.emulated,
     ))
 
@@ -421,10 +438,11 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         _kill_stale_benchmark(dev, progress)
     new_trials: dict[str, list[TrialRecord]] = {p.variant: [] for p in plans}
     new_ids: dict[str, list[int]] = {p.variant: [] for p in plans}
-    # Round-robin: position r of every variant before position r + 1 of any.
-    order = [(plan, plan.todo[r]) for r in range(max((len(p.todo) for p in plans), default=0))
-             for plan in plans if r < len(plan.todo)]
-    for done, (plan, trial_index) in enumerate(order):
+    rng = random.Random(seed)
+    order = _round_order(plans, rng)
+    trials_started = time.perf_counter()
+
+    def measure(plan: _Plan, trial_index: int, round_index: int, position: int, done: int, total: int) -> None:
         loop_started = time.perf_counter()
         if done and config.cooldown_s:
             progress.message(f"Cooling down {config.cooldown_s:g} s")
@@ -432,8 +450,9 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         if config.thermal_gate_c is not None:
             _wait_for_thermal_gate(setup, progress, sleep, clock)
         waited = time.perf_counter() - loop_started
-        progress.trial_started(plan.variant, trial_index, done, len(order))
+        progress.trial_started(plan.variant, trial_index, done, total)
         record, benchmark_s = _run_trial(setup, plan, trial_index, session_id)
+        record.round_index, record.round_position = round_index, position
         trial_id = store.record_trial(record)
         new_trials[plan.variant].append(record)
         new_ids[plan.variant].append(trial_id)
@@ -449,11 +468,93 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
                 "Fix the cause and run again with --resume, or pass --keep-going to carry on past failed trials.",
             )
 
+    for done, (plan, trial_index, round_index, position) in enumerate(order):
+        measure(plan, trial_index, round_index, position, done, len(order))
+
+    report = None
+    target = config.precision_target
+    if target is not None and plans:
+        # Adaptive: more rounds of every variant until the precision is reached or a budget ends.
+        for plan in plans:
+            if not plan.todo:
+                _ensure_pushed(dev, profile, plan, progress)
+        round_index = max((len(p.todo) for p in plans), default=0)
+        done = len(order)
+        while True:
+            report = _assess(target, plans, new_trials, session_id, round_index)
+            progress.message(report.progress_line())
+            if report.met:
+                report.stopped = REACHED
+                break
+            if max(_trials_of(plan, new_trials) for plan in plans) >= config.trials_cap:
+                report.stopped = MAX_TRIALS
+                break
+            if config.max_time_s is not None and time.perf_counter() - trials_started >= config.max_time_s:
+                report.stopped = MAX_TIME
+                break
+            round_index += 1
+            in_round = list(plans)
+            rng.shuffle(in_round)
+            for position, plan in enumerate(in_round, start=1):
+                measure(plan, _next_index(plan, new_trials), round_index, position, done, done + len(in_round) + 1)
+                done += 1
+        if not report.met:
+            progress.message(f"warning: precision ±{target:.2%} not reached ({report.stopped}) for: "
+                             + ", ".join(report.missed()))
+
+    ordered = [OrderedTrial(t.variant, t.round_index, t.round_position, t.latency_ms)  # type: ignore[arg-type]
+               for records in new_trials.values() for t in records if t.ok and t.round_index is not None]
+    for warning in order_warnings(ordered):
+        progress.message(f"warning: {warning}")
     store.end_session(session_id, {"load_end": load_average()})
-    result = SessionResult(session_id, profile.name, serial)
+    result = SessionResult(session_id, profile.name, serial, seed=seed, precision=report)
     for plan in plans:
         result.variants.append(_variant_result(plan, new_trials[plan.variant], new_ids[plan.variant]))
     return result
+
+
+def _round_order(plans: Sequence[_Plan], rng: random.Random) -> list[tuple[_Plan, int, int, int]]:
+    """(plan, trial index, round, position) in running order: round r runs the r-th trial
+    still to do of every variant that has one, shuffled by `rng` (seeded with the session's seed)."""
+    order = []
+    for r in range(max((len(p.todo) for p in plans), default=0)):
+        in_round = [plan for plan in plans if r < len(plan.todo)]
+        rng.shuffle(in_round)
+        order += [(plan, plan.todo[r], r + 1, position) for position, plan in enumerate(in_round, start=1)]
+    return order
+
+
+def _trials_of(plan: _Plan, new_trials: dict[str, list[TrialRecord]]) -> int:
+    """Trials of the variant so far: stored before (resume/reuse) and run now."""
+    return (0 if plan.prior_ok is None else len(plan.prior_ok)) + len(new_trials[plan.variant])
+
+
+def _next_index(plan: _Plan, new_trials: dict[str, list[TrialRecord]]) -> int:
+    used = [t.trial_index for t in new_trials[plan.variant]]
+    if plan.prior_ok is not None and len(plan.prior_ok):
+        used += [int(i) for i in plan.prior_ok["trial_index"]]
+    return max(used, default=0) + 1
+
+
+def _assess(target: float, plans: Sequence[_Plan], new_trials: dict[str, list[TrialRecord]], session_id: int,
+            rounds_done: int) -> PrecisionReport:
+    """The precision reached by every variant's ok trials, stored before and run now."""
+    from mnv3bench.bench.paired import round_keys
+
+    latencies: dict[str, list[float]] = {}
+    keys: dict[str, list[Any]] = {}
+    for plan in plans:
+        ms: list[float] = []
+        ks: list[Any] = []
+        if plan.prior_ok is not None and len(plan.prior_ok):
+            ms += [float(v) for v in plan.prior_ok["latency_ms"]]
+            ks += round_keys(plan.prior_ok)
+        for t in new_trials[plan.variant]:
+            if t.ok:
+                ms.append(float(t.latency_ms))  # type: ignore[arg-type]
+                ks.append((session_id, t.round_index))
+        latencies[plan.variant], keys[plan.variant] = ms, ks
+    return assess(target, latencies, keys, all_pairs([p.variant for p in plans]), rounds_done)
 
 
 def _ensure_pushed(dev: Device, profile: DeviceProfile, plan: _Plan, progress: Progress) -> None:

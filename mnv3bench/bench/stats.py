@@ -41,6 +41,11 @@ class Summary:
     cv: float  # std / mean (sample std, ddof=1; 0 for a single trial)
     ci_method: str = CI_METHOD
 
+    @property
+    def half_width(self) -> float | None:
+        """The precision reached: the CI's half-width relative to the median (0.02 = ±2%)."""
+        return relative_half_width(self.median, self.ci_low, self.ci_high)
+
     def to_json(self) -> dict:
         data = asdict(self)
         del data["n"]
@@ -72,6 +77,20 @@ class Comparison:
     n_b: int
     test: str = COMPARE_TEST
     ci_method: str = "bootstrap percentile 95% CI of the ratio of medians"
+    method: str = "ratio of medians"  # or "paired" (bench/paired.py)
+    rounds: int = 0  # rounds that ran both variants (paired: the rounds the numbers come from)
+
+    @property
+    def half_width(self) -> float | None:
+        """The precision reached: the interval's half-width relative to the ratio (0.02 = ±2%)."""
+        return relative_half_width(self.ratio, self.ratio_ci_low, self.ratio_ci_high)
+
+
+def relative_half_width(centre: float, low: float | None, high: float | None) -> float | None:
+    """Half an interval's width relative to its centre (a median or a ratio); None without one."""
+    if low is None or high is None or not centre > 0:
+        return None
+    return (high - low) / 2 / centre
 
 
 def _clean(values: Sequence[float]) -> np.ndarray:

@@ -132,7 +132,7 @@ def compare_command(
     json_output: JsonOpt = False,
     blocks: Annotated[bool, typer.Option("--blocks", help="Also compare block by block (stored op profiles).")] = False,
 ) -> None:
-    """Do two stored variants differ? Ratio of medians with a CI, and a significance test."""
+    """Do two stored variants differ? Paired within-round ratios (else ratio of medians) with a CI and a test."""
     from mnv3bench.variants import parse_variant
 
     a, b = parse_variant(variant_a).name, parse_variant(variant_b).name
@@ -149,7 +149,10 @@ def compare_command(
         if trials_b.empty:
             raise MnvError(f"No successful trials of {b} on {device} with the same benchmark flags as {a}.",
                            f"Measure both together: {measure}")
-    comparison = stats.compare(trials_a["latency_ms"].tolist(), trials_b["latency_ms"].tolist())
+    from mnv3bench.bench.paired import compare_trials, round_keys
+
+    comparison = compare_trials(trials_a["latency_ms"].tolist(), round_keys(trials_a),
+                                trials_b["latency_ms"].tolist(), round_keys(trials_b))
     sentence = stats.describe(comparison, a, b)
     by_block = None
     if blocks:
@@ -163,6 +166,7 @@ def compare_command(
             "ratio": comparison.ratio, "ratio_ci_low": comparison.ratio_ci_low,
             "ratio_ci_high": comparison.ratio_ci_high, "ci_method": comparison.ci_method,
             "test": comparison.test, "p_value": comparison.p_value, "significant": comparison.significant,
+            "method": comparison.method, "rounds": comparison.rounds, "precision": comparison.half_width,
             "conclusion": sentence,
             **({"by_block": by_block[1]} if by_block else {}),
         })
@@ -174,6 +178,6 @@ def compare_command(
     table.add_row(b, str(comparison.n_b), f"{trials_b['latency_ms'].median():.3f}")
     stdout.print(table)
     stdout.print(sentence, highlight=False)
-    stdout.print(f"({comparison.test} test; {comparison.ci_method})", highlight=False)
+    stdout.print(f"({comparison.method}: {comparison.test} test; {comparison.ci_method})", highlight=False)
     if by_block:
         stdout.print(by_block[0])

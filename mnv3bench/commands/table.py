@@ -107,7 +107,10 @@ def table(
         tool_version=__version__,
         reused_trials={v.variant: v.reused for v in session.variants},
         timings=session.timings.to_json(),
+        seed=session.seed,
     )
+    if session.precision is not None:
+        result.set_precision_target(session.precision.target, session.precision.stopped)
     _emit([result], json_output=json_output, reports_dir=reports_dir or default_reports_dir(), single=True)
 
 

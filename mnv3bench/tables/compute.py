@@ -15,7 +15,10 @@ from typing import Protocol
 
 import pandas as pd
 
-from mnv3bench.bench.stats import CI_METHOD, Comparison, compare, summarize
+from mnv3bench.bench.drift import session_order_warnings
+from mnv3bench.bench.paired import compare_trials, round_keys
+from mnv3bench.bench.stats import CI_METHOD, Comparison, summarize
+from mnv3bench.bench.verdict import direction, judge
 from mnv3bench.delegation import Delegation
 from mnv3bench.profile.stored import op_rows
 from mnv3bench.tables.definitions import RowDef, TableDef
@@ -73,7 +76,7 @@ def _cells(trials: pd.DataFrame, variants: Sequence[str]) -> dict[str, Cell]:
             continue
         latencies = [float(v) for v in group["latency_ms"]]
         ids = [int(v) for v in group["id"]] if "id" in group.columns else []
-        cells[variant] = Cell(variant, summarize(latencies), latencies, ids)
+        cells[variant] = Cell(variant, summarize(latencies), latencies, ids, round_keys(group))
     return cells
 
 
@@ -115,14 +118,6 @@ def _paper_values(defn: TableDef, row: RowDef, columns: tuple[str, ...], agreeme
     )
 
 
-def _direction(ratio: float) -> str:
-    if ratio < 1:
-        return "faster"
-    if ratio > 1:
-        return "slower"
-    return "same"
-
-
 def _comparison(
     comparison: str, kind: str, subject: Cell | None, baseline: Cell | None, paper_r: float | None, version: str | None
 ) -> PaperComparison:
@@ -132,17 +127,17 @@ def _comparison(
         subject.variant if subject else None,
         baseline.variant if baseline else None,
         paper_ratio=paper_r,
-        paper_direction=_direction(paper_r) if paper_r is not None else None,
+        paper_direction=direction(paper_r) if paper_r is not None else None,
         paper_version=version,
     )
     if subject is None or baseline is None:
         return replace(paper, verdict="not measured")
-    c: Comparison = compare(subject.latencies_ms, baseline.latencies_ms)
-    measured_direction = _direction(c.ratio)
-    agrees = measured_direction == paper.paper_direction if paper_r is not None else None
+    c: Comparison = compare_trials(subject.latencies_ms, subject.rounds, baseline.latencies_ms, baseline.rounds)
+    agrees = resolved = None
     verdict = "no paper value"
-    if agrees is not None:
-        verdict = ("agrees" if agrees else "disagrees") + ("" if c.significant else " (not significant)")
+    if paper_r is not None:
+        judged = judge(c, paper_r)
+        agrees, resolved, verdict = judged.direction_matches, judged.resolved, judged.text
     return replace(
         paper,
         measured_ratio=c.ratio,
@@ -150,9 +145,13 @@ def _comparison(
         measured_ratio_ci_high=c.ratio_ci_high,
         p_value=c.p_value,
         significant=c.significant,
-        measured_direction=measured_direction,
+        measured_direction=direction(c.ratio),
         agrees=agrees,
         verdict=verdict,
+        method=c.method,
+        precision=c.half_width,
+        rounds=c.rounds,
+        resolved=resolved,
     )
 
 
@@ -248,6 +247,7 @@ def compute_table(
 
     notes = _notes(defn, device, device_column, agreement_column, absolute_comparable, chosen, cells, missing)
     notes += delegation_notes(chosen, comparisons)
+    notes += [f"Warning: {w}" for w in session_order_warnings(chosen)]
     result = TableResult(
         definition=defn,
         device=device,

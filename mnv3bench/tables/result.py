@@ -42,6 +42,14 @@ class Cell:
     summary: Summary
     latencies_ms: list[float]
     trial_ids: list[int]
+    # Each trial's round, (session_id, round_index), or None when it ran outside rounds:
+    # what pairs it with another variant's trial (bench/paired.py).
+    rounds: list[tuple[int, int] | None] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float | None:
+        """The half-width of the median's 95% CI relative to the median (0.02 = ±2%)."""
+        return self.summary.half_width
 
     def interval(self) -> dict[str, float | None]:
         """Median and CI; the CI is None below the trials it needs (bench/supported.py)."""
@@ -118,8 +126,24 @@ class PaperComparison:
     paper_ratio: float | None = None
     paper_direction: str | None = None
     paper_version: str | None = None
-    agrees: bool | None = None
-    verdict: str = "no paper value"
+    agrees: bool | None = None  # the measured direction is the paper's (resolved or not; see resolved)
+    verdict: str = "no paper value"  # "agrees", "disagrees", "not resolved at ±x%" (bench/verdict.py)
+    method: str | None = None  # "paired" (within-round ratios) or "ratio of medians"
+    precision: float | None = None  # the ratio CI's half-width relative to the ratio (0.02 = ±2%)
+    rounds: int | None = None  # rounds that ran both variants
+    resolved: bool | None = None  # the verdict is a direction (agrees/disagrees), not "not resolved"
+
+
+@dataclass(frozen=True)
+class VerdictCounts:
+    """The agreement summary's headline."""
+
+    agrees: int
+    disagrees: int
+    not_resolved: int
+
+    def headline(self) -> str:
+        return f"{self.agrees} agree, {self.disagrees} disagree, {self.not_resolved} not resolved"
 
 
 @dataclass(frozen=True)
@@ -171,10 +195,31 @@ class TableResult:
     # Per variant: what makes its numbers less trustworthy, with advice (shown wherever they are).
     warnings: dict[str, list[str]] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)  # provenance: command, versions, timings
+    precision_target: float | None = None  # --precision asked for (0.02 = ±2%); None: fixed trials
+    precision_stopped: str | None = None  # why the rounds stopped: reached, max-time, max-trials
 
     @property
     def name(self) -> str:
         return self.definition.name
+
+    def set_precision_target(self, target: float, stopped: str | None) -> None:
+        """Record the --precision asked for, and add a note naming what did not reach it."""
+        self.precision_target, self.precision_stopped = target, stopped
+        missed = self.precision_missed()
+        if missed:
+            self.notes.append(f"Precision ±{target:.1%} not reached ({stopped}) by: {', '.join(missed)}.")
+        else:
+            self.notes.append(f"Precision ±{target:.1%} reached by every cell and comparison.")
+
+    def precision_missed(self) -> list[str]:
+        """Cells (variants) and comparisons whose interval is wider than the target."""
+        target = self.precision_target
+        if target is None:
+            return []
+        cells = [v for v, c in self.cells.items() if c.precision is None or c.precision > target]
+        comparisons = [c.comparison for c in self.comparisons
+                       if c.measured_ratio is not None and (c.precision is None or c.precision > target)]
+        return cells + comparisons
 
     def trial_ids(self) -> dict[str, list[int]]:
         return {variant: cell.trial_ids for variant, cell in self.cells.items()}
@@ -190,6 +235,13 @@ class TableResult:
         """(comparisons whose direction matches the paper's, comparisons with a paper value)."""
         judged = [c for c in self.comparisons if c.agrees is not None]
         return sum(1 for c in judged if c.agrees), len(judged)
+
+    def verdict_counts(self) -> VerdictCounts:
+        """Resolved agreements, resolved disagreements and unresolved, among comparisons with a paper value."""
+        judged = [c for c in self.comparisons if c.agrees is not None]
+        agree = sum(1 for c in judged if c.resolved and c.agrees)
+        disagree = sum(1 for c in judged if c.resolved and not c.agrees)
+        return VerdictCounts(agree, disagree, len(judged) - agree - disagree)
 
     # -- pandas views, for the Python API --------------------------------------------------
 

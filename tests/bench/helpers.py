@@ -28,3 +28,22 @@ def run(profile, store, names, artifacts, device, config=None, sensors=None, **k
                          store, device=device, artifacts=artifacts, sensors=sensors or FakeSensors(),
                          sleep=sleeps.append, **kw)
     return result, sleeps
+
+
+class Messages:
+    """A Progress that keeps the runner's messages (progress lines and warnings)."""
+
+    def __init__(self):
+        self.lines = []
+
+    def message(self, text):
+        self.lines.append(text)
+
+    def push(self, *args):
+        pass
+
+    def trial_started(self, *args):
+        pass
+
+    def trial_finished(self, *args):
+        pass

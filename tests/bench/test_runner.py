@@ -18,21 +18,38 @@ from mnv3bench.testing import benchmark_output as good_output
 from tests.bench.helpers import make_artifacts, run
 
 
-def test_trials_interleave_round_robin_and_are_stored(tmp_path, profile, store):
+def test_trials_run_in_rounds_of_every_variant_and_are_stored(tmp_path, profile, store):
     names = ["a", "b", "c"]
     dev = FakeDevice()
     result, _ = run(profile, store, names, make_artifacts(tmp_path, names), dev)
     graphs = [Path(g).stem for g in dev.benchmarks]
-    assert graphs == ["a", "b", "c"] * 3
+    # Each round runs every variant once, in its own random order.
+    assert [sorted(graphs[i:i + 3]) for i in (0, 3, 6)] == [names] * 3
     trials = store.trials()
     assert list(trials["trial_index"]) == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert list(trials["round_index"]) == [1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert list(trials["round_position"]) == [1, 2, 3] * 3
+    assert list(trials["variant"]) == graphs
     assert trials["ok"].all() and (trials["latency_ms"] > 5).all()
     # Every command naming the binary is a pinned run, bar the stale-benchmark check (pidof).
     assert all(c.startswith("taskset 10 /data/local/tmp/benchmark_model --graph=") for c in dev.commands
                if "benchmark_model" in c and c != RUNNING_COMMAND)
     assert [v.summary.n for v in result.variants] == [3, 3, 3]
-    # trial n answers 5000 + n us: variant a ran as trials 1, 4, 7
-    assert result.variants[0].summary.median == pytest.approx(5.004)
+    # trial n answers 5000 + n us: the summary is over the trials variant a ran as
+    a_ms = sorted(trials[trials["variant"] == "a"]["latency_ms"])
+    assert result.variants[0].summary.median == pytest.approx(a_ms[1])
+    assert store.sessions()["seed"].tolist() == [result.seed]
+
+
+def test_the_seed_repeats_the_order(tmp_path, profile, store):
+    names = ["a", "b", "c", "d"]
+    orders = []
+    for _ in range(2):
+        dev = FakeDevice()
+        run(profile, store, names, make_artifacts(tmp_path, names), dev, RunConfig(trials=4, seed=7))
+        orders.append([Path(g).stem for g in dev.benchmarks])
+    assert orders[0] == orders[1]
+    assert orders[0][:4] != orders[0][4:8] or orders[0][4:8] != orders[0][8:12]  # rounds are shuffled
 
 
 def test_push_skipped_when_device_holds_same_bytes(tmp_path, profile, store):
@@ -118,14 +135,19 @@ def test_disconnect_keeps_finished_trials_and_resume_measures_the_rest(tmp_path,
         run(profile, store, names, arts, dev, RunConfig(trials=3))
     assert "--resume" in err.value.hint
     stored = store.trials()
-    assert list(zip(stored["variant"], stored["trial_index"])) == [("a", 1), ("b", 1), ("a", 2)]
+    ran = [Path(g).stem for g in dev.benchmarks]  # the 4th never answered
+    assert list(zip(stored["variant"], stored["trial_index"])) == list(zip(ran[:3], [1, 1, 2]))
+    assert sorted(ran[:2]) == names  # round 1 was whole
+    first_of_round_2 = ran[2]
+    rest = {(v, i) for v in names for i in (1, 2, 3)} - set(zip(stored["variant"], stored["trial_index"]))
 
     dev2 = FakeDevice()
     dev2.files = dict(dev.files)
     result, _ = run(profile, store, names, arts, dev2, RunConfig(trials=3, resume=True))
-    assert [Path(g).stem for g in dev2.benchmarks] == ["a", "b", "b"]
+    other = next(n for n in names if n != first_of_round_2)
+    assert sorted(Path(g).stem for g in dev2.benchmarks) == sorted([first_of_round_2, other, other])
     measured = store.trials(session=result.session_id)
-    assert sorted(zip(measured["variant"], measured["trial_index"])) == [("a", 3), ("b", 2), ("b", 3)]
+    assert set(zip(measured["variant"], measured["trial_index"])) == rest and len(measured) == 3
     assert dev2.pushes == []  # the bytes were already there
     assert [v.summary.n for v in result.variants] == [3, 3]
 
@@ -229,7 +251,8 @@ def test_ctrl_c_keeps_finished_trials_and_kills_the_device_process(tmp_path, pro
     with pytest.raises(KeyboardInterrupt):
         run(profile, store, ["a", "b"], make_artifacts(tmp_path, ["a", "b"]), dev)
     assert dev.commands[-1] == KILL_COMMAND
-    assert list(zip(store.trials()["variant"], store.trials()["trial_index"])) == [("a", 1), ("b", 1)]
+    # Round 1 (a and b, either order) finished; the trial interrupted is not stored.
+    assert sorted(zip(store.trials()["variant"], store.trials()["trial_index"])) == [("a", 1), ("b", 1)]
 
 
 def test_ctrl_c_from_the_cli_exits_130_with_the_resume_hint(tmp_path, monkeypatch, capfd):

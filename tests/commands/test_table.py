@@ -95,3 +95,17 @@ def test_ctrl_c_during_table_keeps_trials_and_exits_130_with_the_reuse_hint(fake
     assert code == 0, err
     assert len([c for c in fake_device.commands if c.startswith("taskset ")]) - before == 2
     assert sum(len(ids) for ids in json.loads(out)["trials"].values()) == 4
+
+
+def test_table_with_precision_reports_what_it_reached(fake_device, tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    code, out, err = cli(["table", "stem", "--device", "pixel3", "--trials", "2", "--precision", "0.01%",
+                          "--max-trials", "4", "--seed", "11", *MEASURE, "--db", db, "--models-dir",
+                          str(tmp_path / "m"), "--reports-dir", str(tmp_path / "rep"), "--json"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    precision = doc["precision"]
+    assert precision["target"] == pytest.approx(0.0001) and precision["stopped"] == "max-trials"
+    assert all(cell["trials"] == 4 for cell in precision["cells"].values()) and precision["missed"]
+    assert doc["seed"] == 11
+    assert "target ±0.01%" in err and "not reached (max-trials)" in err

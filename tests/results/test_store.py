@@ -23,6 +23,7 @@ from tests.results.helpers import (
     V3_TRIAL_COLUMNS,
     V4_TRIAL_COLUMNS,
     V5_TRIAL_COLUMNS,
+    V7_TRIAL_COLUMNS,
     as_version,
     session,
     trial,
@@ -203,3 +204,21 @@ def test_a_version_4_database_gains_the_host_columns_keeping_its_rows(tmp_path):
     assert pd.isna(sessions.loc[old, "host"]) and pd.isna(sessions.loc[old, "sensors_emulated"])
     assert json.loads(sessions.loc[new, "host"])["cpu_model"] == "Xeon" and sessions.loc[new, "sensors_emulated"] == 1
     assert json.loads(sessions.loc[new, "host_end"]) == {"load_end": [1.2, 0.5, 0.2]}
+
+def test_version_6_database_gains_rounds_and_keeps_its_rows(tmp_path):
+    """Trials stored before randomized rounds have no round: they stay, unpaired."""
+    db = tmp_path / "v6.db"
+    with ResultStore(db) as store:
+        sid = session(store)
+        store.record_trial(trial(sid, 1))
+    as_version(db, 6)
+    with ResultStore(db) as store:
+        new = trial(sid, 2)
+        new.round_index, new.round_position = 1, 2
+        store.record_trial(new)
+        frame = store.trials().sort_values("trial_index")
+    assert {*V7_TRIAL_COLUMNS} <= set(frame.columns)
+    assert frame["round_index"].isna().tolist() == [True, False]
+    assert frame["round_position"].tolist()[1] == 2
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT seed FROM sessions").fetchall() == [(None,)]

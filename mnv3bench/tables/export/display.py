@@ -15,6 +15,7 @@ from mnv3bench.tables.paper import EARLY
 from mnv3bench.tables.result import (
     HSWISH_OP_TYPES,
     Cell,
+    PaperComparison,
     TableResult,
     TableRow,
     VariantBlocks,
@@ -145,7 +146,8 @@ def warning_lines(result: TableResult) -> list[str]:
 
 # -- agreement and op profile ----------------------------------------------------------------
 
-AGREEMENT_HEADERS = ("Comparison", "measured ratio [95% CI]", "paper ratio", "measured", "paper", "verdict")
+AGREEMENT_HEADERS = ("Comparison", "measured ratio [95% CI]", "paper ratio", "measured", "paper", "verdict",
+                     "method")
 
 
 def agreement_grid(result: TableResult) -> Grid:
@@ -159,6 +161,7 @@ def agreement_grid(result: TableResult) -> Grid:
                 c.measured_direction or MISSING,
                 c.paper_direction or MISSING,
                 c.verdict,
+                _method(c),
             )
             for c in result.comparisons
         ),
@@ -184,6 +187,18 @@ def op_block_grid(result: TableResult) -> Grid | None:
                share(v.hswish_ms, v.total_ms), share(v.hswish_replacement_ms, v.total_ms),
                f"{v.unattributed_share:.1%}") for v in result.op_blocks),
     )
+def _method(c: PaperComparison) -> str:
+    """"paired, 8 rounds, ±1.2%": how the ratio was estimated and the precision it reached."""
+    if c.method is None:
+        return MISSING
+    text = f"{c.method}, {c.rounds} rounds" if c.method == "paired" else c.method
+    return text + ("" if c.precision is None else f", ±{c.precision:.1%}")
+
+
+def agreement_title(result: TableResult) -> str:
+    """The agreement summary's headline: resolved agreements, disagreements, unresolved."""
+    agree, judged = result.agreement_counts()
+    return f"{result.verdict_counts().headline()} ({agree}/{judged} directions match)"
 
 
 def op_profile_grid(result: TableResult) -> Grid | None:

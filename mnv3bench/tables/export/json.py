@@ -105,6 +105,31 @@ def _op_blocks_record(v: Any) -> dict[str, Any]:
             "blocks": [{"name": name, "ms": ms, "share": share} for name, ms, share in v.blocks],
             "unattributed_share": v.unattributed_share, "hswish_ms": v.hswish_ms,
             "hswish_replacement_ms": v.hswish_replacement_ms}
+def _agreement_summary(result: TableResult) -> dict[str, int]:
+    agree, judged = result.agreement_counts()
+    counts = result.verdict_counts()
+    return {"agrees": counts.agrees, "disagrees": counts.disagrees, "not_resolved": counts.not_resolved,
+            "directions_match": agree, "judged": judged}
+
+
+def _precision(result: TableResult) -> dict[str, Any]:
+    """Per cell and per comparison: the precision reached (CI half-width relative to the
+    median or ratio) and the trials used; against the --precision target when one was asked."""
+    target = result.precision_target
+
+    def reached(value: float | None) -> bool | None:
+        return None if target is None else value is not None and value <= target
+
+    return {
+        "target": target,
+        "stopped": result.precision_stopped,
+        "cells": {variant: {"precision": cell.precision, "trials": len(cell.latencies_ms),
+                            "reached": reached(cell.precision)} for variant, cell in result.cells.items()},
+        "comparisons": {c.comparison: {"precision": c.precision, "method": c.method, "rounds": c.rounds,
+                                       "reached": reached(c.precision)}
+                        for c in result.comparisons if c.measured_ratio is not None},
+        "missed": result.precision_missed(),
+    }
 
 
 def to_json_dict(result: TableResult) -> dict[str, Any]:
@@ -117,6 +142,8 @@ def to_json_dict(result: TableResult) -> dict[str, Any]:
         "absolute_comparable": result.absolute_comparable,
         "rows": json_rows(result),
         "agreement": [_plain_record(c) for c in result.comparisons],
+        "agreement_summary": _agreement_summary(result),
+        "precision": _precision(result),
         "paper": _paper_entries(result),
         "notes": result.notes,
         "warnings": result.warnings,

@@ -7,6 +7,7 @@ from mnv3bench.tables.export.display import (
     Grid,
     agreement_grid,
     op_block_grid,
+    agreement_title,
     op_profile_grid,
     table_grid,
     warning_lines,
@@ -29,7 +30,6 @@ def markdown_table(grid: Grid) -> str:
 
 def to_markdown(result: TableResult) -> str:
     defn = result.definition
-    agree, judged = result.agreement_counts()
     lines = [
         f"## {defn.title}",
         "",
@@ -39,7 +39,7 @@ def to_markdown(result: TableResult) -> str:
         "",
         markdown_table(table_grid(result)),
         "",
-        f"### Agreement with the paper ({agree}/{judged} directions match)",
+        f"### Agreement with the paper: {agreement_title(result)}",
         "",
         markdown_table(agreement_grid(result)),
         "",

@@ -22,6 +22,7 @@ from mnv3bench.tables.export.display import (
     Grid,
     agreement_grid,
     op_block_grid,
+    agreement_title,
     op_profile_grid,
     table_grid,
     warning_lines,
@@ -132,8 +133,7 @@ def _bullets(lines: Iterable[str]) -> str:
 
 def to_rich(result: TableResult) -> Group:
     parts: list[Any] = [FittedTable(table_grid(result), f"{result.definition.title} — {result.device}", result.device)]
-    agree, judged = result.agreement_counts()
-    parts.append(FittedTable(agreement_grid(result), f"Agreement with the paper: {agree}/{judged} directions match",
+    parts.append(FittedTable(agreement_grid(result), f"Agreement with the paper: {agreement_title(result)}",
                              result.device))
     ops = op_profile_grid(result)
     if ops is not None:
