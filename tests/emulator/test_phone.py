@@ -184,14 +184,21 @@ def test_slow_fault_triples_latency(tmp_path: Path, profile, small_model: Path) 
     # machine: mean ratios of 15 and fastest-run ratios of 1.9 were both seen.
     model = next(small_model.glob("*.tflite"))
 
-    def median(faults: set[str]) -> float:
-        phone = make_phone(tmp_path / "-".join(sorted(faults) or ["normal"]), profile, model, faults)
+    def median(faults: set[str], attempt: int) -> float:
+        name = "-".join(sorted(faults) or ["normal"])
+        phone = make_phone(tmp_path / f"{name}-{attempt}", profile, model, faults)
         recorder = Recorder()
         phone.run_shell(bench_command(profile, "--num_runs=50"), recorder, threading.Event())
         return parse_benchmark_output(recorder.text).inference_median_us
 
-    ratio = median({"slow"}) / median(set())
-    assert 2.0 < ratio < 5.0
+    # Alternated, and the least-disturbed median of each kept: other work on the host comes
+    # and goes between the two measurements, and only ever makes a run slower.
+    normal, slow = [], []
+    for attempt in range(3):
+        normal.append(median(set(), attempt))
+        slow.append(median({"slow"}, attempt))
+    ratio = min(slow) / min(normal)
+    assert 2.0 < ratio < 5.0, (normal, slow)
 
 
 def test_no_binary_fault_then_push_and_chmod(tmp_path: Path, profile, tiny_tflite: Path) -> None:

@@ -21,8 +21,8 @@ from rich.text import Text
 from mnv3bench.tables.export.display import (
     Grid,
     agreement_grid,
-    op_block_grid,
     agreement_title,
+    op_block_grid,
     op_profile_grid,
     table_grid,
     warning_lines,
