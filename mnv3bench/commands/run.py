@@ -22,8 +22,10 @@ from mnv3bench.cliapp import (
     suggest,
 )
 from mnv3bench.commands.measure_options import (
+    DevicesOpt,
     Measurement,
     command_line,
+    fleet_failure,
     measuring_command,
 )
 from mnv3bench.errors import MnvError, UsageError
@@ -83,7 +85,7 @@ def _parse_variants(names: list[str]) -> list[Any]:
 @app.command("run", help=_RUN_HELP)
 @measuring_command(without={"reuse"})  # run takes --resume; `table` takes --reuse
 def run_command(
-    device: DeviceOpt,
+    devices: DevicesOpt,
     variants: Annotated[list[str] | None, typer.Argument(help="Variant names, as `build` and `compare` take them.",
                                                          metavar="[VARIANT]...", show_default=False)] = None,
     variant: Annotated[list[str] | None, typer.Option("--variant", help="A variant name (repeat for several); "
@@ -98,25 +100,56 @@ def run_command(
 
     parsed = _parse_variants([*(variants or []), *(variant or [])])
     check_sizes(parsed, allow_huge=allow_huge)
-    profile = load_profile(device)
+    profiles = [load_profile(device) for device in devices]
+    if len(profiles) > 1:
+        _run_on_several(profiles, parsed, measurement, json_output)
+        return
     # Ctrl-C: every finished trial is already committed; the measure path says so and exits 130.
-    result = measurement.run(run_session, profile, parsed, command_line=command_line("mnv3bench run"),
+    result = measurement.run(run_session, profiles[0], parsed, command_line=command_line("mnv3bench run"),
                              interrupted_hint=RESUME_HINT)
     _report(result, json_output)
+    _print_op_types(result, measurement, json_output)
+
+
+def _print_op_types(result: SessionResult, measurement: Measurement, json_output: bool) -> None:
     if measurement.options.get("op_profiling") and not json_output:
         from mnv3bench.commands.profile import print_op_types
 
         print_op_types(measurement.db_path, result.session_id, [v.variant for v in result.variants])
 
 
+def _run_on_several(profiles: list[Any], variants: list[Any], measurement: Measurement, json_output: bool) -> None:
+    """`run --device A --device B ...`: the same variants on each phone at once (bench/fleet.py)."""
+    fleet = measurement.run_fleet(run_session, profiles, variants, command_line=command_line("mnv3bench run"),
+                                  interrupted_hint=RESUME_HINT)
+    if json_output:  # the documented list per variant, each entry naming its device
+        print_json([entry for result in fleet.results for entry in result.to_json()])
+    empty: list[str] = []
+    for result in fleet.results:
+        if not json_output:
+            _report_tables(result)
+            _print_op_types(result, measurement, json_output)
+        empty += [f"{v.variant} on {result.device_profile}" for v in result.variants if v.summary is None]
+    failure = fleet_failure(fleet, "run the same command again with --resume to measure only the rest.")
+    if failure is not None:
+        raise failure
+    if empty:
+        raise MnvError(f"No successful trial for {', '.join(empty)}.",
+                       "Look at the stored raw output (mnv3bench keeps it per trial) and `mnv3bench doctor`.")
+
+
+def _report_tables(result: SessionResult) -> None:
+    stdout.print(_result_table(result))
+    for v in result.variants:
+        for w in v.warnings:
+            stderr.print(f"[yellow]warning[/] {v.variant}: {w.message} {w.advice}", highlight=False)
+
+
 def _report(result: SessionResult, json_output: bool) -> None:
     if json_output:
         print_json(result.to_json())
     else:
-        stdout.print(_result_table(result))
-        for v in result.variants:
-            for w in v.warnings:
-                stderr.print(f"[yellow]warning[/] {v.variant}: {w.message} {w.advice}", highlight=False)
+        _report_tables(result)
     empty = [v.variant for v in result.variants if v.summary is None]
     if empty:
         raise MnvError(f"No successful trial for {', '.join(empty)}.",
