@@ -24,13 +24,17 @@ def test_serials_pair_with_devices_and_a_count_mismatch_is_a_usage_error(cli, re
 
 
 @pytest.mark.slow
-def test_three_in_process_twins_in_one_command(cli, rel_env, small_model, tmp_path) -> None:
+def test_three_in_process_twins_in_one_command(cli, rel_env, small_model, tmp_path, monkeypatch) -> None:
+    # The fixed-time fault: each benchmark run waits 0.05 s and computes nothing.
+    monkeypatch.setenv("MNV3BENCH_EMU_RUN_S", "0.05")
     db = tmp_path / "r.db"
     argv = [a for name in PIXELS for a in ("--device", name)]
-    result = cli("run", *argv, "--adb", "emulate", SMALL, "--trials", "2", *QUICK, "--db", str(db),
+    result = cli("run", *argv, "--adb", "emulate:fixed-time", SMALL, "--trials", "2", *QUICK, "--db", str(db),
                  "--models-dir", str(small_model), "--json")
     assert result.code == 0, result.err
-    assert [entry["device"] for entry in json.loads(result.out)] == list(PIXELS)
+    entries = json.loads(result.out)
+    assert [entry["device"] for entry in entries] == list(PIXELS)
+    assert [entry["latency_ms"]["median"] for entry in entries] == [50.0] * 3
     assert "pixel2: in-process twin" in result.err
     assert sorted(rows(db, "SELECT device_profile, COUNT(*) FROM trials WHERE ok = 1 GROUP BY device_profile")) == [
         (name, 2) for name in PIXELS]
