@@ -13,7 +13,6 @@ from mnv3bench.bench.runner import RESUME_HINT, SessionResult, run_session
 from mnv3bench.bench.supported import supported_ci, supported_cv
 from mnv3bench.cliapp import (
     DbOpt,
-    DeviceOpt,
     JsonOpt,
     app,
     print_json,
@@ -160,7 +159,9 @@ def _report(result: SessionResult, json_output: bool) -> None:
 def compare_command(
     variant_a: Annotated[str, typer.Argument(metavar="A", help="Variant name.")],
     variant_b: Annotated[str, typer.Argument(metavar="B", help="Variant name.")],
-    device: DeviceOpt,
+    devices: Annotated[list[str], typer.Option("--device", "-d", metavar="NAME", show_default=False,
+                                               help="Device profile name; repeat it to compare on each of "
+                                               "several phones.")],
     db: DbOpt = None,
     json_output: JsonOpt = False,
     blocks: Annotated[bool, typer.Option("--blocks", help="Also compare block by block (stored op profiles).")] = False,
@@ -170,9 +171,18 @@ def compare_command(
 
     a, b = parse_variant(variant_a).name, parse_variant(variant_b).name
     path = resolve_db_path(db)
-    measure = suggest(f"mnv3bench run --device {device} {a} {b}", db=db)
     if not path.exists():
+        measure = suggest(f"mnv3bench run --device {devices[0]} {a} {b}", db=db)
         raise UsageError(f"No results database at {path}.", f"Measure first: {measure}, or pass --db.")
+    found = [_compare_on(device, a, b, path, db, blocks=blocks, json_output=json_output) for device in devices]
+    if json_output:  # one phone: the object as always; several: one per phone, in order
+        print_json(found[0] if len(found) == 1 else found)
+
+
+def _compare_on(device: str, a: str, b: str, path: Any, db: str | None, *, blocks: bool,
+                json_output: bool) -> dict[str, Any] | None:
+    """One phone's comparison: printed, or returned as its JSON object."""
+    measure = suggest(f"mnv3bench run --device {device} {a} {b}", db=db)
     with ResultStore(path, read_only=True) as store:
         trials_a = store.latest_ok_trials(device=device, variant=a)
         if trials_a.empty:
@@ -190,7 +200,7 @@ def compare_command(
 
         by_block = block_comparison(trials_a, trials_b, a, b, device)
     if json_output:
-        print_json({
+        return {
             "a": a, "b": b, "device": device, "n_a": comparison.n_a, "n_b": comparison.n_b,
             "median_a_ms": float(trials_a["latency_ms"].median()), "median_b_ms": float(trials_b["latency_ms"].median()),
             "ratio": comparison.ratio, "ratio_ci_low": comparison.ratio_ci_low,
@@ -198,8 +208,7 @@ def compare_command(
             "test": comparison.test, "p_value": comparison.p_value, "significant": comparison.significant,
             "conclusion": sentence,
             **({"by_block": by_block[1]} if by_block else {}),
-        })
-        return
+        }
     table = Table(title=f"{a} vs {b} on {device}")
     for col in ("variant", "trials", "median ms"):
         table.add_column(col, justify="left" if col == "variant" else "right", no_wrap=True)
@@ -210,3 +219,4 @@ def compare_command(
     stdout.print(f"({comparison.test} test; {comparison.ci_method})", highlight=False)
     if by_block:
         stdout.print(by_block[0])
+    return None

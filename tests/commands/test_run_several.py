@@ -66,3 +66,29 @@ def test_each_profile_finds_its_twin_on_the_adb_server_and_resume_finishes_a_fai
     counted = dict(rows(db, "SELECT device_profile, COUNT(*) FROM trials WHERE ok = 1 GROUP BY device_profile"))
     assert counted == {"pixel1": 2, "pixel2": 2, "pixel3": 2}
     assert {json.loads(info)["route"] for (info,) in rows(db, "SELECT device_info FROM sessions")} == {"adb-server"}
+
+
+def test_compare_on_several_phones_gives_one_comparison_each(tmp_path, capsys) -> None:
+    from mnv3bench.bench.runner import RunConfig, run_session
+    from mnv3bench.device.protocol import ShellResult
+    from mnv3bench.results import ResultStore
+    from mnv3bench.testing import FakeDevice, FakeSensors, benchmark_output
+    from tests.bench.helpers import make_artifacts
+    from tests.helpers import main_in_process
+
+    names = ["small-relu", "small-hswish-fused"]
+    db = tmp_path / "r.db"
+    with ResultStore(db) as store:
+        for k, name in enumerate(PIXELS[:2], start=1):
+            # On each phone the second variant takes twice as long as the first.
+            device = FakeDevice(lambda g, n, k=k: ShellResult(benchmark_output(1000 * k * (2 if "fused" in g else 1)),
+                                                              0, False), serial=name.upper())
+            run_session(load_profile(name), names, RunConfig(trials=3), store, device=device,
+                        artifacts=make_artifacts(tmp_path, names), sensors=FakeSensors(), sleep=lambda s: None)
+    code, out, err = main_in_process(["compare", *names, "--device", "pixel1", "--device", "pixel2", "--db", str(db),
+                                      "--json"], capsys)
+    assert code == 0, err
+    found = json.loads(out)
+    assert [c["device"] for c in found] == ["pixel1", "pixel2"]
+    assert [round(c["ratio"], 2) for c in found] == [0.5, 0.5]  # A / B
+    assert [c["median_a_ms"] for c in found] == [1.0, 2.0]
