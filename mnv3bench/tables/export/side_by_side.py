@@ -57,7 +57,7 @@ def agreement_lines(table: SideBySide) -> list[str]:
     for phone in table.tables:
         agree, judged = phone.agreement_counts()
         lines.append(f"{phone.device}: {agree}/{judged} directions match the paper's {phone.agreement_column} "
-                     f"column; every ratio in reports/{phone.device}/table-{phone.name}.md")
+                     f"column (every ratio: {phone.device}/table-{phone.name}.md in the reports folder)")
     return lines
 
 
