@@ -10,14 +10,16 @@ field of RunConfig.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import shlex
 import sys
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
@@ -29,18 +31,29 @@ from mnv3bench.cliapp import (
     AdbServerOpt,
     DbOpt,
     DirectOpt,
-    SerialOpt,
     passthrough,
     plain_output,
     stderr,
 )
 from mnv3bench.commands.signals import exit_status, stop_on_signals
+from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.locations import default_models_dir
 from mnv3bench.results import ResultStore, resolve_db_path
+
+if TYPE_CHECKING:
+    from mnv3bench.bench.fleet import FleetResult, Phone
 
 ModelsDirOpt = Annotated[Path | None, typer.Option("--models-dir", help="Where built models are cached (default: see "
                                                    "README, \"Where files go\").")]
 SessionRunner = Callable[..., SessionResult]
+SerialsOpt = Annotated[list[str] | None, typer.Option(
+    "--serial", help="Pick the device by its serial: any serial the adb server lists (a USB phone, or HOST:PORT "
+    "attached with `adb connect`), or a USB serial on the direct route. With several --device, one per device, "
+    "in the same order.", show_default=False, metavar="SERIAL")]
+DevicesOpt = Annotated[list[str], typer.Option(
+    "--device", "-d", help="Device profile name (`mnv3bench devices` lists them; e.g. pixel3, emulator). Repeat it "
+    "to measure on several phones at once: each profile finds its phone by codename (see README, \"Several "
+    "phones\").", show_default=False, metavar="NAME")]
 
 
 @dataclass(frozen=True)
@@ -55,6 +68,7 @@ class Measurement:
     db: str | None
     adb_server: str | None = None
     direct: bool = False
+    serials: tuple[str, ...] = ()  # every --serial, in order (`serial` is the one of a single device)
 
     def route_options(self) -> dict[str, Any]:
         """--adb-server / --direct, for device.session.open_device (empty when automatic)."""
@@ -72,11 +86,27 @@ class Measurement:
     def run(self, run_session: SessionRunner, profile: Any, variants: Sequence[Any], *, command_line: str,
             interrupted_hint: str, device_options: dict[str, Any] | None = None) -> SessionResult:
         """Measure the variants into the results database, with progress; see `measure`."""
+        if len(self.serials) > 1:
+            raise UsageError(f"{len(self.serials)} --serial for one --device.",
+                             "Give one --serial per --device, in the same order.")
         config = self.config()
         with ResultStore(self.db_path) as store:
             return measure(run_session, profile, variants, config, store, adb=self.adb, serial=self.serial,
                            models_dir=self.models_dir, command_line=command_line, interrupted_hint=interrupted_hint,
                            device_options=self.route_options())
+
+
+    def run_fleet(self, run_session: SessionRunner, profiles: Sequence[Any], variants: Sequence[Any], *,
+                  command_line: str, interrupted_hint: str) -> FleetResult:
+        """Measure the variants on one phone per profile at once; see `measure_fleet`."""
+        from mnv3bench.bench.fleet import resolve_phones
+
+        config = self.config()
+        phones = resolve_phones(profiles, self.serials, adb=self.adb, adb_server=self.adb_server,
+                                direct=self.direct)
+        return measure_fleet(run_session, phones, variants, config, self.db_path, adb=self.adb,
+                             models_dir=self.models_dir, command_line=command_line,
+                             interrupted_hint=interrupted_hint, device_options=self.route_options())
 
 
 def command_line(fallback: str) -> str:
@@ -96,7 +126,7 @@ _WHERE_OPTIONS = [
     inspect.Parameter("models_dir", inspect.Parameter.KEYWORD_ONLY, default=None,
                       annotation=ModelsDirOpt),
     inspect.Parameter("adb", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=AdbOpt),
-    inspect.Parameter("serial", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=SerialOpt),
+    inspect.Parameter("serial", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=SerialsOpt),
     inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DbOpt),
     inspect.Parameter("adb_server", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=AdbServerOpt),
     inspect.Parameter("direct", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DirectOpt),
@@ -135,6 +165,8 @@ def measuring_command(*, without: Collection[str] = ()) -> Callable[[Command], C
         def wrapper(**kwargs: Any) -> Any:
             where = {p.name: kwargs.pop(p.name) for p in _WHERE_OPTIONS}
             where["models_dir"] = where["models_dir"] or default_models_dir()
+            serials = tuple(where.pop("serial") or ())
+            where.update(serial=serials[0] if len(serials) == 1 else None, serials=serials)
             given = {o.name: kwargs.pop(o.name) for o in options}
             given["extra_flags"] = passthrough()
             measurement = Measurement(options=given, **where)
@@ -235,3 +267,93 @@ def _run_with_progress(run_session: SessionRunner, profile: Any, variants: Seque
     columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}")]
     with Progress(*columns, console=stderr, transient=True) as bar:
         return run_session(profile, list(variants), config, store, progress=RichProgress(bar), **kwargs)
+
+
+# -- several phones ---------------------------------------------------------------------------
+
+
+class LabelledProgress:
+    """One phone's progress among several: its messages and its trials line carry its name."""
+
+    def __init__(self, inner: Any, label: str) -> None:
+        self.inner, self.label = inner, label
+
+    def message(self, text: str) -> None:
+        self.inner.message(f"{self.label}: {text}")
+
+    def push(self, variant: str, sent: int, total: int) -> None:
+        self.inner.push(f"{self.label} {variant}", sent, total)
+
+    def trial_started(self, variant: str, trial_index: int, done: int, total: int) -> None:
+        self.inner.trial_started(f"{self.label} {variant}", trial_index, done, total)
+
+    def trial_finished(self, variant: str, trial_index: int, ok: bool, latency_ms: float | None,
+                       error: str | None) -> None:
+        self.inner.trial_finished(f"{self.label} {variant}", trial_index, ok, latency_ms, error)
+
+
+def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants: Sequence[Any], config: RunConfig,
+                  db_path: Path, *, adb: str | None, models_dir: Path, command_line: str, interrupted_hint: str,
+                  device_options: dict[str, Any] | None = None) -> FleetResult:
+    """Several phones' sessions side by side (bench/fleet.py), one progress line each.
+
+    The models are built once, before any session starts. Ctrl-C, SIGTERM and SIGHUP stop
+    every session before its next trial (finished trials are stored) and exit 128 + the
+    signal number. A phone whose session failed is in the result's `failed`, for the caller
+    to report after the others' results.
+    """
+    from mnv3bench.bench.fleet import start_fleet
+    from mnv3bench.model.builds import ensure_models
+
+    for phone in phones:
+        stderr.print(f"{phone.describe()}", highlight=False, soft_wrap=True)
+    if any(phone.serial is None for phone in phones):
+        from mnv3bench.device.adb import load_signer
+
+        # Made here, once: in-process twins trust this key, and two threads must not create it at once.
+        load_signer((device_options or {}).get("keys_path"))
+    artifacts = ensure_models(list(variants), models_dir=models_dir,
+                              progress=lambda name, state, detail: stderr.print(f"{name}: {state}", highlight=False))
+    started = time.perf_counter()
+    with contextlib.ExitStack() as display:
+        if plain_output():
+            plain = PlainProgress()
+
+            def progress_for(phone: Phone) -> Any:
+                return LabelledProgress(plain, phone.name)
+        else:
+            columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}")]
+            bar = display.enter_context(Progress(*columns, console=stderr, transient=True))
+
+            def progress_for(phone: Phone) -> Any:
+                return LabelledProgress(RichProgress(bar), phone.name)
+
+        fleet = start_fleet(phones, variants, config, db_path, run_session, progress_for=progress_for,
+                            models_dir=models_dir, artifacts=artifacts, adb=adb, command_line=command_line,
+                            device_options=device_options)
+        try:
+            with stop_on_signals():
+                result = fleet.wait()
+        except KeyboardInterrupt as interrupt:
+            fleet.interrupt()
+            stderr.print(f"interrupted: {interrupted_hint}", highlight=False)
+            raise typer.Exit(exit_status(interrupt)) from None
+    for outcome in result.outcomes:
+        if outcome.result is not None:
+            stderr.print(f"{outcome.phone.name}: {outcome.result.timings.summary()}", highlight=False, soft_wrap=True)
+    stderr.print(f"{len(phones)} phones in {time.perf_counter() - started:.1f} s; results stored in {db_path} "
+                 f"(sessions {', '.join(str(r.session_id) for r in result.results) or 'none'})",
+                 highlight=False, soft_wrap=True)
+    return result
+
+
+def fleet_failure(result: FleetResult, again: str) -> MnvError | None:
+    """The error to end a command with when some phones' sessions failed (None when none did)."""
+    from mnv3bench.bench.fleet import failure_text
+
+    if not result.failed:
+        return None
+    lines = "; ".join(failure_text(o) for o in result.failed)
+    return MnvError(f"{len(result.failed)} of {len(result.outcomes)} phones failed: {lines}.",
+                    f"The other phones' results are above and every finished trial is stored. Fix the cause, then "
+                    f"{again}")

@@ -13,7 +13,6 @@ from mnv3bench.bench.runner import RESUME_HINT, SessionResult, run_session
 from mnv3bench.bench.supported import supported_ci, supported_cv
 from mnv3bench.cliapp import (
     DbOpt,
-    DeviceOpt,
     JsonOpt,
     app,
     print_json,
@@ -22,8 +21,10 @@ from mnv3bench.cliapp import (
     suggest,
 )
 from mnv3bench.commands.measure_options import (
+    DevicesOpt,
     Measurement,
     command_line,
+    fleet_failure,
     measuring_command,
 )
 from mnv3bench.errors import MnvError, UsageError
@@ -83,7 +84,7 @@ def _parse_variants(names: list[str]) -> list[Any]:
 @app.command("run", help=_RUN_HELP)
 @measuring_command(without={"reuse"})  # run takes --resume; `table` takes --reuse
 def run_command(
-    device: DeviceOpt,
+    devices: DevicesOpt,
     variants: Annotated[list[str] | None, typer.Argument(help="Variant names, as `build` and `compare` take them.",
                                                          metavar="[VARIANT]...", show_default=False)] = None,
     variant: Annotated[list[str] | None, typer.Option("--variant", help="A variant name (repeat for several); "
@@ -98,25 +99,56 @@ def run_command(
 
     parsed = _parse_variants([*(variants or []), *(variant or [])])
     check_sizes(parsed, allow_huge=allow_huge)
-    profile = load_profile(device)
+    profiles = [load_profile(device) for device in devices]
+    if len(profiles) > 1:
+        _run_on_several(profiles, parsed, measurement, json_output)
+        return
     # Ctrl-C: every finished trial is already committed; the measure path says so and exits 130.
-    result = measurement.run(run_session, profile, parsed, command_line=command_line("mnv3bench run"),
+    result = measurement.run(run_session, profiles[0], parsed, command_line=command_line("mnv3bench run"),
                              interrupted_hint=RESUME_HINT)
     _report(result, json_output)
+    _print_op_types(result, measurement, json_output)
+
+
+def _print_op_types(result: SessionResult, measurement: Measurement, json_output: bool) -> None:
     if measurement.options.get("op_profiling") and not json_output:
         from mnv3bench.commands.profile import print_op_types
 
         print_op_types(measurement.db_path, result.session_id, [v.variant for v in result.variants])
 
 
+def _run_on_several(profiles: list[Any], variants: list[Any], measurement: Measurement, json_output: bool) -> None:
+    """`run --device A --device B ...`: the same variants on each phone at once (bench/fleet.py)."""
+    fleet = measurement.run_fleet(run_session, profiles, variants, command_line=command_line("mnv3bench run"),
+                                  interrupted_hint=RESUME_HINT)
+    if json_output:  # the documented list per variant, each entry naming its device
+        print_json([entry for result in fleet.results for entry in result.to_json()])
+    empty: list[str] = []
+    for result in fleet.results:
+        if not json_output:
+            _report_tables(result)
+            _print_op_types(result, measurement, json_output)
+        empty += [f"{v.variant} on {result.device_profile}" for v in result.variants if v.summary is None]
+    failure = fleet_failure(fleet, "run the same command again with --resume to measure only the rest.")
+    if failure is not None:
+        raise failure
+    if empty:
+        raise MnvError(f"No successful trial for {', '.join(empty)}.",
+                       "Look at the stored raw output (mnv3bench keeps it per trial) and `mnv3bench doctor`.")
+
+
+def _report_tables(result: SessionResult) -> None:
+    stdout.print(_result_table(result))
+    for v in result.variants:
+        for w in v.warnings:
+            stderr.print(f"[yellow]warning[/] {v.variant}: {w.message} {w.advice}", highlight=False)
+
+
 def _report(result: SessionResult, json_output: bool) -> None:
     if json_output:
         print_json(result.to_json())
     else:
-        stdout.print(_result_table(result))
-        for v in result.variants:
-            for w in v.warnings:
-                stderr.print(f"[yellow]warning[/] {v.variant}: {w.message} {w.advice}", highlight=False)
+        _report_tables(result)
     empty = [v.variant for v in result.variants if v.summary is None]
     if empty:
         raise MnvError(f"No successful trial for {', '.join(empty)}.",
@@ -127,7 +159,9 @@ def _report(result: SessionResult, json_output: bool) -> None:
 def compare_command(
     variant_a: Annotated[str, typer.Argument(metavar="A", help="Variant name.")],
     variant_b: Annotated[str, typer.Argument(metavar="B", help="Variant name.")],
-    device: DeviceOpt,
+    devices: Annotated[list[str], typer.Option("--device", "-d", metavar="NAME", show_default=False,
+                                               help="Device profile name; repeat it to compare on each of "
+                                               "several phones.")],
     db: DbOpt = None,
     json_output: JsonOpt = False,
     blocks: Annotated[bool, typer.Option("--blocks", help="Also compare block by block (stored op profiles).")] = False,
@@ -137,9 +171,18 @@ def compare_command(
 
     a, b = parse_variant(variant_a).name, parse_variant(variant_b).name
     path = resolve_db_path(db)
-    measure = suggest(f"mnv3bench run --device {device} {a} {b}", db=db)
     if not path.exists():
+        measure = suggest(f"mnv3bench run --device {devices[0]} {a} {b}", db=db)
         raise UsageError(f"No results database at {path}.", f"Measure first: {measure}, or pass --db.")
+    found = [_compare_on(device, a, b, path, db, blocks=blocks, json_output=json_output) for device in devices]
+    if json_output:  # one phone: the object as always; several: one per phone, in order
+        print_json(found[0] if len(found) == 1 else found)
+
+
+def _compare_on(device: str, a: str, b: str, path: Any, db: str | None, *, blocks: bool,
+                json_output: bool) -> dict[str, Any] | None:
+    """One phone's comparison: printed, or returned as its JSON object."""
+    measure = suggest(f"mnv3bench run --device {device} {a} {b}", db=db)
     with ResultStore(path, read_only=True) as store:
         trials_a = store.latest_ok_trials(device=device, variant=a)
         if trials_a.empty:
@@ -160,7 +203,7 @@ def compare_command(
 
         by_block = block_comparison(trials_a, trials_b, a, b, device)
     if json_output:
-        print_json({
+        return {
             "a": a, "b": b, "device": device, "n_a": comparison.n_a, "n_b": comparison.n_b,
             "median_a_ms": float(trials_a["latency_ms"].median()), "median_b_ms": float(trials_b["latency_ms"].median()),
             "ratio": comparison.ratio, "ratio_ci_low": comparison.ratio_ci_low,
@@ -169,8 +212,7 @@ def compare_command(
             "method": comparison.method, "rounds": comparison.rounds, "precision": comparison.half_width,
             "conclusion": sentence,
             **({"by_block": by_block[1]} if by_block else {}),
-        })
-        return
+        }
     table = Table(title=f"{a} vs {b} on {device}")
     for col in ("variant", "trials", "median ms"):
         table.add_column(col, justify="left" if col == "variant" else "right", no_wrap=True)
@@ -181,3 +223,4 @@ def compare_command(
     stdout.print(f"({comparison.method}: {comparison.test} test; {comparison.ci_method})", highlight=False)
     if by_block:
         stdout.print(by_block[0])
+    return None

@@ -5,18 +5,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
 
 from mnv3bench import __version__
 from mnv3bench.api import read_trials, table_result
-from mnv3bench.bench.runner import run_session
+from mnv3bench.bench.runner import SessionResult, run_session
 from mnv3bench.cliapp import DbOpt, JsonOpt, app, print_json, stderr, stdout, suggest
 from mnv3bench.commands.measure_options import (
     Measurement,
     command_line,
+    fleet_failure,
     measuring_command,
 )
 from mnv3bench.commands.paths import is_safe_component, require_safe_component
@@ -25,11 +26,15 @@ from mnv3bench.host import host_notes
 from mnv3bench.locations import default_reports_dir
 from mnv3bench.model.size import AllowHugeOpt, check_sizes
 from mnv3bench.results import ResultStore, resolve_db_path
-from mnv3bench.tables.definitions import TABLES, get_table
+from mnv3bench.tables.definitions import TABLES, TableDef, get_table
 from mnv3bench.tables.export.files import write_reports
 from mnv3bench.tables.export.json import to_json_dict
+from mnv3bench.tables.export.side_by_side import to_json_dict as side_json
+from mnv3bench.tables.export.side_by_side import to_rich as side_rich
+from mnv3bench.tables.export.side_by_side import write_side_by_side
 from mnv3bench.tables.export.terminal import to_rich
 from mnv3bench.tables.result import TableResult
+from mnv3bench.tables.side_by_side import side_by_side
 
 INTERRUPTED_HINT = (
     "Every finished trial is stored; run the same command again with --reuse to measure only what is missing."
@@ -37,6 +42,12 @@ INTERRUPTED_HINT = (
 ReportsDirOpt = Annotated[
     Path | None,
     typer.Option("--reports-dir", help="Folder for the report files (default: reports/ beside the database, see README); files go to DIR/<device>/."),
+]
+DevicesOptionalOpt = Annotated[
+    list[str] | None,
+    typer.Option("--device", "-d", metavar="NAME", show_default=False,
+                 help="Device profile name (`mnv3bench devices` lists them; e.g. pixel3, emulator). Repeat it to "
+                 "measure the table on several phones at once, side by side (see README, \"Several phones\")."),
 ]
 DeviceOptionalOpt = Annotated[
     str | None,
@@ -69,7 +80,7 @@ def _list_tables() -> None:
 @measuring_command(without={"resume"})  # a table takes --reuse: a rerun measures only what is missing
 def table(
     name: Annotated[str | None, typer.Argument(help=f"Table name: {', '.join(TABLES)}.")] = None,
-    device: DeviceOptionalOpt = None,
+    devices: DevicesOptionalOpt = None,
     list_tables: Annotated[bool, typer.Option("--list", help="Name and describe every table.")] = False,
     *,
     measurement: Measurement,
@@ -83,20 +94,30 @@ def table(
     if name is None:
         raise UsageError("which table? the tables are: " + ", ".join(TABLES) + ".", "e.g. `mnv3bench table 5 --device emulator`.")
     defn = get_table(name)
-    if not device:
+    if not devices:
         raise UsageError("--device is missing.", f"e.g. `mnv3bench table {defn.name} --device emulator`.")
     from mnv3bench.device.profiles import load_profile
     from mnv3bench.variants import parse_variant
 
-    profile = load_profile(device)
+    profiles = [load_profile(device) for device in devices]
     variants = [parse_variant(v) for v in defn.variants()]
     check_sizes(variants, allow_huge=allow_huge)
     command = command_line(f"mnv3bench table {defn.name}")
-    session = measurement.run(run_session, profile, variants,
+    reports = reports_dir or default_reports_dir()
+    if len(profiles) > 1:
+        _table_on_several(defn, profiles, variants, measurement, command, json_output=json_output, reports_dir=reports)
+        return
+    session = measurement.run(run_session, profiles[0], variants,
                               command_line=command, interrupted_hint=INTERRUPTED_HINT)
+    result = _session_table(defn, session, measurement, command)
+    _emit([result], json_output=json_output, reports_dir=reports, single=True)
+
+
+def _session_table(defn: TableDef, session: SessionResult, measurement: Measurement, command: str) -> TableResult:
+    """The table from the trials one session measured or built on (--reuse)."""
     ids = {tid for v in session.variants for tid in v.trial_ids}
-    frame = read_trials(measurement.db_path, device=profile.name, variants=defn.variants(), ok_only=True)
-    result = table_result(defn.name, frame[frame["id"].isin(ids)], profile.name,
+    frame = read_trials(measurement.db_path, device=session.device_profile, variants=defn.variants(), ok_only=True)
+    result = table_result(defn.name, frame[frame["id"].isin(ids)], session.device_profile,
                           op_profile=measurement.config().op_profiling)
     result.notes += _host_notes(measurement.db_path, result.sessions)
     result.notes.append(f"Session {session.timings.summary()}.")
@@ -111,7 +132,36 @@ def table(
     )
     if session.precision is not None:
         result.set_precision_target(session.precision.target, session.precision.stopped)
-    _emit([result], json_output=json_output, reports_dir=reports_dir or default_reports_dir(), single=True)
+    return result
+
+
+def _table_on_several(defn: TableDef, profiles: list[Any], variants: list[Any], measurement: Measurement,
+                      command: str, *, json_output: bool, reports_dir: Path) -> None:
+    """`table N --device A --device B ...`: each phone measured at once (bench/fleet.py), its own
+    reports written as a single-phone table writes them, and the phones side by side."""
+    names = [p.name for p in profiles]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise UsageError(f"--device {twice[0]} is given twice: a table has one column per profile.",
+                         "Give each profile once (run measures two phones of one profile: `mnv3bench run`).")
+    fleet = measurement.run_fleet(run_session, profiles, variants, command_line=command,
+                                  interrupted_hint=INTERRUPTED_HINT)
+    results = [_session_table(defn, session, measurement, command) for session in fleet.results]
+    if results:
+        for result in results:
+            require_safe_component(result.device, "device profile")
+        written = [path for result in results for path in write_reports(result, reports_dir)]
+        side = side_by_side(results)
+        written += write_side_by_side(side, reports_dir, {"command": command, "tool_version": __version__})
+        if json_output:
+            print_json({"tables": [to_json_dict(r) for r in results], "side_by_side": side_json(side)})
+        else:
+            stdout.print(side_rich(side))
+        folders = sorted({str(p.parent) for p in written})
+        stderr.print(f"wrote {len(written)} report file(s) to {', '.join(folders)}", highlight=False)
+    failure = fleet_failure(fleet, "run the same command again with --reuse to measure only what is missing.")
+    if failure is not None:
+        raise failure
 
 
 @app.command(help="Render tables again from the results database (each variant's latest trials); measures nothing.")

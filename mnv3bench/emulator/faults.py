@@ -25,6 +25,8 @@ FAULTS: dict[str, str] = {
     "hot": "the CPU thermal zone starts hot (85 C) and cools to normal over "
     "$MNV3BENCH_EMU_COOL_S seconds (default 6)",
     "slow": "the device is about 3x slower: each benchmark run takes three times as long",
+    "fixed-time": "benchmark_model computes nothing: it waits $MNV3BENCH_EMU_RUN_S seconds (default 1) and "
+    "reports that as its latency, so several twins measure side by side without sharing the host's cores",
     # What real phones do (the twins of devices/pixel*.toml play them from the profile's facts):
     "cpuset-little": "the adb shell's cpuset leaves out the fastest cluster (the phone's foreground "
     "cpuset), so `taskset` to the pinned core fails as toybox does",
@@ -39,7 +41,7 @@ FAULTS: dict[str, str] = {
 }
 
 
-RUN_FAULTS = frozenset({"drop-run", "hang", "crash", "garbage", "slow", "old-binary"})
+RUN_FAULTS = frozenset({"drop-run", "hang", "crash", "garbage", "slow", "old-binary", "fixed-time"})
 # The name benchmark_model's prebuilt has when downloaded (TFLite's nightly pre-built binaries).
 DOWNLOAD_NAME = "android_aarch64_benchmark_model"
 
@@ -83,3 +85,13 @@ def active_faults(faults: Iterable[str], run_number: int | None) -> frozenset[st
         if number is None or (run_number is not None and number == run_number):
             active.add(kind)
     return frozenset(active)
+
+
+def fixed_run_s() -> float:
+    """How long a benchmark run takes under the "fixed-time" fault ($MNV3BENCH_EMU_RUN_S, default 1 s)."""
+    import os
+
+    try:
+        return max(0.0, float(os.environ.get("MNV3BENCH_EMU_RUN_S", "1")))
+    except ValueError:
+        return 1.0

@@ -28,6 +28,7 @@ from mnv3bench.emulator.faults import (
     DropConnection,
     active_faults,
     check_faults,
+    fixed_run_s,
 )
 from mnv3bench.emulator.sandbox import SandboxError, SandboxFS
 from mnv3bench.emulator.settings import setting, storage_free_kb
@@ -189,6 +190,8 @@ class EmulatedPhone:
                 self.benchmark_runs += 1
                 run_number = self.benchmark_runs
         faults = active_faults(self.faults, run_number)
+        if "fixed-time" in faults and run_number is not None:
+            return self._fixed_time_run(args, out, cancelled)
         env = dict(os.environ)
         env["PYTHONUNBUFFERED"] = "1"
         env["MNV3BENCH_EMU_FAULTS"] = ",".join(sorted(faults))
@@ -217,6 +220,17 @@ class EmulatedPhone:
             self._terminate(popen)
             with self._procs_lock:
                 self._procs.pop(popen.pid, None)
+
+    def _fixed_time_run(self, args: list[str], out: Callable[[str], None], cancelled: threading.Event) -> int:
+        """The "fixed-time" fault: no stand-in process and no host CPU, only a wait the size of a run."""
+        from mnv3bench.emulator.standin import fixed_time_output
+
+        graph = next((a.split("=", 1)[1] for a in args if a.startswith("--graph=")), "")
+        run_s = fixed_run_s()
+        if cancelled.wait(run_s):
+            return 143  # killed, as a benchmark_model stopped by SIGTERM
+        out(fixed_time_output(graph, run_s))
+        return 0
 
     def _host_graph(self, args: list[str]) -> Path:
         """Host path of --graph, always inside the sandbox (a missing file if it escapes)."""

@@ -201,6 +201,20 @@ def _stall(nanoseconds: float) -> None:
         pass
 
 
+def fixed_time_output(graph: str, run_s: float) -> str:
+    """What benchmark_model prints for one run of `run_s` seconds (the "fixed-time" fault):
+    the shape of a real run, with every inference taking that long."""
+    us = int(run_s * 1e6)
+    lines = ["INFO: STARTING!", "INFO: Num threads: [1]", f"INFO: Graph: [{graph}]", f"INFO: Loaded model {graph}",
+             "INFO: Initialized session in 0.1ms.",
+             "INFO: Running benchmark for at least 1 iterations and at least 0 seconds but terminate if "
+             "exceeding 150 seconds.",
+             f"INFO: {Stat([us])}", "",
+             f"INFO: Inference timings in us: Init: 100, First inference: {us}, Warmup (avg): {us:g}, "
+             f"Inference (avg): {us:g}"]
+    return "\n".join(lines) + "\n"
+
+
 def _garbage_output(graph: str) -> int:
     # The "garbage" fault: looks like a run, has no stats lines, exits 0.
     Log.info(f"Loaded model {graph}")

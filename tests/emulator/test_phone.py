@@ -94,7 +94,9 @@ def test_phone_init_and_props(tmp_path: Path, profile) -> None:
 def test_fault_names() -> None:
     assert set(FAULTS) == {"drop-push", "drop-run", "hang", "crash", "garbage", "no-binary", "hot", "slow",
                            # what real phones do: played by the Pixel twins
-                           "cpuset-little", "thermal-denied", "download-name", "stls", "old-binary", "throttle"}
+                           "cpuset-little", "thermal-denied", "download-name", "stls", "old-binary", "throttle",
+                           # twins that measure side by side without the host's cores (benchmarks/bench_phones.py)
+                           "fixed-time"}
     assert all(FAULTS.values())
     assert check_faults(["hang", " slow "]) == {"hang", "slow"}
     with pytest.raises(UsageError, match="'melt'"):
@@ -111,6 +113,19 @@ def test_benchmark_through_the_shell_parses(tmp_path: Path, profile, tiny_tflite
     assert not result.error and result.inference_count == 5 and result.graph == MODEL
     assert len(recorder.chunks) > 1                       # streamed, not one blob at the end
     assert phone.running_pids() == []
+
+
+def test_fixed_time_runs_take_the_time_asked_and_use_no_stand_in(tmp_path: Path, profile, tiny_tflite: Path,
+                                                                 monkeypatch) -> None:
+    monkeypatch.setenv("MNV3BENCH_EMU_RUN_S", "0.3")
+    phone = make_phone(tmp_path, profile, tiny_tflite, {"fixed-time"})
+    recorder = Recorder()
+    started = time.perf_counter()
+    assert phone.run_shell(bench_command(profile), recorder, threading.Event()) == 0
+    assert 0.3 <= time.perf_counter() - started < 2.0
+    result = parse_benchmark_output(recorder.text)
+    assert not result.error and result.inference_avg_us == 300000 and result.graph == MODEL
+    assert phone.running_pids() == []  # no stand-in process was started
 
 
 def test_graph_outside_the_sandbox_is_not_read(tmp_path: Path, profile, tiny_tflite: Path) -> None:

@@ -1,0 +1,142 @@
+"""A table on several phones (tables/side_by_side.py) as the terminal, Markdown, CSV and JSON show it."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from rich.console import Group
+from rich.text import Text
+
+from mnv3bench.bench.supported import supported_ci
+from mnv3bench.errors import MnvError
+from mnv3bench.tables.export.display import MISSING, Grid, format_latency, is_missing
+from mnv3bench.tables.export.markdown import markdown_table
+from mnv3bench.tables.export.terminal import FittedTable
+from mnv3bench.tables.result import Cell, column_key, to_plain
+from mnv3bench.tables.side_by_side import SideBySide
+
+FOLDER = "side-by-side"  # under the reports folder: beside the phones' own folders
+
+
+def _latency(cell: Cell | None) -> str:
+    if cell is None:
+        return MISSING
+    interval = cell.interval()
+    return format_latency(interval["median"], interval["ci_low"], interval["ci_high"], cell.summary.n,
+                          supported_ci(cell.summary).reason)
+
+
+def _paper(value: float | None, early: float | None) -> str:
+    if early is not None:
+        return f"{early:g} (early)"
+    return MISSING if is_missing(value) else f"{value:g}"
+
+
+def side_grid(table: SideBySide) -> Grid:
+    """Row, then a measured column per phone (and its no-opt one), then the paper's columns."""
+    rows = table.rows()
+    columns: list[tuple[str, list[str]]] = [("Row", [r.label for r in rows])]
+    for i, phone in enumerate(table.tables):
+        label = table.device_label(phone)
+        columns.append((f"{label} ms" if not table.definition.has_noopt else f"{label} opt ms",
+                        [_latency(r.opt[i]) for r in rows]))
+        if table.definition.has_noopt:
+            columns.append((f"{label} no-opt ms", [_latency(r.noopt[i]) for r in rows]))
+    for col in table.paper_columns:
+        columns.append((f"paper {col} ms", [_paper(r.paper_ms.get(col), r.paper_early_ms.get(col)) for r in rows]))
+    return Grid.from_columns(columns)
+
+
+def agreement_lines(table: SideBySide) -> list[str]:
+    lines = []
+    for phone in table.tables:
+        agree, judged = phone.agreement_counts()
+        lines.append(f"{phone.device}: {agree}/{judged} directions match the paper's {phone.agreement_column} "
+                     f"column (every ratio: {phone.device}/table-{phone.name}.md in the reports folder)")
+    return lines
+
+
+def title(table: SideBySide) -> str:
+    return f"{table.definition.title} — {', '.join(table.devices)}"
+
+
+def to_rich(table: SideBySide) -> Group:
+    bullets = "\n".join(f"• {line}" for line in agreement_lines(table))
+    return Group(FittedTable(side_grid(table), title(table), ""), Text(bullets))
+
+
+def to_markdown(table: SideBySide, extra: dict[str, Any] | None = None) -> str:
+    lines = [f"## {title(table)}", "", markdown_table(side_grid(table)), "", "### Agreement with the paper", "",
+             *(f"- {line}" for line in agreement_lines(table))]
+    for key, label in (("generated_at", "Generated"), ("command", "Command"), ("tool_version", "mnv3bench")):
+        if extra and extra.get(key):
+            lines.append(f"- {label}: {extra[key]}")
+    return "\n".join(lines) + "\n"
+
+
+def _numbers(cell: Cell | None) -> dict[str, Any]:
+    if cell is None:
+        return {"median_ms": None, "ci_low_ms": None, "ci_high_ms": None, "n": 0}
+    interval = cell.interval()
+    return {"median_ms": to_plain(interval["median"]), "ci_low_ms": to_plain(interval["ci_low"]),
+            "ci_high_ms": to_plain(interval["ci_high"]), "n": cell.summary.n}
+
+
+def to_json_dict(table: SideBySide) -> dict[str, Any]:
+    rows = []
+    for row in table.rows():
+        measured = {}
+        for i, phone in enumerate(table.tables):
+            entry = {"opt": _numbers(row.opt[i])}
+            if table.definition.has_noopt:
+                entry["noopt"] = _numbers(row.noopt[i])
+            measured[phone.device] = entry
+        rows.append({"row": row.label, "measured": measured,
+                     "paper_ms": {column_key(c): to_plain(v) for c, v in row.paper_ms.items()},
+                     "paper_early_ms": {column_key(c): v for c, v in row.paper_early_ms.items()}})
+    return {"table": table.name, "title": table.definition.title, "devices": list(table.devices),
+            "paper_columns": list(table.paper_columns),
+            "device_columns": {t.device: t.device_column or None for t in table.tables}, "rows": rows}
+
+
+def to_csv(table: SideBySide) -> str:
+    """One row per table row: per phone its median, interval and n, then the paper's columns."""
+    records = []
+    for row in table.rows():
+        record: dict[str, Any] = {"row": row.label}
+        for i, phone in enumerate(table.tables):
+            kinds = [("opt", row.opt[i])] + ([("noopt", row.noopt[i])] if table.definition.has_noopt else [])
+            for kind, cell in kinds:
+                for key, value in _numbers(cell).items():
+                    record[f"{phone.device}_{kind}_{key}"] = value
+        for col, value in row.paper_ms.items():
+            record[f"paper_{column_key(col)}_ms"] = value
+        records.append(record)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(records[0]) if records else ["row"], lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return out.getvalue()
+
+
+def write_side_by_side(table: SideBySide, reports_dir: Path | str, extra: dict[str, Any] | None = None) -> list[Path]:
+    """Markdown, CSV and JSON under <reports_dir>/side-by-side/table-<name>-<device>-<device>....*"""
+    extra = {"generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **(extra or {})}
+    folder = Path(reports_dir) / FOLDER
+    stem = f"table-{table.name}-{'-'.join(table.devices)}"
+    data = {**to_json_dict(table), **{k: v for k, v in extra.items() if isinstance(v, (str, int, float))}}
+    paths = {folder / f"{stem}.md": to_markdown(table, extra), folder / f"{stem}.csv": to_csv(table),
+             folder / f"{stem}.json": json.dumps(data, indent=2) + "\n"}
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for path, text in paths.items():
+            path.write_text(text, encoding="utf-8")
+    except OSError as err:
+        raise MnvError(f"cannot write the reports to {folder}: {err.strerror or err}.",
+                       f"Pass a writable folder with --reports-dir DIR, or make {folder} writable.") from err
+    return list(paths)

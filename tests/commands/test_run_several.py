@@ -1,0 +1,94 @@
+"""`run --device A --device B ...`: the same variants on several phones at once.
+
+End to end on three Pixel twins attached to Debian's adb server, as a lab's phones are: each
+profile finds its twin by codename, one twin fails, and --resume finishes it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mnv3bench.device.profiles import load_profile
+from tests.helpers import QUICK, SMALL, rows
+
+PIXELS = ("pixel1", "pixel2", "pixel3")
+
+
+def test_serials_pair_with_devices_and_a_count_mismatch_is_a_usage_error(cli, rel_env, tmp_path) -> None:
+    result = cli("run", "--device", "pixel1", "--device", "pixel2", "--serial", "A", SMALL,
+                 "--db", str(tmp_path / "r.db"))
+    assert result.code == 2 and "1 --serial for 2 --device" in result.err
+    result = cli("run", "--device", "pixel1", "--serial", "A", "--serial", "B", SMALL, "--db", str(tmp_path / "r.db"))
+    assert result.code == 2 and "2 --serial for one --device" in result.err
+
+
+@pytest.mark.slow
+def test_three_in_process_twins_in_one_command(cli, rel_env, small_model, tmp_path, monkeypatch) -> None:
+    # The fixed-time fault: each benchmark run waits 0.05 s and computes nothing.
+    monkeypatch.setenv("MNV3BENCH_EMU_RUN_S", "0.05")
+    db = tmp_path / "r.db"
+    argv = [a for name in PIXELS for a in ("--device", name)]
+    result = cli("run", *argv, "--adb", "emulate:fixed-time", SMALL, "--trials", "2", *QUICK, "--db", str(db),
+                 "--models-dir", str(small_model), "--json")
+    assert result.code == 0, result.err
+    entries = json.loads(result.out)
+    assert [entry["device"] for entry in entries] == list(PIXELS)
+    assert [entry["latency_ms"]["median"] for entry in entries] == [50.0] * 3
+    assert "pixel2: in-process twin" in result.err
+    assert sorted(rows(db, "SELECT device_profile, COUNT(*) FROM trials WHERE ok = 1 GROUP BY device_profile")) == [
+        (name, 2) for name in PIXELS]
+
+
+@pytest.mark.adb
+@pytest.mark.slow
+def test_each_profile_finds_its_twin_on_the_adb_server_and_resume_finishes_a_failed_one(
+        cli, rel_env, adb_server, emulator, small_model, tmp_path) -> None:
+    serials = {}
+    for name in PIXELS:
+        # pixel2's twin crashes on its first benchmark run only: its session fails, the others go on.
+        twin = emulator(profile=load_profile(name), root=tmp_path / name, faults=("crash@1",) if name == "pixel2" else ())
+        serials[name] = adb_server.attach(twin.address)
+    db = tmp_path / "r.db"
+    argv = ["run", *[a for name in PIXELS for a in ("--device", name)], SMALL, "--trials", "2", *QUICK,
+            "--db", str(db), "--models-dir", str(small_model)]
+    result = cli(*argv)
+    assert result.code == 1, result.err
+    for name, codename in zip(PIXELS, ("sailfish", "walleye", "blueline"), strict=True):
+        assert f"{name}: {serials[name]} (codename {codename} on the adb server" in result.err
+    assert "1 of 3 phones failed: pixel2: Trial 1 of" in result.err and "--resume" in result.err
+    assert "pixel1 (" in result.out and "pixel3 (" in result.out  # the others' results are shown
+    counted = dict(rows(db, "SELECT device_profile, COUNT(*) FROM trials WHERE ok = 1 GROUP BY device_profile"))
+    assert counted == {"pixel1": 2, "pixel3": 2}
+
+    again = cli(*argv, "--resume")
+    assert again.code == 0, again.err
+    counted = dict(rows(db, "SELECT device_profile, COUNT(*) FROM trials WHERE ok = 1 GROUP BY device_profile"))
+    assert counted == {"pixel1": 2, "pixel2": 2, "pixel3": 2}
+    assert {json.loads(info)["route"] for (info,) in rows(db, "SELECT device_info FROM sessions")} == {"adb-server"}
+
+
+def test_compare_on_several_phones_gives_one_comparison_each(tmp_path, capsys) -> None:
+    from mnv3bench.bench.runner import RunConfig, run_session
+    from mnv3bench.device.protocol import ShellResult
+    from mnv3bench.results import ResultStore
+    from mnv3bench.testing import FakeDevice, FakeSensors, benchmark_output
+    from tests.bench.helpers import make_artifacts
+    from tests.helpers import main_in_process
+
+    names = ["small-relu", "small-hswish-fused"]
+    db = tmp_path / "r.db"
+    with ResultStore(db) as store:
+        for k, name in enumerate(PIXELS[:2], start=1):
+            # On each phone the second variant takes twice as long as the first.
+            device = FakeDevice(lambda g, n, k=k: ShellResult(benchmark_output(1000 * k * (2 if "fused" in g else 1)),
+                                                              0, False), serial=name.upper())
+            run_session(load_profile(name), names, RunConfig(trials=3), store, device=device,
+                        artifacts=make_artifacts(tmp_path, names), sensors=FakeSensors(), sleep=lambda s: None)
+    code, out, err = main_in_process(["compare", *names, "--device", "pixel1", "--device", "pixel2", "--db", str(db),
+                                      "--json"], capsys)
+    assert code == 0, err
+    found = json.loads(out)
+    assert [c["device"] for c in found] == ["pixel1", "pixel2"]
+    assert [round(c["ratio"], 2) for c in found] == [0.5, 0.5]  # A / B
+    assert [c["median_a_ms"] for c in found] == [1.0, 2.0]

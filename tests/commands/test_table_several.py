@@ -1,0 +1,86 @@
+"""`mnv3bench table N --device A --device B ...` through cli.main, each profile on its own packaged
+fake phone: the phones' columns side by side beside the paper's, and one phone failing."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import mnv3bench.commands.table as table_cmd
+import mnv3bench.model.builds as builds
+from mnv3bench.bench import runner
+from mnv3bench.device.protocol import ShellResult
+from mnv3bench.testing import FakeDevice, FakeSensors
+from mnv3bench.testing import benchmark_output as good_output
+from tests.bench.helpers import make_artifacts
+from tests.helpers import main_in_process as cli
+
+PIXELS = ("pixel1", "pixel2", "pixel3")
+QUICK_FAKE = ["--trials", "3", "--num-runs", "3", "--warmup-runs", "1", "--min-secs", "0"]
+
+
+@pytest.fixture
+def phones(monkeypatch, tmp_path):
+    """A fake phone per profile (pixel2's a little slower), and fake prebuilt models."""
+    devices = {name: FakeDevice(lambda g, n, k=k: ShellResult(good_output(9000 * k + 50 * n), 0, False),
+                                serial=name.upper()) for k, name in enumerate(PIXELS, start=1)}
+
+    def fake_session(profile, variants, config, store, **kw):
+        return runner.run_session(profile, variants, config, store, device=devices[profile.name],
+                                  artifacts=kw["artifacts"], progress=kw["progress"], sensors=FakeSensors(),
+                                  sleep=lambda s: None, command_line=kw["command_line"])
+
+    monkeypatch.setattr(table_cmd, "run_session", fake_session)
+    monkeypatch.setattr(builds, "ensure_models",
+                        lambda variants, **kw: make_artifacts(tmp_path, [v.name for v in variants]))
+    return devices
+
+
+def _argv(tmp_path, *extra):
+    devices = [a for name in PIXELS for a in ("--device", name)]
+    serials = [a for name in PIXELS for a in ("--serial", name.upper())]
+    return ["table", "3", *devices, *serials, *QUICK_FAKE, "--db", str(tmp_path / "r.db"),
+            "--reports-dir", str(tmp_path / "rep"), *extra]
+
+
+def test_table_3_on_three_phones_fills_p1_p2_p3_beside_the_paper(phones, tmp_path, capsys) -> None:
+    code, out, err = cli(_argv(tmp_path, "--json"), capsys)
+    assert code == 0, err
+    for name in PIXELS:
+        assert f"{name}: {name.upper()} (given with --serial)" in err
+    doc = json.loads(out)
+    assert [t["device"] for t in doc["tables"]] == list(PIXELS)
+    side = doc["side_by_side"]
+    assert side["devices"] == list(PIXELS) and side["paper_columns"] == ["P-1", "P-2", "P-3"]
+    medians = [side["rows"][0]["measured"][name]["opt"]["median_ms"] for name in PIXELS]
+    assert medians == pytest.approx([9.4, 18.4, 27.4], abs=0.5)  # each phone's own trials
+    for name in PIXELS:
+        assert (tmp_path / "rep" / name / "table-3.md").exists()  # a phone's own report, as alone
+    assert (tmp_path / "rep" / "side-by-side" / "table-3-pixel1-pixel2-pixel3.md").exists()
+
+    code, out, err = cli(_argv(tmp_path, "--reuse"), capsys)
+    assert code == 0, err
+    assert "pixel2 (P-2) ms" in out and "paper P-2 ms" in out
+
+
+def test_a_phone_that_fails_leaves_the_others_side_by_side_and_reuse_finishes_it(phones, tmp_path, capsys) -> None:
+    phones["pixel2"].respond = lambda g, n: OSError("USB cable pulled") if n == 2 else ShellResult(
+        good_output(9000), 0, False)
+    code, out, err = cli(_argv(tmp_path, "--json"), capsys)
+    assert code == 1
+    assert "1 of 3 phones failed: pixel2: Lost the connection to PIXEL2" in err and "--reuse" in err
+    assert json.loads(out)["side_by_side"]["devices"] == ["pixel1", "pixel3"]
+
+    phones["pixel2"].respond = lambda g, n: ShellResult(good_output(9000), 0, False)
+    before = len(phones["pixel1"].benchmarks)
+    code, out, err = cli(_argv(tmp_path, "--json", "--reuse"), capsys)
+    assert code == 0, err
+    assert json.loads(out)["side_by_side"]["devices"] == list(PIXELS)
+    assert len(phones["pixel1"].benchmarks) == before  # nothing measured again where nothing was missing
+
+
+def test_a_profile_twice_in_a_table_is_a_usage_error(phones, tmp_path, capsys) -> None:
+    code, _, err = cli(["table", "3", "--device", "pixel1", "--device", "pixel1", "--serial", "A", "--serial", "B",
+                        "--db", str(tmp_path / "r.db")], capsys)
+    assert code == 2 and "one column per profile" in err
