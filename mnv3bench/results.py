@@ -532,6 +532,23 @@ class ResultStore:
             keep += [int(i) for i in builds_on.get(newest, {}).get(variant, [])]
         return trials[trials["id"].isin(keep)]
 
+    def measured_trials(self, *, device: str | None = None, variants: Sequence[str] | None = None) -> pd.DataFrame:
+        """Ok trials with `measured_in`, the session that measured them: their own session,
+        and again each later session that built on them (--resume, --reuse), whose
+        measurement they are part of. 0 for trials stored outside any session. What
+        selection.py chooses one session's trials from."""
+        trials = self.trials(device=device, variants=variants, ok_only=True)
+        with self._reading():
+            builds_on = self._rows("SELECT id, builds_on FROM sessions")
+        parts = [trials.assign(measured_in=trials["session_id"].fillna(0).astype(int))]
+        for session_id, text in builds_on:
+            ids = [int(i) for ids in json.loads(text or "{}").values() for i in ids]
+            if ids:
+                parts.append(trials[trials["id"].isin(ids)].assign(measured_in=int(session_id)))
+        import pandas as pd
+
+        return pd.concat(parts, ignore_index=True).drop_duplicates(["id", "measured_in"])
+
     def matching_ok_trials(
         self,
         *,

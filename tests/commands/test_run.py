@@ -93,8 +93,12 @@ def test_compare_without_trials_of_one_variant(fake_run, tmp_path, capsys):
     code, _, err = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
     assert code == 1 and "No successful trials of" in err and "mnv3bench run" in err
     cli(["run", "-d", "pixel3", "--variant", LARGE, "--trials", "2", "--db", db], capsys)
-    code, out, _ = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
+    # Measured in two sessions, never together: no silent pooling.
+    code, _, err = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
+    assert code == 1 and "never measured together" in err and "--all-sessions" in err
+    code, out, err = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db, "--all-sessions"], capsys)
     assert code == 0 and "cannot reach p < 0.05" in out
+    assert "pooled trials of sessions 1, 2" in err
 
 
 def test_rich_progress_draws_pushes_and_trials():
