@@ -36,7 +36,7 @@ from mnv3bench.locations import default_reports_dir
 from mnv3bench.model.size import AllowHugeOpt, check_sizes
 from mnv3bench.results import ResultStore, resolve_db_path
 from mnv3bench.tables.definitions import TABLES, get_table
-from mnv3bench.tables.export.files import write_reports
+from mnv3bench.tables.export.files import LATEST, write_reports
 from mnv3bench.tables.export.json import to_json_dict
 from mnv3bench.tables.export.terminal import to_rich
 from mnv3bench.tables.result import TableResult
@@ -46,7 +46,7 @@ INTERRUPTED_HINT = (
 )
 ReportsDirOpt = Annotated[
     Path | None,
-    typer.Option("--reports-dir", help="Folder for the report files (default: reports/ beside the database, see README); files go to DIR/<device>/."),
+    typer.Option("--reports-dir", help="Folder for the report files (default: reports/ beside the database, see README); files go to DIR/<device>/session-<N>/, and DIR/<device>/latest/ shows the newest session's."),
 ]
 DeviceOptionalOpt = Annotated[
     str | None,
@@ -67,7 +67,9 @@ def _emit(results: list[TableResult], *, json_output: bool, reports_dir: Path, s
         for result in results:
             stdout.print(to_rich(result))
     folders = sorted({str(p.parent) for p in written})
-    stderr.print(f"wrote {len(written)} report file(s) to {', '.join(folders)}", highlight=False)
+    latest = sorted({str(p.parent.parent / LATEST) for p in written if (p.parent.parent / LATEST / p.name).exists()})
+    stderr.print(f"wrote {len(written)} report file(s) to {', '.join(folders)}"
+                 + (f" (the newest session's are in {', '.join(latest)})" if latest else ""), highlight=False)
 
 
 def _list_tables() -> None:

@@ -37,8 +37,12 @@ def test_report_reads_one_session_and_names_the_others(tmp_path, capsys):
     assert warning.startswith(f"also measured in session {newest}: large-hswish-fused 20 ms (5 trials)")
     assert f"--session {newest}" in warning and "--all-sessions" in warning
 
-    code, out, _ = _report([*args, "--session", str(newest)], capsys)
+    code, out, err = _report([*args, "--session", str(newest)], capsys)
     doc = json.loads(out)
+    # Each session's report is kept; latest/ shows the newest session rendered.
+    assert "latest" in err and (tmp_path / "r" / "emulator" / "session-1" / "table-5.md").is_file()
+    latest = json.loads((tmp_path / "r" / "emulator" / "latest" / "table-5.json").read_text())
+    assert latest["session_id"] == newest
     assert code == 0 and doc["sessions"] == [newest] and doc["missing"] == ["large-hswish@112-naive"]
     assert {r["row"]: r for r in doc["rows"]}["V3"]["latency_ms_opt"]["median"] == pytest.approx(20.0)
 
@@ -62,18 +66,18 @@ def test_report_gives_the_newest_interleaved_comparison_and_warns_about_the_othe
     code, out, err = _report(["--device", "emulator", "--table", "5", "--db", str(db), "--reports-dir", str(reports)],
                              capsys)
     assert code == 0
-    doc = json.loads((reports / "emulator" / "table-5.json").read_text())
+    doc = json.loads((reports / "emulator" / "latest" / "table-5.json").read_text())
     [c] = [c for c in doc["agreement"] if c["comparison"] == "V3: no-opt vs opt"]
     assert c["method"] == "paired" and c["rounds"] == 8 and c["measured_ratio"] == pytest.approx(7.2 / 6.59)
     assert c["verdict"] == "agrees" and doc["sessions"] == [1]
     [warning] = doc["warnings"]["sessions"]
     assert "also measured in session 2: large-hswish-fused 13.1 ms (8 trials)" in warning
-    assert "also measured in session 2" in (reports / "emulator" / "table-5.md").read_text()
+    assert "also measured in session 2" in (reports / "emulator" / "session-1" / "table-5.md").read_text()
     assert "also measured in session 2" in " ".join(out.split())
 
     code, _, _ = _report(["--device", "emulator", "--table", "5", "--db", str(db), "--reports-dir", str(reports),
                           "--all-sessions"], capsys)
-    doc = json.loads((reports / "emulator" / "table-5.json").read_text())
+    doc = json.loads((reports / "emulator" / "sessions-1-2" / "table-5.json").read_text())
     # Pooled on purpose: the fused cell mixes both sessions (only session 1's rounds still pair).
     v3 = {r["row"]: r for r in doc["rows"]}["V3"]
     assert v3["latency_ms_opt"]["median"] > 8 and len(doc["trials"]["large-hswish-fused"]) == 16
