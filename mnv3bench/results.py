@@ -593,6 +593,21 @@ class ResultStore:
             frame[name] = frame[name].astype(bool)
         return frame, newest
 
+    def last_session(self, *, device_profile: str, device_fingerprint: str | None, device_serial: str | None,
+                     variants: Sequence[str]) -> dict[str, Any] | None:
+        """The newest session on this device that measured any of these variants (what --resume
+        continues): {"id", "flags", "command"}; device_serial None matches any serial."""
+        where, params = "device_profile = ? AND device_fingerprint IS ?", [device_profile, device_fingerprint]
+        if device_serial is not None:
+            where += " AND device_serial = ?"
+            params.append(device_serial)
+        with self._reading():
+            rows = self._rows(f"SELECT id, flags, variants, command FROM sessions WHERE {where} ORDER BY id DESC", params)
+        for session_id, flags, names, command in rows:
+            if set(json.loads(names or "[]")) & set(variants):
+                return {"id": int(session_id), "flags": json.loads(flags), "command": command}
+        return None
+
     def latest_ok_trials(self, *, device: str, variant: str, flags: str | None = None) -> pd.DataFrame:
         """The newest measurement of a variant: ok trials sharing the model bytes, flags and
         device build of its most recent ok trial (flags: canonical JSON text to require)."""

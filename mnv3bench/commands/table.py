@@ -78,7 +78,7 @@ def _list_tables() -> None:
 
 
 @app.command(help="Measure a table's variants in one interleaved session and render it beside the paper's numbers.")
-@measuring_command(without={"resume"})  # a table takes --reuse: a rerun measures only what is missing
+@measuring_command(without={"resume", "force_new"})  # a table takes --reuse: a rerun measures only what is missing
 def table(
     name: Annotated[str | None, typer.Argument(help=f"Table name: {', '.join(TABLES)}.")] = None,
     device: DeviceOptionalOpt = None,
