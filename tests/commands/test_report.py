@@ -180,3 +180,14 @@ def test_report_shows_what_a_reusing_table_showed(tmp_path, capsys):
         chosen = store.measurement_trials(device="emulator")
     assert len(chosen) == len(SPREAD) + 2
     assert sorted(chosen["session_id"].unique()) == [1, session]
+
+
+def test_report_of_a_session_that_measured_no_table_says_so(tmp_path, capsys):
+    db = tmp_path / "results.db"
+    with ResultStore(db) as store:
+        store_session(store, {"large-hswish-fused": 20.0})
+    code, _, err = _report(["--device", "emulator", "--session", "7", "--db", str(db), "--reports-dir",
+                            str(tmp_path)], capsys)
+    assert code == 1 and "no stored trials for any table on emulator in session 7" in " ".join(err.split())
+    code, _, err = _report(["--session", "1", "--all-sessions", "--db", str(db)], capsys)
+    assert code == 2 and "exclude each other" in err
