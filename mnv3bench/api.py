@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from mnv3bench.model.cache import ModelArtifact
     from mnv3bench.tables.result import TableResult
 
-__all__ = ["build_models", "make_table", "read_sessions", "read_trials", "run", "table_result"]
+__all__ = ["build_models", "make_table", "read_sessions", "read_trials", "run", "selected_table", "table_result"]
 
 
 def build_models(variants: Iterable[str], *, models_dir: Path | str = "models", force: bool = False,
@@ -101,15 +101,37 @@ def table_result(name: str, trials: pd.DataFrame, device: str, *, op_profile: bo
     )
 
 
-def make_table(name: str, device: str, *, db: Path | str | None = None, op_profile: bool = False) -> TableResult:
+def make_table(name: str, device: str, *, db: Path | str | None = None, op_profile: bool = False,
+               session: int | None = None, all_sessions: bool = False) -> TableResult:
     """Table `name` ("3", "4", "5", ...) on `device` from the results database, measuring
-    nothing: each variant's newest session with the stored trials it built on (what
-    `mnv3bench report` renders). Variants never measured are listed in `.missing`."""
+    nothing, as `mnv3bench report` renders it: one session's trials (with the stored trials
+    it built on), by default the session that measured most of the table's variants, the
+    newest among equals; `session=N` reads that one, `all_sessions=True` pools them (see
+    mnv3bench/selection.py). Sessions left out or pooled are named in `.warnings["sessions"]`;
+    variants never measured there are listed in `.missing`."""
+    from mnv3bench.results import ResultStore
     from mnv3bench.tables.definitions import get_table
 
     defn = get_table(name)
-    trials = read_trials(db, device=device, variants=defn.variants(), newest=True)
-    return table_result(defn.name, trials, device, op_profile=op_profile)
+    with ResultStore(_existing_db(db), read_only=True) as store:
+        measured = store.measured_trials(device=device, variants=defn.variants())
+    return selected_table(defn.name, measured, device, op_profile=op_profile, session=session,
+                          all_sessions=all_sessions)
+
+
+def selected_table(name: str, measured: pd.DataFrame, device: str, *, op_profile: bool = False,
+                   session: int | None = None, all_sessions: bool = False) -> TableResult:
+    """Table `name` from ResultStore.measured_trials: the session selection.choose picks, its
+    warnings in `.warnings["sessions"]`, the session in `.extra["session_id"]` (None when pooled)."""
+    from mnv3bench.selection import WARNING_KEY, choose
+    from mnv3bench.tables.definitions import get_table
+
+    chosen = choose(measured, get_table(name).variants(), session=session, all_sessions=all_sessions)
+    result = table_result(name, chosen.trials, device, op_profile=op_profile)
+    if chosen.warnings():
+        result.warnings[WARNING_KEY] = chosen.warnings()
+    result.extra.update(session_id=chosen.session, pooled_sessions=chosen.pooled_sessions or None)
+    return result
 
 
 def read_trials(db: Path | str | None = None, *, device: str | None = None, variants: Iterable[str] | None = None,

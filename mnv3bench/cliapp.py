@@ -144,3 +144,8 @@ DbOpt = Annotated[
     typer.Option("--db", help="Results database (default: reports/results.db in the checkout, $MNV3BENCH_HOME or the user's data folder)."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
+# Which stored session a report reads (selection.py): by default one, never several silently.
+SessionOpt = Annotated[int | None, typer.Option("--session", help="Read this session's trials (default: the newest "
+                                                "session that measured the variants together).", min=1)]
+AllSessionsOpt = Annotated[bool, typer.Option("--all-sessions", help="Pool the trials of every session, on purpose "
+                                              "(a warning names each session's median).")]

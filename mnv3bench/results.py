@@ -532,6 +532,23 @@ class ResultStore:
             keep += [int(i) for i in builds_on.get(newest, {}).get(variant, [])]
         return trials[trials["id"].isin(keep)]
 
+    def measured_trials(self, *, device: str | None = None, variants: Sequence[str] | None = None) -> pd.DataFrame:
+        """Ok trials with `measured_in`, the session that measured them: their own session,
+        and again each later session that built on them (--resume, --reuse), whose
+        measurement they are part of. 0 for trials stored outside any session. What
+        selection.py chooses one session's trials from."""
+        trials = self.trials(device=device, variants=variants, ok_only=True)
+        with self._reading():
+            builds_on = self._rows("SELECT id, builds_on FROM sessions")
+        parts = [trials.assign(measured_in=trials["session_id"].fillna(0).astype(int))]
+        for session_id, text in builds_on:
+            ids = [int(i) for ids in json.loads(text or "{}").values() for i in ids]
+            if ids:
+                parts.append(trials[trials["id"].isin(ids)].assign(measured_in=int(session_id)))
+        import pandas as pd
+
+        return pd.concat(parts, ignore_index=True).drop_duplicates(["id", "measured_in"])
+
     def matching_ok_trials(
         self,
         *,
@@ -575,6 +592,21 @@ class ResultStore:
         for name in ("ok", "throttled", "timed_out"):
             frame[name] = frame[name].astype(bool)
         return frame, newest
+
+    def last_session(self, *, device_profile: str, device_fingerprint: str | None, device_serial: str | None,
+                     variants: Sequence[str]) -> dict[str, Any] | None:
+        """The newest session on this device that measured any of these variants (what --resume
+        continues): {"id", "flags", "command"}; device_serial None matches any serial."""
+        where, params = "device_profile = ? AND device_fingerprint IS ?", [device_profile, device_fingerprint]
+        if device_serial is not None:
+            where += " AND device_serial = ?"
+            params.append(device_serial)
+        with self._reading():
+            rows = self._rows(f"SELECT id, flags, variants, command FROM sessions WHERE {where} ORDER BY id DESC", params)
+        for session_id, flags, names, command in rows:
+            if set(json.loads(names or "[]")) & set(variants):
+                return {"id": int(session_id), "flags": json.loads(flags), "command": command}
+        return None
 
     def latest_ok_trials(self, *, device: str, variant: str, flags: str | None = None) -> pd.DataFrame:
         """The newest measurement of a variant: ok trials sharing the model bytes, flags and

@@ -73,6 +73,6 @@ def test_a_wheel_in_a_fresh_venv_runs_table_5_on_the_emulator(tmp_path, table_mo
     assert next(r["row"] for r in json.loads(done.stdout)["rows"]) == "V3"
     # Outside a checkout, nothing lands in the current folder: the user's data folder holds the results.
     reports = home / ".local" / "share" / "mnv3bench" / "reports"
-    assert (reports / "results.db").is_file() and (reports / "emulator" / "table-5.md").is_file()
+    assert (reports / "results.db").is_file() and (reports / "emulator" / "latest" / "table-5.md").is_file()
     assert list(work.iterdir()) == []
     assert f"results stored in {reports / 'results.db'}" in done.stderr

@@ -174,6 +174,8 @@ class RunConfig:
         rules=duration("Leave it out for a default derived from --max-secs.", positive_only=True))
     resume: bool = option(False, "--resume/--no-resume", "Measure only trials not stored by the interrupted run.")
     reuse: bool = option(False, "--reuse", "Reuse stored trials of the same model, device and flags.")
+    force_new: bool = option(False, "--force-new", "With --resume: start a new session when the options differ "
+                             "from the interrupted session's (default: refuse, naming the differences).")
     keep_going: bool = option(False, "--keep-going", "Carry on past failed trials.")
     force: bool = option(False, "--force", "Run even if the phone does not match the profile.")
     seed: int | None = option(None, "--seed",

@@ -331,6 +331,9 @@ def run_session(
         # mix with stored trials under --resume, --reuse or compare).
         binary_sha256 = dev.sha256(profile.benchmark_binary) or "missing"
         flags = {**benchmark_flags(config), "taskset": profile.affinity_mask, "binary_sha256": binary_sha256}
+        if config.resume and not config.force_new:
+            config = _resumable(config, flags, store, profile, dev, info, names, progress)
+            flags = {**benchmark_flags(config), "taskset": profile.affinity_mask, "binary_sha256": binary_sha256}
         setup = _Setup(dev, profile, info, config, sensors, flags,
                        tf_version=next((a.tf_version for a in artifacts), None),
                        binary=binary_identity(binary_sha256))
@@ -371,6 +374,22 @@ def _device(profile: DeviceProfile, device: Device | None, adb: str | None, seri
                 fix = f" ({check.fix})" if check.fix else ""
                 progress.message(f"warning: {check.name}: {check.detail}{fix}")
             yield session.device, session.info
+
+
+def _resumable(config: RunConfig, flags: dict[str, str], store: ResultStore, profile: DeviceProfile, dev: Device,
+               info: DeviceInfo, names: list[str], progress: Progress) -> RunConfig:
+    """--resume: the config that continues the last session (its flags for options left at their
+    defaults); a UsageError naming the flags given that differ from its (bench/resume.py)."""
+    from mnv3bench.bench.resume import resume_config
+
+    last = store.last_session(device_profile=profile.name, device_fingerprint=info.fingerprint,
+                              device_serial=None if profile.emulated else identity(dev, info), variants=names)
+    if last is None or last["flags"] == flags:
+        return config
+    resumed, changes = resume_config(config, last["id"], last["flags"], flags, last["command"])
+    progress.message(f"--resume: continuing session {last['id']} with its flags ("
+                     + "; ".join(c.text() for c in changes) + ")")
+    return resumed
 
 
 def identity(device: Device, info: DeviceInfo) -> str:

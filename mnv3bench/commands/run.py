@@ -12,8 +12,10 @@ from mnv3bench.bench import stats
 from mnv3bench.bench.runner import RESUME_HINT, SessionResult, run_session
 from mnv3bench.bench.supported import supported_ci, supported_cv
 from mnv3bench.cliapp import (
+    AllSessionsOpt,
     DbOpt,
     JsonOpt,
+    SessionOpt,
     app,
     print_json,
     stderr,
@@ -165,6 +167,8 @@ def compare_command(
     db: DbOpt = None,
     json_output: JsonOpt = False,
     blocks: Annotated[bool, typer.Option("--blocks", help="Also compare block by block (stored op profiles).")] = False,
+    session: SessionOpt = None,
+    all_sessions: AllSessionsOpt = False,
 ) -> None:
     """Do two stored variants differ? Paired within-round ratios (else ratio of medians) with a CI and a test."""
     from mnv3bench.variants import parse_variant
@@ -174,28 +178,31 @@ def compare_command(
     if not path.exists():
         measure = suggest(f"mnv3bench run --device {devices[0]} {a} {b}", db=db)
         raise UsageError(f"No results database at {path}.", f"Measure first: {measure}, or pass --db.")
-    found = [_compare_on(device, a, b, path, db, blocks=blocks, json_output=json_output) for device in devices]
+    found = [_compare_on(device, a, b, path, db, blocks=blocks, json_output=json_output, session=session,
+                         all_sessions=all_sessions) for device in devices]
     if json_output:  # one phone: the object as always; several: one per phone, in order
         print_json(found[0] if len(found) == 1 else found)
 
 
 def _compare_on(device: str, a: str, b: str, path: Any, db: str | None, *, blocks: bool,
-                json_output: bool) -> dict[str, Any] | None:
+                json_output: bool, session: int | None, all_sessions: bool) -> dict[str, Any] | None:
     """One phone's comparison: printed, or returned as its JSON object."""
+    from mnv3bench.selection import choose
+
     measure = suggest(f"mnv3bench run --device {device} {a} {b}", db=db)
     with ResultStore(path, read_only=True) as store:
-        trials_a = store.latest_ok_trials(device=device, variant=a)
-        if trials_a.empty:
-            raise MnvError(f"No successful trials of {a} on {device} in {path}.",
-                           f"Measure it: {measure}")
-        trials_b = store.latest_ok_trials(device=device, variant=b, flags=trials_a["flags"].iloc[-1])
-        if trials_b.empty:
-            raise MnvError(f"No successful trials of {b} on {device} with the same benchmark flags as {a}.",
-                           f"Measure both together: {measure}")
+        chosen = choose(store.measured_trials(device=device, variants=[a, b]), [a, b], session=session,
+                        all_sessions=all_sessions)
+    trials_a, trials_b = (chosen.trials[chosen.trials["variant"] == v] for v in (a, b))
+    _check_compared(chosen, a, b, device, path, measure, session)
+    if trials_a["flags"].iloc[-1] != trials_b["flags"].iloc[-1]:
+        raise MnvError(f"No successful trials of {b} on {device} with the same benchmark flags as {a}.",
+                       f"Measure both together: {measure}")
     from mnv3bench.bench.paired import compare_trials, round_keys
 
     comparison = compare_trials(trials_a["latency_ms"].tolist(), round_keys(trials_a),
                                 trials_b["latency_ms"].tolist(), round_keys(trials_b))
+    warnings = chosen.warnings()
     sentence = stats.describe(comparison, a, b)
     by_block = None
     if blocks:
@@ -203,6 +210,8 @@ def _compare_on(device: str, a: str, b: str, path: Any, db: str | None, *, block
 
         by_block = block_comparison(trials_a, trials_b, a, b, device)
     if json_output:
+        for text in warnings:
+            stderr.print(f"[yellow]warning[/] {text}", highlight=False, soft_wrap=True)
         return {
             "a": a, "b": b, "device": device, "n_a": comparison.n_a, "n_b": comparison.n_b,
             "median_a_ms": float(trials_a["latency_ms"].median()), "median_b_ms": float(trials_b["latency_ms"].median()),
@@ -210,10 +219,11 @@ def _compare_on(device: str, a: str, b: str, path: Any, db: str | None, *, block
             "ratio_ci_high": comparison.ratio_ci_high, "ci_method": comparison.ci_method,
             "test": comparison.test, "p_value": comparison.p_value, "significant": comparison.significant,
             "method": comparison.method, "rounds": comparison.rounds, "precision": comparison.half_width,
-            "conclusion": sentence,
+            "conclusion": sentence, "session": chosen.session, "sessions": sorted(set(chosen.trials["session_id"].dropna().astype(int))),
+            "warnings": warnings,
             **({"by_block": by_block[1]} if by_block else {}),
         }
-    table = Table(title=f"{a} vs {b} on {device}")
+    table = Table(title=f"{a} vs {b} on {device}, {chosen.label()}")
     for col in ("variant", "trials", "median ms"):
         table.add_column(col, justify="left" if col == "variant" else "right", no_wrap=True)
     table.add_row(a, str(comparison.n_a), f"{trials_a['latency_ms'].median():.3f}")
@@ -223,4 +233,24 @@ def _compare_on(device: str, a: str, b: str, path: Any, db: str | None, *, block
     stdout.print(f"({comparison.method}: {comparison.test} test; {comparison.ci_method})", highlight=False)
     if by_block:
         stdout.print(by_block[0])
+    for text in warnings:
+        stderr.print(f"[yellow]warning[/] {text}", highlight=False, soft_wrap=True)
     return None
+
+
+def _check_compared(chosen: Any, a: str, b: str, device: str, path: Any, measure: str, session: int | None) -> None:
+    """Both sides measured in the chosen session, or an error naming where each one was."""
+    variants = chosen.trials["variant"]
+    if (variants == a).any() and (variants == b).any():
+        return
+    where = {v: chosen.measured_by_variant.get(v, []) for v in (a, b)}
+    if not where[a] or not where[b]:
+        absent = a if not where[a] else b
+        raise MnvError(f"No successful trials of {absent} on {device} in {path}.", f"Measure it: {measure}")
+    seen = "; ".join(f"{v} in session(s) {', '.join(map(str, s))}" for v, s in where.items())
+    if session is not None:
+        raise MnvError(f"session {session} did not measure both {a} and {b} on {device} ({seen}).",
+                       "Pick a session that measured both with --session, or measure them together: " + measure)
+    raise MnvError(f"{a} and {b} were never measured together in one session on {device} ({seen}).",
+                   f"Measure both together: {measure}; or pool the sessions on purpose with --all-sessions "
+                   "(not interleaved, so the ratio may measure the sessions' difference).")

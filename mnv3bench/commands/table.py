@@ -11,9 +11,19 @@ import typer
 from rich.markup import escape
 
 from mnv3bench import __version__
-from mnv3bench.api import read_trials, table_result
+from mnv3bench.api import read_trials, selected_table, table_result
 from mnv3bench.bench.runner import SessionResult, run_session
-from mnv3bench.cliapp import DbOpt, JsonOpt, app, print_json, stderr, stdout, suggest
+from mnv3bench.cliapp import (
+    AllSessionsOpt,
+    DbOpt,
+    JsonOpt,
+    SessionOpt,
+    app,
+    print_json,
+    stderr,
+    stdout,
+    suggest,
+)
 from mnv3bench.commands.measure_options import (
     Measurement,
     command_line,
@@ -27,7 +37,7 @@ from mnv3bench.locations import default_reports_dir
 from mnv3bench.model.size import AllowHugeOpt, check_sizes
 from mnv3bench.results import ResultStore, resolve_db_path
 from mnv3bench.tables.definitions import TABLES, TableDef, get_table
-from mnv3bench.tables.export.files import write_reports
+from mnv3bench.tables.export.files import LATEST, write_reports
 from mnv3bench.tables.export.json import to_json_dict
 from mnv3bench.tables.export.side_by_side import to_json_dict as side_json
 from mnv3bench.tables.export.side_by_side import to_rich as side_rich
@@ -41,7 +51,7 @@ INTERRUPTED_HINT = (
 )
 ReportsDirOpt = Annotated[
     Path | None,
-    typer.Option("--reports-dir", help="Folder for the report files (default: reports/ beside the database, see README); files go to DIR/<device>/."),
+    typer.Option("--reports-dir", help="Folder for the report files (default: reports/ beside the database, see README); files go to DIR/<device>/session-<N>/, and DIR/<device>/latest/ shows the newest session's."),
 ]
 DevicesOptionalOpt = Annotated[
     list[str] | None,
@@ -68,7 +78,9 @@ def _emit(results: list[TableResult], *, json_output: bool, reports_dir: Path, s
         for result in results:
             stdout.print(to_rich(result))
     folders = sorted({str(p.parent) for p in written})
-    stderr.print(f"wrote {len(written)} report file(s) to {', '.join(folders)}", highlight=False)
+    latest = sorted({str(p.parent.parent / LATEST) for p in written if (p.parent.parent / LATEST / p.name).exists()})
+    stderr.print(f"wrote {len(written)} report file(s) to {', '.join(folders)}"
+                 + (f" (the newest session's are in {', '.join(latest)})" if latest else ""), highlight=False)
 
 
 def _list_tables() -> None:
@@ -77,7 +89,7 @@ def _list_tables() -> None:
 
 
 @app.command(help="Measure a table's variants in one interleaved session and render it beside the paper's numbers.")
-@measuring_command(without={"resume"})  # a table takes --reuse: a rerun measures only what is missing
+@measuring_command(without={"resume", "force_new"})  # a table takes --reuse: a rerun measures only what is missing
 def table(
     name: Annotated[str | None, typer.Argument(help=f"Table name: {', '.join(TABLES)}.")] = None,
     devices: DevicesOptionalOpt = None,
@@ -164,7 +176,7 @@ def _table_on_several(defn: TableDef, profiles: list[Any], variants: list[Any], 
         raise failure
 
 
-@app.command(help="Render tables again from the results database (each variant's latest trials); measures nothing.")
+@app.command(help="Render tables again from the results database, one session each (--session N, --all-sessions); measures nothing.")
 def report(
     device: DeviceOptionalOpt = None,
     table_name: Annotated[str | None, typer.Option("--table", help=f"Only this table ({', '.join(TABLES)}).")] = None,
@@ -172,6 +184,8 @@ def report(
     db: DbOpt = None,
     json_output: JsonOpt = False,
     reports_dir: ReportsDirOpt = None,
+    session: SessionOpt = None,
+    all_sessions: AllSessionsOpt = False,
 ) -> None:
     defns = [get_table(table_name)] if table_name else list(TABLES.values())
     db_path = resolve_db_path(db)
@@ -180,10 +194,13 @@ def report(
             f"no results database at {db_path}.",
             f"Measure first (`{suggest('mnv3bench table 5 --device emulator', db=db)}`), or point --db at the database.",
         )
-    all_trials = read_trials(db_path, device=device, newest=True)
+    if session is not None and all_sessions:
+        raise UsageError("--session and --all-sessions exclude each other.",
+                         "Give --session N to read one session, or --all-sessions to pool them all.")
     with ResultStore(db_path, read_only=True) as store:
+        measured = store.measured_trials(device=device)
         sessions = store.sessions()
-    devices = [device] if device else sorted(all_trials["device_profile"].unique())
+    devices = [device] if device else sorted(measured["device_profile"].unique())
     # A shared database may hold any text as a device name; it becomes a folder under reports/.
     unsafe = [d for d in devices if not is_safe_component(d)]
     for dev in unsafe:
@@ -193,19 +210,18 @@ def report(
     results: list[TableResult] = []
     for dev in devices:
         for defn in defns:
-            on_device = all_trials[all_trials["device_profile"] == dev]
-            chosen = on_device[on_device["variant"].isin(defn.variants())]
-            if chosen.empty and not table_name:
-                continue  # a table never measured on this device: not worth a page of dashes
-            result = table_result(defn.name, chosen, dev, op_profile=op_profile)
-            result.warnings = _diagnose(result)
+            on_device = measured[measured["device_profile"] == dev]
+            result = selected_table(defn.name, on_device, dev, op_profile=op_profile, session=session,
+                                    all_sessions=all_sessions)
+            if result.n_trials() == 0 and not table_name:
+                continue  # a table never measured on this device (or in that session): not worth a page of dashes
+            result.warnings = {**result.warnings, **_diagnose(result)}
             result.notes += host_notes(sessions, result.sessions)
-            result.extra.update(
-                command="mnv3bench report", tool_version=__version__, source="each variant's newest session, with the stored trials it built on (--resume, --reuse)"
-            )
+            result.extra.update(command="mnv3bench report", tool_version=__version__,
+                                source=_source(result))
             results.append(result)
     if not results or all(r.n_trials() == 0 for r in results):
-        where = f" on {device}" if device else ""
+        where = (f" on {device}" if device else "") + (f" in session {session}" if session else "")
         measure_again = f"mnv3bench table {table_name or '5'} --device {device or 'emulator'}"
         raise MnvError(
             f"no stored trials for {'table ' + table_name if table_name else 'any table'}{where} in {db_path}.",
@@ -218,6 +234,13 @@ def report(
                 highlight=False,
             )
     _emit(results, json_output=json_output, reports_dir=reports_dir or default_reports_dir(), single=len(results) == 1)
+
+
+def _source(result: TableResult) -> str:
+    if result.extra.get("session_id") is not None:
+        return (f"session {result.extra['session_id']}, with the stored trials it built on (--resume, --reuse): "
+                "the session that measured most of the table's variants, or the one --session named")
+    return "every session's trials of the same model, flags and device build, pooled (--all-sessions)"
 
 
 def _host_notes(db_path: Path, session_ids: list[int]) -> list[str]:

@@ -89,11 +89,11 @@ def _options_of(command: str) -> dict[str, Any]:
     return {p.name: p for p in group.commands[command].params if p.opts[0].startswith("--")}
 
 
-@pytest.mark.parametrize(("command", "without"), [("run", "reuse"), ("table", "resume")])
+@pytest.mark.parametrize(("command", "without"), [("run", {"reuse"}), ("table", {"resume", "force_new"})])
 def test_run_and_table_take_the_tables_options(command, without):
     params = _options_of(command)
     for option in OPTIONS:
-        if option.cli is None or option.name == without:
+        if option.cli is None or option.name in without:
             assert option.name not in params
             continue
         param = params[option.name]

@@ -162,7 +162,9 @@ def test_resume_ignores_trials_with_other_flags_or_bytes(tmp_path, profile, stor
     arts = make_artifacts(tmp_path, ["a"])
     dev = FakeDevice()
     run(profile, store, ["a"], arts, dev, RunConfig(trials=2, num_runs=10))
-    run(profile, store, ["a"], arts, dev, RunConfig(trials=2, num_runs=20, resume=True))
+    with pytest.raises(UsageError, match="--num-runs: 10 then, 20 now"):  # other flags: said, not silent
+        run(profile, store, ["a"], arts, dev, RunConfig(trials=2, num_runs=20, resume=True))
+    run(profile, store, ["a"], arts, dev, RunConfig(trials=2, num_runs=20, resume=True, force_new=True))
     assert len(dev.benchmarks) == 4  # different flags: nothing to resume
     arts[0].path.write_bytes(b"rebuilt")
     arts[0] = dataclasses.replace(arts[0], sha256=hashlib.sha256(b"rebuilt").hexdigest())

@@ -38,9 +38,9 @@ def test_report_diagnoses_the_stored_trials(tmp_path, capsys):
     out = " ".join(capsys.readouterr().out.split())  # Rich may wrap the long line
     assert "large-relu: Only 2 successful trial(s); the confidence interval needs at least 3." in out
     assert "(n=2; a CI needs 3 trials)" in out
-    doc = json.loads((tmp_path / "emulator" / "table-5.json").read_text())
+    doc = json.loads((tmp_path / "emulator" / "latest" / "table-5.json").read_text())
     assert "large-relu" in doc["warnings"]
-    assert "### Warnings" in (tmp_path / "emulator" / "table-5.md").read_text()
+    assert "### Warnings" in (tmp_path / "emulator" / "latest" / "table-5.md").read_text()
 
 
 def test_report_says_the_emulators_sensors_are_invented_and_flags_a_busy_host(tmp_path, capsys):

@@ -68,6 +68,35 @@ def test_run_table_and_resume(fake_run, tmp_path, capsys):
         assert store.trials()["trial_index"].tolist() == [1, 2, 3]
 
 
+def test_resume_with_other_flags_names_them_and_asks_for_force_new(fake_run, tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    base = ["run", "-d", "pixel3", SMALL, "--db", db]
+    code, _, _ = cli([*base, "--trials", "2", "--num-runs", "20", "--no-xnnpack"], capsys)
+    assert code == 0
+    code, _, err = cli([*base, "--trials", "3", "--num-runs", "30", "--resume"], capsys)
+    text = " ".join(err.split())
+    assert code == 2 and "session 1, the one it would resume, ran with other benchmark flags" in text
+    assert "--num-runs: 20 then, 30 now" in text and "--force-new" in text
+    assert "--use-xnnpack" not in text  # left at its default: taken from the session, not an error
+    with ResultStore(tmp_path / "r.db") as store:
+        assert len(store.sessions()) == 1  # nothing started
+
+    # Options left out: the session's own flags, and only the missing trial runs.
+    code, _, err = cli([*base, "--trials", "3", "--resume"], capsys)
+    assert code == 0 and "continuing session 1 with its flags" in " ".join(err.split())
+    with ResultStore(tmp_path / "r.db") as store:
+        trials = store.trials()
+        assert trials["trial_index"].tolist() == [1, 2, 3] and trials["flags"].nunique() == 1
+        assert '"num_runs":"20"' in trials["flags"].iloc[-1] and '"use_xnnpack":"false"' in trials["flags"].iloc[-1]
+
+    # --force-new: a new, full session with the flags given.
+    code, _, _ = cli([*base, "--trials", "2", "--num-runs", "30", "--resume", "--force-new"], capsys)
+    with ResultStore(tmp_path / "r.db") as store:
+        newest = store.trials(session=3)
+        assert code == 0 and newest["trial_index"].tolist() == [1, 2]
+        assert '"num_runs":"30"' in newest["flags"].iloc[0]
+
+
 def test_run_all_trials_failed_is_exit_1(monkeypatch, fake_run, tmp_path, capsys):
     fake_run.respond = lambda g, n: ShellResult("ERROR: Could not create interpreter\n", 1, False)
     code, _, err = cli(["run", "-d", "pixel3", "--variant", SMALL, "--trials", "2", "--keep-going",
@@ -93,8 +122,12 @@ def test_compare_without_trials_of_one_variant(fake_run, tmp_path, capsys):
     code, _, err = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
     assert code == 1 and "No successful trials of" in err and "mnv3bench run" in err
     cli(["run", "-d", "pixel3", "--variant", LARGE, "--trials", "2", "--db", db], capsys)
-    code, out, _ = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
+    # Measured in two sessions, never together: no silent pooling.
+    code, _, err = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
+    assert code == 1 and "never measured together" in err and "--all-sessions" in err
+    code, out, err = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db, "--all-sessions"], capsys)
     assert code == 0 and "cannot reach p < 0.05" in out
+    assert "pooled trials of sessions 1, 2" in err
 
 
 def test_rich_progress_draws_pushes_and_trials():

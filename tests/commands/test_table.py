@@ -58,7 +58,7 @@ def test_table_takes_runs_measurement_options(fake_device, tmp_path, capsys):
     assert {"build_s", "push_s", "benchmark_s", "overhead_s", "waiting_s", "overhead_fraction"} <= set(timings)
     assert any(note.startswith("Session time: build") for note in doc["notes"])
     assert "time: build 0.0 s, push" in err and "% of benchmark time" in err
-    markdown = (tmp_path / "rep" / "pixel3" / "table-stem.md").read_text()
+    markdown = (tmp_path / "rep" / "pixel3" / "latest" / "table-stem.md").read_text()
     assert "Session time: build" in markdown
 
 

@@ -63,7 +63,7 @@ def test_table5_on_the_emulator_then_reuse_then_report(tmp_path):
     assert "time: build" in first.stderr
     assert (home / ".android" / "adbkey").is_file()  # the key went to the tmp HOME, not the user's
 
-    folder = reports / "emulator"
+    folder = reports / "emulator" / "latest"  # the newest session's files (each session has its own folder)
     for name in ("table-5.md", "table-5.csv", "table-5.json", "table-5-latency.png", "table-5-change.png"):
         assert (folder / name).stat().st_size > 0, name
     assert "| V3 |" in (folder / "table-5.md").read_text()

@@ -85,7 +85,7 @@ def test_table_runs_end_to_end_on_the_emulator(
         for column in columns:
             cell = row[column]
             assert cell is not None and _is_latency(cell["median"]), (row["row"], column, cell)
-    assert (reports / "emulator" / f"table-{defn.name}.md").stat().st_size > 0
+    assert (reports / "emulator" / "latest" / f"table-{defn.name}.md").stat().st_size > 0
 
     # Tables 3 and 4 exist for the headline claim: V3 against its MobileNetV2 baseline.
     against_v2 = [row for row in defn.rows if row.baseline and row.baseline.startswith("V2")]

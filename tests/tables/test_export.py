@@ -103,7 +103,7 @@ def test_csv_columns(table5):
 
 def test_report_files_are_written(table5, tmp_path):
     written = write_reports(table5, tmp_path)
-    folder = tmp_path / "emulator"
+    folder = tmp_path / "emulator" / "session-1"
     names = {p.name for p in written}
     assert names == {"table-5.md", "table-5.csv", "table-5-agreement.csv", "table-5.json",
                      "table-5-latency.png", "table-5-change.png"}
