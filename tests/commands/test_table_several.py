@@ -56,7 +56,7 @@ def test_table_3_on_three_phones_fills_p1_p2_p3_beside_the_paper(phones, tmp_pat
     medians = [side["rows"][0]["measured"][name]["opt"]["median_ms"] for name in PIXELS]
     assert medians == pytest.approx([9.4, 18.4, 27.4], abs=0.5)  # each phone's own trials
     for name in PIXELS:
-        assert (tmp_path / "rep" / name / "table-3.md").exists()  # a phone's own report, as alone
+        assert (tmp_path / "rep" / name / "latest" / "table-3.md").exists()  # a phone's own report, as alone
     assert (tmp_path / "rep" / "side-by-side" / "table-3-pixel1-pixel2-pixel3.md").exists()
 
     code, out, err = cli(_argv(tmp_path, "--reuse"), capsys)
