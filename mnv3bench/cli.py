@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-from mnv3bench.cliapp import app, set_passthrough, stderr
+from mnv3bench.cliapp import app, set_invocation, set_passthrough, stderr
 from mnv3bench.errors import MnvError
 
 # Each module registers its commands on `app` when imported. Every one ships with the
@@ -53,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
+    set_invocation(args)
     args = _verbose_first(args)
     # After `--`: flags for benchmark_model, not for mnv3bench (measuring commands read them).
     at = args.index("--") if "--" in args else len(args)

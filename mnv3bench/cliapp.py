@@ -93,8 +93,30 @@ def _json_default(value: Any) -> Any:
 
 
 _verbose = False  # -v / --verbose, set by the app's callback before any command runs
+# The arguments as the user typed them (less --debug), for commands to suggest running again.
+_invocation: tuple[str, ...] = ()
 # What followed `--` on the command line: benchmark_model flags for the measuring commands.
 _passthrough: tuple[str, ...] = ()
+
+
+def set_invocation(args: list[str]) -> None:
+    global _invocation
+    _invocation = tuple(args)
+
+
+def rerun_command(flag: str | None = None, *, fallback: str = "mnv3bench") -> str:
+    """The user's own command line, every option repeated, with `flag` (e.g. "--resume") added
+    before any `--` unless given (its `--no-` form is dropped). `fallback` when not run from the CLI."""
+    import shlex
+
+    if not _invocation:
+        return fallback if flag is None or flag in fallback.split() else f"{fallback} {flag}"
+    args = list(_invocation)
+    end = args.index("--") if "--" in args else len(args)
+    head, tail = args[:end], args[end:]
+    if flag is not None and flag not in head:
+        head = [a for a in head if a != f"--no-{flag.removeprefix('--')}"] + [flag]
+    return shlex.join(["mnv3bench", *head, *tail])
 
 
 def set_passthrough(args: list[str]) -> None:

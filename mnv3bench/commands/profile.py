@@ -10,7 +10,7 @@ import typer
 from rich import box
 from rich.table import Table
 
-from mnv3bench.bench.runner import RESUME_HINT, run_session
+from mnv3bench.bench.runner import run_session
 from mnv3bench.cliapp import DeviceOpt, JsonOpt, app, print_json, stderr, stdout
 from mnv3bench.commands.measure_options import (
     Measurement,
@@ -121,8 +121,7 @@ def profile_command(
     names = [v.name for v in parsed]
     device_profile = load_profile(device)
     measurement = dataclasses.replace(measurement, options={**measurement.options, "op_profiling": True})
-    result = measurement.run(run_session, device_profile, parsed, command_line=command_line("mnv3bench profile"),
-                             interrupted_hint=RESUME_HINT)
+    result = measurement.run(run_session, device_profile, parsed, command_line=command_line("mnv3bench profile"))
     with ResultStore(measurement.db_path) as store:
         trials = store.trials(session=result.session_id, ok_only=True)
     profiles = block_profiles(trials, names)

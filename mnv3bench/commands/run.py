@@ -9,7 +9,7 @@ from rich import box
 from rich.table import Table
 
 from mnv3bench.bench import stats
-from mnv3bench.bench.runner import RESUME_HINT, SessionResult, run_session
+from mnv3bench.bench.runner import SessionResult, run_session
 from mnv3bench.bench.supported import supported_ci, supported_cv
 from mnv3bench.cliapp import (
     DbOpt,
@@ -100,8 +100,7 @@ def run_command(
     check_sizes(parsed, allow_huge=allow_huge)
     profile = load_profile(device)
     # Ctrl-C: every finished trial is already committed; the measure path says so and exits 130.
-    result = measurement.run(run_session, profile, parsed, command_line=command_line("mnv3bench run"),
-                             interrupted_hint=RESUME_HINT)
+    result = measurement.run(run_session, profile, parsed, command_line=command_line("mnv3bench run"))
     _report(result, json_output)
     if measurement.options.get("op_profiling") and not json_output:
         from mnv3bench.commands.profile import print_op_types

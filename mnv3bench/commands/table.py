@@ -31,9 +31,6 @@ from mnv3bench.tables.export.json import to_json_dict
 from mnv3bench.tables.export.terminal import to_rich
 from mnv3bench.tables.result import TableResult
 
-INTERRUPTED_HINT = (
-    "Every finished trial is stored; run the same command again with --reuse to measure only what is missing."
-)
 ReportsDirOpt = Annotated[
     Path | None,
     typer.Option("--reports-dir", help="Folder for the report files (default: reports/ beside the database, see README); files go to DIR/<device>/."),
@@ -92,8 +89,7 @@ def table(
     variants = [parse_variant(v) for v in defn.variants()]
     check_sizes(variants, allow_huge=allow_huge)
     command = command_line(f"mnv3bench table {defn.name}")
-    session = measurement.run(run_session, profile, variants,
-                              command_line=command, interrupted_hint=INTERRUPTED_HINT)
+    session = measurement.run(run_session, profile, variants, command_line=command)
     ids = {tid for v in session.variants for tid in v.trial_ids}
     frame = read_trials(measurement.db_path, device=profile.name, variants=defn.variants(), ok_only=True)
     result = table_result(defn.name, frame[frame["id"].isin(ids)], profile.name,

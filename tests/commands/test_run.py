@@ -97,27 +97,6 @@ def test_compare_without_trials_of_one_variant(fake_run, tmp_path, capsys):
     assert code == 0 and "cannot reach p < 0.05" in out
 
 
-def test_rich_progress_draws_pushes_and_trials():
-    import io
-
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn
-
-    from mnv3bench.commands.measure_options import RichProgress
-
-    console = Console(file=io.StringIO(), force_terminal=True, width=100)
-    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}")]
-    with Progress(*columns, console=console, auto_refresh=False) as bar:
-        progress = RichProgress(bar)
-        progress.push("small", 5_000_000, 10_000_000)
-        progress.trial_started("small", 1, 0, 4)
-        progress.trial_finished("small", 1, True, 4.0, None)
-        progress.trial_finished("small", 2, False, None, "timed out")
-        bar.refresh()
-    text = console.file.getvalue()
-    assert "5.0/10.0 MB" in text and "2/4 trials" in text and "timed out" in text
-
-
 @pytest.mark.parametrize(("trials", "absent"), [(1, ["a CI needs 3 trials", "a CV needs 2 trials"]),
                                                 (2, ["a CI needs 3 trials"])])
 def test_statistics_below_their_minimum_trials_are_absent(fake_run, tmp_path, capsys, trials, absent):
