@@ -40,6 +40,7 @@ from mnv3bench.commands.progress import (
     rich_bar,
 )
 from mnv3bench.commands.signals import exit_status, stop_on_signals
+from mnv3bench.errors import MnvError
 from mnv3bench.locations import default_models_dir
 from mnv3bench.results import ResultStore, resolve_db_path
 
@@ -179,6 +180,11 @@ def measure(run_session: SessionRunner, profile: Any, variants: Sequence[Any], c
         for line in kept_report(store, before, resume_command):
             stderr.print(line, highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(exit_status(interrupt)) from None
+    except MnvError as err:
+        # A lost link, a failed trial, a full disk: the hint says to resume; this is how, exactly.
+        if err.hint and ("--resume" in err.hint or "--reuse" in err.hint):
+            err.hint += f"\nThat is: {resume_command}"
+        raise
     stderr.print(result.timings.summary(), highlight=False, soft_wrap=True)
     stderr.print(f"results stored in {store.path} (session {result.session_id})", highlight=False, soft_wrap=True)
     return result

@@ -28,6 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TaskID, TextColumn
 from rich.text import Text
 
+from mnv3bench.cliapp import with_given_options
 from mnv3bench.results import ResultStore
 
 Clock = Callable[[], float]
@@ -191,7 +192,7 @@ class RichProgress:
     def message(self, text: str) -> None:
         if self.clock.adaptive and is_precision_line(text):
             self.clock.precision = text  # shown on the trials bar, and kept in the scrollback
-        self.bar.console.print(text, highlight=False, markup=False)
+        self.bar.console.print(with_given_options(text), highlight=False, markup=False)
 
     def build(self, name: str, state: str, detail: str) -> None:
         self.board.update(name, state)
@@ -240,7 +241,7 @@ class PlainProgress:
         self._pushed: set[str] = set()
 
     def message(self, text: str) -> None:
-        self._write(text)
+        self._write(with_given_options(text))
 
     def build(self, name: str, state: str, detail: str) -> None:
         self.board.update(name, state)

@@ -144,3 +144,46 @@ def test_flags_after_double_dash_go_to_benchmark_model_and_are_stored(fake_run, 
     with ResultStore(db) as store:
         flags = json.loads(store.trials()["flags"].iloc[0])
     assert flags["use_gpu"] == "false" and flags["num_threads"] == "2"
+
+
+def _suggested(err: str, after: str) -> list[str]:
+    """The command a hint suggests after `after`, as argv for cli.main."""
+    import re
+    import shlex
+
+    [line] = re.findall(re.escape(after) + r" `?([^`\n]+)`?", err)
+    argv = shlex.split(line)
+    assert argv[0] == "mnv3bench"
+    return argv[1:]
+
+
+def test_following_a_suggested_command_stays_on_the_users_db(fake_run, tmp_path, capsys):
+    db = str(tmp_path / "custom.db")
+    code, _, err = cli(["run", "-d", "pixel3", SMALL, "--trials", "3", "--db", db], capsys)
+    assert code == 0, err
+    code, _, err = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
+    assert code == 1 and "Measure both together:" in err
+    follow = _suggested(err, "Measure both together:")
+    assert follow[follow.index("--db") + 1] == db
+    code, _, err = cli([*follow, "--trials", "3"], capsys)
+    assert code == 0, err
+    code, out, err = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
+    assert code == 0 and "faster" in out
+    assert not (tmp_path / "reports").exists()  # nothing went to the default database
+
+
+def test_a_failed_trial_says_the_exact_resume_command_with_every_option(fake_run, tmp_path, capsys):
+    db = str(tmp_path / "custom.db")
+    fake_run.respond = lambda g, n: ShellResult("ERROR: boom", 1, False) if n == 2 else ShellResult(
+        good_output(4000), 0, False)
+    argv = ["run", "-d", "pixel3", SMALL, "--trials", "3", "--num-runs", "7", "--db", db, "--", "--use_gpu=false"]
+    code, _, err = cli(argv, capsys)
+    assert code == 1 and "--resume" in err
+    follow = _suggested(err, "That is:")
+    assert follow == [*argv[:-2], "--resume", "--", "--use_gpu=false"]  # the same flags: a resume, not a new session
+    fake_run.respond = lambda g, n: ShellResult(good_output(4000), 0, False)
+    code, _, err = cli(follow, capsys)
+    assert code == 0, err
+    with ResultStore(db) as store:
+        ok = store.trials(ok_only=True)
+    assert sorted(ok["trial_index"]) == [1, 2, 3]  # trial 2 again, on the same database
