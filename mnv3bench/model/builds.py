@@ -120,6 +120,9 @@ class _Starts:
         while self.held and len(self.building) < self.workers:
             self._tell(self.held.pop(0))
 
+    def was_told(self, name: str) -> bool:
+        return name in self.told
+
     def finishing(self, name: str) -> None:
         """Its result is in: it has been building (said now if its start message is late)."""
         if name in self.held:
@@ -184,7 +187,8 @@ def ensure_models(
                 pending = set(futures)
                 while pending:
                     finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
-                    for future in finished:
+                    # Those already said to build first: their slots free up before a late start is said.
+                    for future in sorted(finished, key=lambda f: not starts.was_told(futures[f].name)):
                         v = futures[future]
                         starts.finishing(v.name)
                         try:
