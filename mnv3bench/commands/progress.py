@@ -19,6 +19,7 @@ command that resumes it.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -292,7 +293,10 @@ def kept_report(store: ResultStore, after_session: int, resume: str) -> list[str
         kept = f"interrupted before the first trial ended; session {session} in {store.path} holds no trial."
     else:
         ok = trials[trials["ok"].astype(bool)]
-        per_variant = ", ".join(f"{variant} {count}" for variant, count in ok.groupby("variant", sort=False).size().items())
+        counts = ok.groupby("variant", sort=False).size()
+        planned = json.loads(sessions.loc[sessions["id"] == session, "variants"].iloc[0] or "[]")
+        per_variant = ", ".join([*(f"{variant} {count}" for variant, count in counts.items()),
+                                 *(f"{variant} none" for variant in planned if variant not in counts)])
         failed = len(trials) - len(ok)
         kept = (f"interrupted: kept {len(ok)} trial{'s' if len(ok) != 1 else ''}"
                 + (f" ({per_variant})" if per_variant else "")

@@ -120,7 +120,7 @@ def test_the_kept_report_counts_what_the_database_holds_and_says_how_to_resume(t
         before = newest_session_id(store)
         session = store.start_session(SessionRecord(
             command="run", device_profile="emulator", device_serial="s", device_model="m", device_fingerprint="fp",
-            flags={}, variants=["a", "b"], tool_version="test"))
+            flags={}, variants=["a", "b", "c"], tool_version="test"))
         for index, (variant, ok) in enumerate([("a", True), ("b", True), ("a", True), ("b", False)], start=1):
             store.record_trial(TrialRecord(
                 session_id=session, variant=variant, model_sha256="0" * 64, device_profile="emulator",
@@ -128,6 +128,6 @@ def test_the_kept_report_counts_what_the_database_holds_and_says_how_to_resume(t
                 started_at="2026-01-01T00:00:00", ended_at="2026-01-01T00:00:01", ok=ok,
                 latency_ms=5.0 if ok else None, tool_version="test"))
         kept, resume = kept_report(store, before, "mnv3bench run a b --db r.db --resume")
-    assert kept == (f"interrupted: kept 3 trials (a 2, b 1) and 1 failed one in {tmp_path / 'r.db'}, "
+    assert kept == (f"interrupted: kept 3 trials (a 2, b 1, c none) and 1 failed one in {tmp_path / 'r.db'}, "
                     f"session {session}.")
     assert resume == "Measure what is missing: mnv3bench run a b --db r.db --resume"
