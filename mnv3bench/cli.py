@@ -9,7 +9,13 @@ from __future__ import annotations
 import importlib
 import sys
 
-from mnv3bench.cliapp import app, set_passthrough, stderr
+from mnv3bench.cliapp import (
+    app,
+    set_invocation,
+    set_passthrough,
+    stderr,
+    with_given_options,
+)
 from mnv3bench.errors import MnvError
 
 # Each module registers its commands on `app` when imported. Every one ships with the
@@ -53,6 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     if debug:
         args.remove("--debug")
+    set_invocation(args)
     args = _verbose_first(args)
     # After `--`: flags for benchmark_model, not for mnv3bench (measuring commands read them).
     at = args.index("--") if "--" in args else len(args)
@@ -68,5 +75,5 @@ def main(argv: list[str] | None = None) -> None:
             raise
         stderr.print(f"[bold red]error:[/] {err.message}", highlight=False, soft_wrap=True)
         if err.hint:
-            stderr.print(err.hint, highlight=False, soft_wrap=True)
+            stderr.print(with_given_options(err.hint), highlight=False, soft_wrap=True)
         sys.exit(err.exit_code)

@@ -77,13 +77,85 @@ def print_json(data: Any) -> None:
     typer.echo(json.dumps(data, indent=2, default=_json_default))
 
 
+# Options that say where the user works: a suggested command repeats the ones given on this
+# command line (when the suggested command takes them), so following a hint reads and writes
+# the same database, models and device. True: takes a value; False: a flag.
+WHERE_OPTIONS = {"--db": True, "--models-dir": True, "--device": True, "--adb": True, "--adb-server": True,
+                 "--serial": True, "--direct": False}
+_ALIASES = {"-d": "--device"}
+
+
+def given_where_options() -> dict[str, str | None]:
+    """WHERE_OPTIONS given on this command line: {"--db": "x.db", "--direct": None, ...}."""
+    args = list(_invocation)
+    args = args[:args.index("--")] if "--" in args else args
+    found: dict[str, str | None] = {}
+    for i, arg in enumerate(args):
+        name, eq, value = arg.partition("=")
+        name = _ALIASES.get(name, name)
+        if name not in WHERE_OPTIONS:
+            continue
+        if not WHERE_OPTIONS[name]:
+            found[name] = None
+        elif eq:
+            found[name] = value
+        elif i + 1 < len(args):
+            found[name] = args[i + 1]
+    return found
+
+
+def _accepted_options(words: list[str]) -> set[str] | None:
+    """The options the mnv3bench command `words` names takes (None: not a command we know)."""
+    command: Any = typer.main.get_command(app)
+    for word in words:
+        if not hasattr(command, "get_command"):  # a command, not a group of them
+            break
+        sub = command.get_command(typer.Context(command), word)
+        if sub is None:
+            break
+        command = sub
+    if hasattr(command, "get_command"):
+        return None
+    return {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+
+
 def suggest(command: str, **options: str | None) -> str:
-    """A command to suggest, with the options the user gave repeated (e.g. db="x.db" adds `--db x.db`),
-    so following the advice reads and writes what the user was working with."""
+    """A command to suggest ("mnv3bench run --device D a b"), with the options the user gave
+    that say where they work (WHERE_OPTIONS: --db, --models-dir, --device, --adb,
+    --adb-server, --serial, --direct) added when the command takes them and does not name them
+    already, so following the advice reads and writes what the user was working with.
+    `options` (e.g. db="x.db") add more, for callers outside the command line."""
     import shlex
 
-    given = [f"--{name.replace('_', '-')} {shlex.quote(str(value))}" for name, value in options.items() if value]
-    return " ".join([command, *given])
+    try:
+        words = shlex.split(command)
+    except ValueError:  # not a command line after all (an unbalanced quote): leave it as written
+        return command
+    present = {_ALIASES.get(w.partition("=")[0], w.partition("=")[0]) for w in words}
+    wanted = {**given_where_options(),
+              **{f"--{name.replace('_', '-')}": str(value) for name, value in options.items() if value}}
+    wanted = {name: value for name, value in wanted.items() if name not in present}
+    if wanted and _invocation:
+        accepted = _accepted_options([w for w in words[1:] if not w.startswith("-")][:2])
+        wanted = {name: value for name, value in wanted.items() if accepted is None or name in accepted}
+    added = [name if value is None else f"{name} {shlex.quote(value)}" for name, value in wanted.items()]
+    if not added:
+        return command
+    if " -- " in f" {command} ":
+        head, _, tail = f" {command} ".partition(" -- ")
+        return " ".join([head.strip(), *added, "--", tail.strip()]).strip()
+    return " ".join([command, *added])
+
+
+def with_given_options(text: str) -> str:
+    """Every `mnv3bench ...` command quoted in backticks in `text` (a hint, a warning), passed
+    through `suggest`: the one place hints written anywhere in the package get the user's
+    --db, --adb, --serial and the like."""
+    import re
+
+    if "`mnv3bench " not in text:
+        return text
+    return re.sub(r"`(mnv3bench [^`]+)`", lambda m: f"`{suggest(m.group(1))}`", text)
 
 
 def _json_default(value: Any) -> Any:
@@ -93,8 +165,30 @@ def _json_default(value: Any) -> Any:
 
 
 _verbose = False  # -v / --verbose, set by the app's callback before any command runs
+# The arguments as the user typed them (less --debug), for commands to suggest running again.
+_invocation: tuple[str, ...] = ()
 # What followed `--` on the command line: benchmark_model flags for the measuring commands.
 _passthrough: tuple[str, ...] = ()
+
+
+def set_invocation(args: list[str]) -> None:
+    global _invocation
+    _invocation = tuple(args)
+
+
+def rerun_command(flag: str | None = None, *, fallback: str = "mnv3bench") -> str:
+    """The user's own command line, every option repeated, with `flag` (e.g. "--resume") added
+    before any `--` unless given (its `--no-` form is dropped). `fallback` when not run from the CLI."""
+    import shlex
+
+    if not _invocation:
+        return fallback if flag is None or flag in fallback.split() else f"{fallback} {flag}"
+    args = list(_invocation)
+    end = args.index("--") if "--" in args else len(args)
+    head, tail = args[:end], args[end:]
+    if flag is not None and flag not in head:
+        head = [a for a in head if a != f"--no-{flag.removeprefix('--')}"] + [flag]
+    return shlex.join(["mnv3bench", *head, *tail])
 
 
 def set_passthrough(args: list[str]) -> None:

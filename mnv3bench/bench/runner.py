@@ -79,7 +79,6 @@ BENCHMARK_PROCESS = "benchmark_model"
 KILL_COMMAND = kill_command(BENCHMARK_PROCESS)
 # Both a phone's toybox and the emulator's shell answer this; empty output means none runs.
 RUNNING_COMMAND = f"pidof {BENCHMARK_PROCESS}"
-RESUME_HINT = "Every finished trial is stored; run the same command again with --resume to measure only the rest."
 
 
 @dataclass
@@ -166,6 +165,9 @@ class Progress(Protocol):
     """What the runner reports while it works; the CLI draws it, tests record it."""
 
     def message(self, text: str) -> None: ...
+    def build(self, variant: str, state: str, detail: str) -> None:
+        """A model's build state, as model/builds.py's ProgressCallback reports it."""
+        ...
     def push(self, variant: str, sent: int, total: int) -> None: ...
     def trial_started(self, variant: str, trial_index: int, done: int, total: int) -> None: ...
     def trial_finished(self, variant: str, trial_index: int, ok: bool, latency_ms: float | None,
@@ -174,6 +176,9 @@ class Progress(Protocol):
 
 class NullProgress:
     def message(self, text: str) -> None:
+        pass
+
+    def build(self, variant: str, state: str, detail: str) -> None:
         pass
 
     def push(self, variant: str, sent: int, total: int) -> None:
@@ -322,7 +327,7 @@ def run_session(
             build_started = time.perf_counter()
             artifacts = ensure_models(
                 list(variants), models_dir=models_dir,
-                progress=lambda name, state, detail: progress.message(f"{name}: {state}"),
+                progress=progress.build,
             )
             timings.build_s = time.perf_counter() - build_started
         artifacts = list(artifacts)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import functools
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from mnv3bench.api import build_models
 from mnv3bench.cliapp import JsonOpt, app, plain_output, print_json, stderr, stdout
+from mnv3bench.commands.progress import PlainProgress, RichProgress, rich_bar
 from mnv3bench.delegation import Delegation
 from mnv3bench.locations import default_models_dir
 from mnv3bench.model.cache import ModelArtifact
@@ -51,22 +50,10 @@ def build_command(
     build = functools.partial(build_models, variants, models_dir=models_dir, force=force, weights=weights, jobs=jobs,
                               allow_huge=allow_huge)
     if plain_output():
-        artifacts = build(progress=_plain_progress())
+        artifacts = build(progress=PlainProgress().build)
     else:
-        with Progress(
-            SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=stderr, transient=True
-        ) as bar:
-            tasks: dict[str, int] = {}
-
-            def show(name: str, state: str, detail: str) -> None:
-                if name not in tasks:
-                    tasks[name] = bar.add_task(name, total=1)
-                done = state in ("cached", "built", "failed")
-                bar.update(tasks[name], description=f"{name}: {state}", completed=1 if done else 0)
-                if done:
-                    stderr.print(f"{state:>8} {name}", highlight=False)
-
-            artifacts = build(progress=show)
+        with rich_bar(stderr) as bar:
+            artifacts = build(progress=RichProgress(bar).build)
 
     if json_output:
         print_json([_to_json(a) for a in artifacts])
@@ -77,21 +64,6 @@ def build_command(
                 shown.add(artifact.variant)
                 _render(artifact)
     stderr.print(f"models are in {models_dir}", highlight=False, soft_wrap=True)
-
-
-def _plain_progress():
-    started: dict[str, float] = {}
-
-    def show(name: str, state: str, detail: str) -> None:
-        if state == "building":
-            started[name] = time.monotonic()
-            stderr.print(f"building {name}", highlight=False)
-        elif state == "built":
-            stderr.print(f"   built {name} ({time.monotonic() - started.get(name, time.monotonic()):.1f} s)", highlight=False)
-        else:
-            stderr.print(f"{state:>8} {name}", highlight=False)
-
-    return show
 
 
 def _to_json(artifact: ModelArtifact) -> dict:

@@ -30,6 +30,7 @@ from mnv3bench.cliapp import (
     stderr,
     stdout,
     suggest,
+    with_given_options,
 )
 from mnv3bench.device.adb import connect, list_usb_serials
 from mnv3bench.device.binary import (
@@ -61,7 +62,7 @@ from the "nightly pre-built binaries" linked in TensorFlow's
 tensorflow/lite/tools/benchmark/README.md (LiteRT: tflite/tools/benchmark/README.md in
 google-ai-edge/LiteRT), or build it: bazel build -c opt --config=android_arm64
 //tensorflow/lite/tools/benchmark:benchmark_model
-Then: mnv3bench device setup --device {device} --benchmark-binary PATH
+Then: `mnv3bench device setup --device {device} --benchmark-binary PATH`
 (Without --benchmark-binary, device setup downloads the official arm64 binary itself.)"""
 
 
@@ -147,13 +148,13 @@ def _render_checks(checks: list[Check]) -> None:
         for c in checks:
             stdout.print(f"{c.status.upper():4}  {c.name}: {c.detail}", highlight=False, soft_wrap=True)
             if c.fix and c.status != OK:
-                stdout.print(f"      fix: {c.fix}", highlight=False, soft_wrap=True)
+                stdout.print(f"      fix: {with_given_options(c.fix)}", highlight=False, soft_wrap=True)
         return
     table = Table(title="mnv3bench doctor")
     for column in ("", "check", "finding", "what to do"):
         table.add_column(column)
     for c in checks:
-        table.add_row(_MARK[c.status], c.name, c.detail, c.fix if c.status != OK else "")
+        table.add_row(_MARK[c.status], c.name, c.detail, with_given_options(c.fix) if c.status != OK else "")
     stdout.print(table)
 
 

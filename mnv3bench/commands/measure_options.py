@@ -13,8 +13,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import shlex
-import sys
 import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
@@ -22,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
 from mnv3bench.bench.options import OPTIONS, BenchOption, RunConfig
 from mnv3bench.bench.runner import SessionResult
@@ -33,7 +30,15 @@ from mnv3bench.cliapp import (
     DirectOpt,
     passthrough,
     plain_output,
+    rerun_command,
     stderr,
+)
+from mnv3bench.commands.progress import (
+    PlainProgress,
+    RichProgress,
+    kept_report,
+    newest_session_id,
+    rich_bar,
 )
 from mnv3bench.commands.signals import exit_status, stop_on_signals
 from mnv3bench.errors import MnvError, UsageError
@@ -84,7 +89,7 @@ class Measurement:
         return RunConfig(**self.options)
 
     def run(self, run_session: SessionRunner, profile: Any, variants: Sequence[Any], *, command_line: str,
-            interrupted_hint: str, device_options: dict[str, Any] | None = None) -> SessionResult:
+            device_options: dict[str, Any] | None = None) -> SessionResult:
         """Measure the variants into the results database, with progress; see `measure`."""
         if len(self.serials) > 1:
             raise UsageError(f"{len(self.serials)} --serial for one --device.",
@@ -92,12 +97,18 @@ class Measurement:
         config = self.config()
         with ResultStore(self.db_path) as store:
             return measure(run_session, profile, variants, config, store, adb=self.adb, serial=self.serial,
-                           models_dir=self.models_dir, command_line=command_line, interrupted_hint=interrupted_hint,
+                           models_dir=self.models_dir, command_line=command_line,
+                           resume_command=rerun_command(self.resume_flag, fallback=command_line),
                            device_options=self.route_options())
+
+    @property
+    def resume_flag(self) -> str:
+        """What measures only the rest after a stop: `run` and `profile` take --resume, `table` --reuse."""
+        return "--resume" if "resume" in self.options else "--reuse"
 
 
     def run_fleet(self, run_session: SessionRunner, profiles: Sequence[Any], variants: Sequence[Any], *,
-                  command_line: str, interrupted_hint: str) -> FleetResult:
+                  command_line: str) -> FleetResult:
         """Measure the variants on one phone per profile at once; see `measure_fleet`."""
         from mnv3bench.bench.fleet import resolve_phones
 
@@ -106,12 +117,13 @@ class Measurement:
                                 direct=self.direct)
         return measure_fleet(run_session, phones, variants, config, self.db_path, adb=self.adb,
                              models_dir=self.models_dir, command_line=command_line,
-                             interrupted_hint=interrupted_hint, device_options=self.route_options())
+                             resume_command=rerun_command(self.resume_flag, fallback=command_line),
+                             device_options=self.route_options())
 
 
 def command_line(fallback: str) -> str:
-    """This process's command line, as stored with the session."""
-    return shlex.join(["mnv3bench", *sys.argv[1:]]) if sys.argv[1:] else fallback
+    """This command line as the user typed it, stored with the session."""
+    return rerun_command(fallback=fallback)
 
 
 def _typer_parameter(option: BenchOption) -> inspect.Parameter:
@@ -179,82 +191,32 @@ def measuring_command(*, without: Collection[str] = ()) -> Callable[[Command], C
     return decorate
 
 
-# -- progress ------------------------------------------------------------------------------
-
-
-class RichProgress:
-    """Runner progress drawn on stderr: push bytes per model, and trials overall."""
-
-    def __init__(self, bar: Progress) -> None:
-        self.bar = bar
-        self.pushes: dict[str, TaskID] = {}
-        self.trials: TaskID | None = None
-
-    def message(self, text: str) -> None:
-        self.bar.console.print(text, highlight=False)
-
-    def push(self, variant: str, sent: int, total: int) -> None:
-        if variant not in self.pushes:
-            self.pushes[variant] = self.bar.add_task(f"push {variant}", total=total, detail="")
-        self.bar.update(self.pushes[variant], completed=sent, total=total,
-                        detail=f"{sent / 1e6:.1f}/{total / 1e6:.1f} MB")
-
-    def trial_started(self, variant: str, trial_index: int, done: int, total: int) -> None:
-        if self.trials is None:
-            self.trials = self.bar.add_task("trials", total=total, detail="")
-        self.bar.update(self.trials, completed=done, description=f"{variant} trial {trial_index}",
-                        detail=f"{done}/{total} trials")
-
-    def trial_finished(self, variant: str, trial_index: int, ok: bool, latency_ms: float | None,
-                       error: str | None) -> None:
-        if self.trials is not None:
-            self.bar.advance(self.trials)
-            task = self.bar.tasks[self.trials]
-            self.bar.update(self.trials, detail=f"{int(task.completed)}/{int(task.total or 0)} trials")
-        if not ok:
-            self.message(f"[red]{variant} trial {trial_index} failed:[/] {error}")
-
-
-class PlainProgress:
-    """One line per event on stderr: for logs, pipes and CI."""
-
-    def __init__(self) -> None:
-        self._pushed: set[str] = set()
-
-    def message(self, text: str) -> None:
-        print(text, file=sys.stderr, flush=True)
-
-    def push(self, variant: str, sent: int, total: int) -> None:
-        if sent >= total and variant not in self._pushed:
-            self._pushed.add(variant)
-            self.message(f"pushed {variant} ({total} bytes)")
-
-    def trial_started(self, variant: str, trial_index: int, done: int, total: int) -> None:
-        self.message(f"[{done + 1}/{total}] {variant} trial {trial_index}")
-
-    def trial_finished(self, variant: str, trial_index: int, ok: bool, latency_ms: float | None,
-                       error: str | None) -> None:
-        self.message(f"  {latency_ms:.3f} ms" if ok and latency_ms is not None else f"  failed: {error}")
-
-
 def measure(run_session: SessionRunner, profile: Any, variants: Sequence[Any], config: RunConfig, store: ResultStore,
             *, adb: str | None, serial: str | None, models_dir: Path, command_line: str,
-            interrupted_hint: str, device_options: dict[str, Any] | None = None) -> SessionResult:
+            resume_command: str, device_options: dict[str, Any] | None = None) -> SessionResult:
     """Run a session with the progress display on stderr, then print where the time went.
 
     `run_session` is passed in (not imported here) so each command's tests can replace it.
-    Ctrl-C, SIGTERM and SIGHUP print `interrupted_hint` (finished trials are already stored;
-    the runner has killed the device's benchmark) and exit 128 + the signal number.
+    Ctrl-C, SIGTERM and SIGHUP print what the database kept of this run (finished trials are
+    already stored; the runner has killed the device's benchmark) and `resume_command`, then
+    exit 128 + the signal number.
     """
     kwargs = {"adb": adb, "serial": serial, "models_dir": models_dir, "command_line": command_line}
     if device_options:
         kwargs["device_options"] = device_options
+    before = newest_session_id(store)
     try:
         with stop_on_signals():
             result = _run_with_progress(run_session, profile, variants, config, store, kwargs)
     except KeyboardInterrupt as interrupt:
-        stderr.print(f"interrupted: {interrupted_hint}", highlight=False)
+        for line in kept_report(store, before, resume_command):
+            stderr.print(line, highlight=False, markup=False, soft_wrap=True)
         raise typer.Exit(exit_status(interrupt)) from None
+    except MnvError as err:
+        # A lost link, a failed trial, a full disk: the hint says to resume; this is how, exactly.
+        if err.hint and ("--resume" in err.hint or "--reuse" in err.hint):
+            err.hint += f"\nThat is: {resume_command}"
+        raise
     stderr.print(result.timings.summary(), highlight=False, soft_wrap=True)
     stderr.print(f"results stored in {store.path} (session {result.session_id})", highlight=False, soft_wrap=True)
     return result
@@ -262,11 +224,11 @@ def measure(run_session: SessionRunner, profile: Any, variants: Sequence[Any], c
 
 def _run_with_progress(run_session: SessionRunner, profile: Any, variants: Sequence[Any], config: RunConfig,
                        store: ResultStore, kwargs: dict[str, Any]) -> SessionResult:
+    target = config.precision_target
     if plain_output():
-        return run_session(profile, list(variants), config, store, progress=PlainProgress(), **kwargs)
-    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}")]
-    with Progress(*columns, console=stderr, transient=True) as bar:
-        return run_session(profile, list(variants), config, store, progress=RichProgress(bar), **kwargs)
+        return run_session(profile, list(variants), config, store, progress=PlainProgress(target), **kwargs)
+    with rich_bar(stderr) as bar:
+        return run_session(profile, list(variants), config, store, progress=RichProgress(bar, target), **kwargs)
 
 
 # -- several phones ---------------------------------------------------------------------------
@@ -281,6 +243,9 @@ class LabelledProgress:
     def message(self, text: str) -> None:
         self.inner.message(f"{self.label}: {text}")
 
+    def build(self, variant: str, state: str, detail: str) -> None:
+        self.inner.build(variant, state, detail)
+
     def push(self, variant: str, sent: int, total: int) -> None:
         self.inner.push(f"{self.label} {variant}", sent, total)
 
@@ -293,7 +258,7 @@ class LabelledProgress:
 
 
 def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants: Sequence[Any], config: RunConfig,
-                  db_path: Path, *, adb: str | None, models_dir: Path, command_line: str, interrupted_hint: str,
+                  db_path: Path, *, adb: str | None, models_dir: Path, command_line: str, resume_command: str,
                   device_options: dict[str, Any] | None = None) -> FleetResult:
     """Several phones' sessions side by side (bench/fleet.py), one progress line each.
 
@@ -316,17 +281,15 @@ def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants:
                               progress=lambda name, state, detail: stderr.print(f"{name}: {state}", highlight=False))
     started = time.perf_counter()
     with contextlib.ExitStack() as display:
+        target = config.precision_target
         if plain_output():
-            plain = PlainProgress()
-
             def progress_for(phone: Phone) -> Any:
-                return LabelledProgress(plain, phone.name)
+                return LabelledProgress(PlainProgress(target), phone.name)
         else:
-            columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}")]
-            bar = display.enter_context(Progress(*columns, console=stderr, transient=True))
+            bar = display.enter_context(rich_bar(stderr))
 
             def progress_for(phone: Phone) -> Any:
-                return LabelledProgress(RichProgress(bar), phone.name)
+                return LabelledProgress(RichProgress(bar, target), phone.name)
 
         fleet = start_fleet(phones, variants, config, db_path, run_session, progress_for=progress_for,
                             models_dir=models_dir, artifacts=artifacts, adb=adb, command_line=command_line,
@@ -336,7 +299,8 @@ def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants:
                 result = fleet.wait()
         except KeyboardInterrupt as interrupt:
             fleet.interrupt()
-            stderr.print(f"interrupted: {interrupted_hint}", highlight=False)
+            stderr.print("interrupted: every finished trial is stored. Measure what is missing: "
+                         f"{resume_command}", highlight=False, soft_wrap=True)
             raise typer.Exit(exit_status(interrupt)) from None
     for outcome in result.outcomes:
         if outcome.result is not None:

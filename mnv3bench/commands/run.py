@@ -9,7 +9,7 @@ from rich import box
 from rich.table import Table
 
 from mnv3bench.bench import stats
-from mnv3bench.bench.runner import RESUME_HINT, SessionResult, run_session
+from mnv3bench.bench.runner import SessionResult, run_session
 from mnv3bench.bench.supported import supported_ci, supported_cv
 from mnv3bench.cliapp import (
     AllSessionsOpt,
@@ -106,8 +106,7 @@ def run_command(
         _run_on_several(profiles, parsed, measurement, json_output)
         return
     # Ctrl-C: every finished trial is already committed; the measure path says so and exits 130.
-    result = measurement.run(run_session, profiles[0], parsed, command_line=command_line("mnv3bench run"),
-                             interrupted_hint=RESUME_HINT)
+    result = measurement.run(run_session, profiles[0], parsed, command_line=command_line("mnv3bench run"))
     _report(result, json_output)
     _print_op_types(result, measurement, json_output)
 
@@ -121,8 +120,7 @@ def _print_op_types(result: SessionResult, measurement: Measurement, json_output
 
 def _run_on_several(profiles: list[Any], variants: list[Any], measurement: Measurement, json_output: bool) -> None:
     """`run --device A --device B ...`: the same variants on each phone at once (bench/fleet.py)."""
-    fleet = measurement.run_fleet(run_session, profiles, variants, command_line=command_line("mnv3bench run"),
-                                  interrupted_hint=RESUME_HINT)
+    fleet = measurement.run_fleet(run_session, profiles, variants, command_line=command_line("mnv3bench run"))
     if json_output:  # the documented list per variant, each entry naming its device
         print_json([entry for result in fleet.results for entry in result.to_json()])
     empty: list[str] = []

@@ -46,9 +46,6 @@ from mnv3bench.tables.export.terminal import to_rich
 from mnv3bench.tables.result import TableResult
 from mnv3bench.tables.side_by_side import side_by_side
 
-INTERRUPTED_HINT = (
-    "Every finished trial is stored; run the same command again with --reuse to measure only what is missing."
-)
 ReportsDirOpt = Annotated[
     Path | None,
     typer.Option("--reports-dir", help="Folder for the report files (default: reports/ beside the database, see README); files go to DIR/<device>/session-<N>/, and DIR/<device>/latest/ shows the newest session's."),
@@ -119,8 +116,7 @@ def table(
     if len(profiles) > 1:
         _table_on_several(defn, profiles, variants, measurement, command, json_output=json_output, reports_dir=reports)
         return
-    session = measurement.run(run_session, profiles[0], variants,
-                              command_line=command, interrupted_hint=INTERRUPTED_HINT)
+    session = measurement.run(run_session, profiles[0], variants, command_line=command)
     result = _session_table(defn, session, measurement, command)
     _emit([result], json_output=json_output, reports_dir=reports, single=True)
 
@@ -156,8 +152,7 @@ def _table_on_several(defn: TableDef, profiles: list[Any], variants: list[Any], 
     if twice:
         raise UsageError(f"--device {twice[0]} is given twice: a table has one column per profile.",
                          "Give each profile once (run measures two phones of one profile: `mnv3bench run`).")
-    fleet = measurement.run_fleet(run_session, profiles, variants, command_line=command,
-                                  interrupted_hint=INTERRUPTED_HINT)
+    fleet = measurement.run_fleet(run_session, profiles, variants, command_line=command)
     results = [_session_table(defn, session, measurement, command) for session in fleet.results]
     if results:
         for result in results:

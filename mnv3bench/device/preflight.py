@@ -35,7 +35,7 @@ class Check:
 
 
 def setup_command(profile: DeviceProfile) -> str:
-    return f"mnv3bench device setup --device {profile.name} --benchmark-binary PATH"
+    return f"`mnv3bench device setup --device {profile.name} --benchmark-binary PATH`"
 
 
 def run_checks(device: Device, profile: DeviceProfile, info: DeviceInfo, *, force: bool = False) -> list[Check]:

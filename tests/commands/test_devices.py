@@ -69,6 +69,7 @@ def test_doctor_missing_binary_says_how_to_install(no_binary_emulator: str, caps
     out = capsys.readouterr().out
     assert "FAIL  benchmark binary: /data/local/tmp/benchmark_model is missing" in out
     assert "mnv3bench device setup --device emulator --benchmark-binary PATH" in out
+    assert f"--benchmark-binary PATH --adb {no_binary_emulator}`" in out  # the fix reaches the same device
 
 
 def test_doctor_wrong_profile_fails_profile_and_abi(tmp_path: Path, isolated: Path,

@@ -130,27 +130,6 @@ def test_compare_without_trials_of_one_variant(fake_run, tmp_path, capsys):
     assert "pooled trials of sessions 1, 2" in err
 
 
-def test_rich_progress_draws_pushes_and_trials():
-    import io
-
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn
-
-    from mnv3bench.commands.measure_options import RichProgress
-
-    console = Console(file=io.StringIO(), force_terminal=True, width=100)
-    columns = [TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}")]
-    with Progress(*columns, console=console, auto_refresh=False) as bar:
-        progress = RichProgress(bar)
-        progress.push("small", 5_000_000, 10_000_000)
-        progress.trial_started("small", 1, 0, 4)
-        progress.trial_finished("small", 1, True, 4.0, None)
-        progress.trial_finished("small", 2, False, None, "timed out")
-        bar.refresh()
-    text = console.file.getvalue()
-    assert "5.0/10.0 MB" in text and "2/4 trials" in text and "timed out" in text
-
-
 @pytest.mark.parametrize(("trials", "absent"), [(1, ["a CI needs 3 trials", "a CV needs 2 trials"]),
                                                 (2, ["a CI needs 3 trials"])])
 def test_statistics_below_their_minimum_trials_are_absent(fake_run, tmp_path, capsys, trials, absent):
@@ -198,3 +177,46 @@ def test_flags_after_double_dash_go_to_benchmark_model_and_are_stored(fake_run, 
     with ResultStore(db) as store:
         flags = json.loads(store.trials()["flags"].iloc[0])
     assert flags["use_gpu"] == "false" and flags["num_threads"] == "2"
+
+
+def _suggested(err: str, after: str) -> list[str]:
+    """The command a hint suggests after `after`, as argv for cli.main."""
+    import re
+    import shlex
+
+    [line] = re.findall(re.escape(after) + r" `?([^`\n]+)`?", err)
+    argv = shlex.split(line)
+    assert argv[0] == "mnv3bench"
+    return argv[1:]
+
+
+def test_following_a_suggested_command_stays_on_the_users_db(fake_run, tmp_path, capsys):
+    db = str(tmp_path / "custom.db")
+    code, _, err = cli(["run", "-d", "pixel3", SMALL, "--trials", "3", "--db", db], capsys)
+    assert code == 0, err
+    code, _, err = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
+    assert code == 1 and "Measure both together:" in err
+    follow = _suggested(err, "Measure both together:")
+    assert follow[follow.index("--db") + 1] == db
+    code, _, err = cli([*follow, "--trials", "3"], capsys)
+    assert code == 0, err
+    code, out, err = cli(["compare", SMALL, LARGE, "-d", "pixel3", "--db", db], capsys)
+    assert code == 0 and "faster" in out
+    assert not (tmp_path / "reports").exists()  # nothing went to the default database
+
+
+def test_a_failed_trial_says_the_exact_resume_command_with_every_option(fake_run, tmp_path, capsys):
+    db = str(tmp_path / "custom.db")
+    fake_run.respond = lambda g, n: ShellResult("ERROR: boom", 1, False) if n == 2 else ShellResult(
+        good_output(4000), 0, False)
+    argv = ["run", "-d", "pixel3", SMALL, "--trials", "3", "--num-runs", "7", "--db", db, "--", "--use_gpu=false"]
+    code, _, err = cli(argv, capsys)
+    assert code == 1 and "--resume" in err
+    follow = _suggested(err, "That is:")
+    assert follow == [*argv[:-2], "--resume", "--", "--use_gpu=false"]  # the same flags: a resume, not a new session
+    fake_run.respond = lambda g, n: ShellResult(good_output(4000), 0, False)
+    code, _, err = cli(follow, capsys)
+    assert code == 0, err
+    with ResultStore(db) as store:
+        ok = store.trials(ok_only=True)
+    assert sorted(ok["trial_index"]) == [1, 2, 3]  # trial 2 again, on the same database

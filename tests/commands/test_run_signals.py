@@ -139,3 +139,32 @@ def test_a_benchmark_left_running_on_the_device_is_killed_before_the_next_run_me
     assert not (left & set(server.phone.running_pids()))
     stale.join(timeout=10)
     assert rows(db, "SELECT COUNT(*) FROM trials WHERE ok = 1") == [(2,)]
+
+
+def test_ctrl_c_says_what_was_kept_and_the_command_it_prints_resumes_on_the_same_db(rel_env, small_model, tmp_path):
+    import re
+    import shlex
+
+    db = tmp_path / "custom.db"
+    proc = spawn("run", "--device", "emulator", SMALL, "--trials", "3", *SLOW_TRIAL, "--db", db,
+                 "--models-dir", small_model)
+    try:
+        assert wait_until(lambda: trial_count(db) >= 1, 90), "the first trial never got stored"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    kept = rows(db, "SELECT COUNT(*), MAX(session_id) FROM trials WHERE ok = 1")[0]
+    assert f"interrupted: kept {kept[0]} trial" in err and f"({SMALL} {kept[0]})" in err
+    assert f"in {db}, session {kept[1]}." in err
+    [command] = re.findall(r"Measure what is missing: (.+)", err)
+    argv = shlex.split(command)
+    assert argv[0] == "mnv3bench" and argv[-1] == "--resume" and argv[argv.index("--db") + 1] == str(db)
+
+    resumed = subprocess.run(mnv3_command(*argv[1:]), capture_output=True, text=True, timeout=180)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"results stored in {db}" in resumed.stderr
+    indices = [i for (i,) in rows(db, "SELECT trial_index FROM trials WHERE ok = 1 ORDER BY trial_index")]
+    assert indices == [1, 2, 3]  # the printed command measured only what was missing, on the same database

@@ -304,7 +304,10 @@ def test_ensure_models_builds_in_worker_processes_and_keeps_order(tmp_path: Path
     assert [a.variant for a in artifacts] == names
     assert artifacts[0] == artifacts[2]
     assert artifacts[1].ops["LOGISTIC"] > 0 and "HARD_SWISH" not in artifacts[0].ops
-    assert sorted(events) == sorted([(n, s) for n in ("small-relu-r64", "small-swish-r64") for s in ("building", "built")])
+    assert sorted(events) == sorted([(n, s) for n in ("small-relu-r64", "small-swish-r64")
+                                     for s in ("queued", "building", "built")])
+    for name in ("small-relu-r64", "small-swish-r64"):  # the worker's start message reached the parent first
+        assert [s for n, s in events if n == name] == ["queued", "building", "built"]
 
 
 def test_ensure_models_resolves_cache_hits_without_spawning(fused: ModelArtifact, models_dir: Path, monkeypatch) -> None:
@@ -328,9 +331,6 @@ def test_worker_failures_come_back_with_message_and_hint(tmp_path: Path) -> None
 
 
 def test_other_builds_finish_then_the_first_failure_is_raised(tmp_path: Path, monkeypatch) -> None:
-    # In threads instead of processes, so the failing builds can be faked.
-    from concurrent.futures import ThreadPoolExecutor
-
     def fail(name: str, **kwargs):
         if name == "small-relu-r64":
             raise KeyError("lost")  # a bug, not an MnvError
@@ -340,14 +340,48 @@ def test_other_builds_finish_then_the_first_failure_is_raised(tmp_path: Path, mo
 
     built = ModelArtifact("small-hswish-fused-r64", tmp_path / "m.tflite", "0" * 64, 1, {}, 0, 0, "x")
     monkeypatch.setattr(builds, "ensure_model", fail)
-    monkeypatch.setattr(builds, "ProcessPoolExecutor", lambda max_workers, mp_context: ThreadPoolExecutor(max_workers))
+    in_threads(monkeypatch)
     events: list[tuple[str, str]] = []
     names = ["small-relu-r64", "small-swish-r64", "small-hswish-fused-r64"]
     with pytest.raises(MnvError) as err:
         ensure_models(names, models_dir=tmp_path, jobs=1, force=True, progress=lambda n, s, d: events.append((n, s)))
     assert err.value.message == "small-relu-r64: build failed: KeyError: 'lost'"
     assert "Traceback" in err.value.hint and err.value.hint.endswith("\n(1 more builds failed.)")
-    assert sorted(s for n, s in events) == ["building"] * 3 + ["built", "failed", "failed"]
+    assert sorted(s for n, s in events) == ["building"] * 3 + ["built", "failed", "failed"] + ["queued"] * 3
+
+
+def in_threads(monkeypatch) -> None:
+    """Build in threads instead of processes (so ensure_model can be faked); the workers'
+    start messages still go through the queue."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(builds, "_started_queue", None)  # the threads set it in this process; put back after
+    monkeypatch.setattr(builds, "ProcessPoolExecutor", lambda max_workers, mp_context, initializer, initargs:
+                        ThreadPoolExecutor(max_workers, initializer=initializer, initargs=initargs))
+
+
+def test_a_model_is_building_only_once_a_worker_has_started_it(tmp_path: Path, monkeypatch) -> None:
+    import time
+
+    def slow(name: str, **kwargs):
+        time.sleep(0.3)
+        return ModelArtifact(name, tmp_path / f"{name}.tflite", "0" * 64, 1, {}, 0, 0, "x")
+
+    monkeypatch.setattr(builds, "ensure_model", slow)
+    in_threads(monkeypatch)
+    events: list[tuple[str, str]] = []
+    names = ["small-relu-r64", "small-swish-r64", "small-hswish-fused-r64", "small-hswish-naive-r64"]
+    ensure_models(names, models_dir=tmp_path, jobs=2, force=True, progress=lambda n, s, d: events.append((n, s)))
+    assert events[:4] == [(n, "queued") for n in names]
+    building: set[str] = set()
+    for name, state in events[4:]:
+        if state == "building":
+            building.add(name)
+        else:
+            assert state == "built" and name in building  # built only after it was said to start
+            building.discard(name)
+        assert len(building) <= 2, events  # never more building than workers
+    assert sorted(s for _, s in events[4:]) == ["building"] * 4 + ["built"] * 4
 
 
 def test_bad_arguments_fail_before_any_build(tmp_path: Path) -> None:

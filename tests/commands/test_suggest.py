@@ -1,0 +1,48 @@
+"""Suggested commands repeat the options the user gave that say where they work (cliapp.suggest)."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+from mnv3bench import cli, cliapp
+
+
+@pytest.fixture
+def invoked():
+    """Set this process's command line as cli.main would (with every command registered)."""
+    for name in cli.COMMAND_MODULES:
+        importlib.import_module(f"mnv3bench.commands.{name}")
+
+    def set_args(*args: str) -> None:
+        cliapp.set_invocation(list(args))
+
+    yield set_args
+    cliapp.set_invocation([])
+
+
+def test_a_suggestion_repeats_the_where_options_its_command_takes(invoked):
+    invoked("run", "-d", "pixel3", "--db=/x y/r.db", "--adb", "10.0.0.2:5555", "--serial", "S1", "--models-dir", "m",
+            "--direct", "large-relu", "--trials", "9", "--", "--use_gpu=false")
+    assert cliapp.suggest("mnv3bench compare a b --device pixel3") == "mnv3bench compare a b --device pixel3 --db '/x y/r.db'"
+    assert cliapp.suggest("mnv3bench doctor") == "mnv3bench doctor --device pixel3 --adb 10.0.0.2:5555 --serial S1 --direct"
+    assert cliapp.suggest("mnv3bench build x") == "mnv3bench build x --models-dir m"
+    assert cliapp.suggest("mnv3bench variants") == "mnv3bench variants"
+    # A device the hint names on purpose stays; every quoted command in a text gets the options.
+    text = "Check free space (`mnv3bench doctor --device pixel6`), then `mnv3bench variants`."
+    assert cliapp.with_given_options(text) == ("Check free space (`mnv3bench doctor --device pixel6 --adb 10.0.0.2:5555 "
+                                               "--serial S1 --direct`), then `mnv3bench variants`.")
+
+
+def test_the_rerun_command_is_the_users_own_with_the_flag_before_the_passthrough(invoked):
+    invoked("table", "5", "-d", "emulator", "--no-reuse", "--db", "a b.db", "--", "--use_gpu=false")
+    assert cliapp.rerun_command("--reuse") == "mnv3bench table 5 -d emulator --db 'a b.db' --reuse -- --use_gpu=false"
+    invoked("run", "-d", "emulator", "x", "--resume")
+    assert cliapp.rerun_command("--resume") == "mnv3bench run -d emulator x --resume"
+
+
+def test_outside_the_cli_only_the_given_options_are_added(invoked):
+    invoked()
+    assert cliapp.suggest("mnv3bench run --device emulator a", db="r.db") == "mnv3bench run --device emulator a --db r.db"
+    assert cliapp.rerun_command("--resume", fallback="mnv3bench run") == "mnv3bench run --resume"
