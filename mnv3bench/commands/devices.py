@@ -208,7 +208,7 @@ def setup_command(
                              "with --benchmark-binary", "Give one of the two.")
         if not benchmark_binary.is_file() or not os.access(benchmark_binary, os.R_OK):
             raise UsageError(f"--benchmark-binary {benchmark_binary} is not a readable file",
-                             "Fix: give the path of the downloaded benchmark_model.\n" + PREBUILT_HELP.format(device=device))
+                             "Give the path of the downloaded benchmark_model.\n" + PREBUILT_HELP.format(device=device))
         local_hash, url = file_sha256(benchmark_binary), None
     remote = profile.benchmark_binary
     with open_device(profile, adb, serial, force, adb_server=adb_server, direct=direct,
@@ -220,7 +220,7 @@ def setup_command(
         made = dev.shell(f"mkdir -p {shlex.quote(folder)} {shlex.quote(profile.work_dir)}", timeout_s=30)
         if made.exit_code != 0:
             raise MnvError(f"cannot create {folder} on the device: {made.output.strip()}",
-                           "Fix: choose a writable benchmark_binary/work_dir in the profile (/data/local/tmp is).")
+                           "Choose a writable benchmark_binary/work_dir in the profile (/data/local/tmp is).")
         size = benchmark_binary.stat().st_size
         stderr.print(f"pushing {benchmark_binary.name} ({size / 1e6:.1f} MB) to {remote} ...", highlight=False)
         dev.push(benchmark_binary, remote, mode=0o755)
@@ -230,7 +230,7 @@ def setup_command(
             dev.shell(f"rm -f {shlex.quote(remote)}", timeout_s=30)
             raise MnvError(f"{remote} on the device does not match {benchmark_binary} after the push "
                            f"(device sha256 {remote_hash or 'unreadable'})",
-                           "Fix: run the setup again; if it repeats, check the cable and free space.")
+                           "Run the setup again; if it repeats, check the cable and free space.")
         checks = binary_checks(dev, profile)
         version = reported_version(dev, remote)
     record_installed(local_hash, version, url)

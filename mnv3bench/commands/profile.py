@@ -58,7 +58,7 @@ def block_comparison(trials_a: Any, trials_b: Any, a: str, b: str, device: str) 
     missing = [v for v in (a, b) if v not in profiles]
     if missing:
         raise MnvError(f"No op profile stored for {' and '.join(missing)} on {device}.",
-                       f"Measure with op profiling: mnv3bench profile {a} {b} --device {device}")
+                       f"Measure with op profiling: `mnv3bench profile {a} {b} --device {device}`.")
     pa, pb = profiles[a].attribution, profiles[b].attribution
     names = [blk.name for blk in pa.blocks] + [blk.name for blk in pb.blocks if blk.name not in
                                               {x.name for x in pa.blocks}]
@@ -116,7 +116,7 @@ def profile_command(
     from mnv3bench.variants import parse_variant
 
     if not variants:
-        raise UsageError("No variant given.", "Name one or more: mnv3bench profile large small --device emulator")
+        raise UsageError("No variant given.", "Name one or more, e.g. `mnv3bench profile large small --device emulator`.")
     parsed = [parse_variant(v) for v in variants]
     names = [v.name for v in parsed]
     device_profile = load_profile(device)

@@ -139,16 +139,16 @@ def compare_command(
     path = resolve_db_path(db)
     measure = suggest(f"mnv3bench run --device {device} {a} {b}", db=db)
     if not path.exists():
-        raise UsageError(f"No results database at {path}.", f"Measure first: {measure}, or pass --db.")
+        raise UsageError(f"No results database at {path}.", f"Measure first (`{measure}`), or pass --db.")
     with ResultStore(path, read_only=True) as store:
         trials_a = store.latest_ok_trials(device=device, variant=a)
         if trials_a.empty:
             raise MnvError(f"No successful trials of {a} on {device} in {path}.",
-                           f"Measure it: {measure}")
+                           f"Measure it: `{measure}`.")
         trials_b = store.latest_ok_trials(device=device, variant=b, flags=trials_a["flags"].iloc[-1])
         if trials_b.empty:
             raise MnvError(f"No successful trials of {b} on {device} with the same benchmark flags as {a}.",
-                           f"Measure both together: {measure}")
+                           f"Measure both together: `{measure}`.")
     comparison = stats.compare(trials_a["latency_ms"].tolist(), trials_b["latency_ms"].tolist())
     sentence = stats.describe(comparison, a, b)
     by_block = None
