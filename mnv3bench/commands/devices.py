@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -145,15 +146,16 @@ _MARK = {OK: "[green]ok[/]", WARN: "[yellow]warn[/]", FAIL: "[bold red]FAIL[/]"}
 def _render_checks(checks: list[Check]) -> None:
     if plain_output():
         for c in checks:
-            stdout.print(f"{c.status.upper():4}  {c.name}: {c.detail}", highlight=False, soft_wrap=True)
+            # Findings and fixes are text, not markup: "[thermal]" must print as written.
+            stdout.print(f"{c.status.upper():4}  {c.name}: {escape(c.detail)}", highlight=False, soft_wrap=True)
             if c.fix and c.status != OK:
-                stdout.print(f"      fix: {c.fix}", highlight=False, soft_wrap=True)
+                stdout.print(f"      fix: {escape(c.fix)}", highlight=False, soft_wrap=True)
         return
     table = Table(title="mnv3bench doctor")
     for column in ("", "check", "finding", "what to do"):
         table.add_column(column)
     for c in checks:
-        table.add_row(_MARK[c.status], c.name, c.detail, c.fix if c.status != OK else "")
+        table.add_row(_MARK[c.status], c.name, escape(c.detail), escape(c.fix) if c.status != OK else "")
     stdout.print(table)
 
 

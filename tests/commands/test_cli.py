@@ -96,3 +96,12 @@ def test_help_and_no_arguments_keep_their_exit_status(capsys):
     assert main_in_process(["variants", "--help"], capsys)[0] == 0
     code, out, _ = main_in_process([], capsys)
     assert code == 2 and "Usage" in out  # no command: the help, as a usage error
+
+
+def test_brackets_in_an_error_print_as_written(tmp_path, capsys):
+    # Messages are text, not Rich markup: "[emulator]" once vanished from this one.
+    profile = tmp_path / "phone.toml"
+    profile.write_text((REPO / "mnv3bench" / "devices" / "emulator.toml").read_text().replace("sdk = 34", "sdk = -1"))
+    code, _, err = main_in_process(["doctor", "--device", str(profile)], capsys)
+    assert code == 2
+    assert "[emulator] key 'sdk' = -1 is out of range" in err and "hint: Write it like `sdk = 34` in [emulator]." in err
