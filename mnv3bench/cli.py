@@ -97,5 +97,4 @@ def main(argv: list[str] | None = None) -> None:
             raise
         print_error(err)
         sys.exit(err.exit_code)
-    if status:
-        sys.exit(status)
+    sys.exit(status)  # as Typer's standalone mode did: main always ends in SystemExit
