@@ -9,6 +9,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from rich.markup import escape
+
 from mnv3bench.cliapp import (
     app,
     set_invocation,
@@ -16,7 +18,7 @@ from mnv3bench.cliapp import (
     stderr,
     with_given_options,
 )
-from mnv3bench.errors import MnvError
+from mnv3bench.errors import EXIT_USAGE, MnvError, UsageError
 
 # Each module registers its commands on `app` when imported. Every one ships with the
 # package, so one that is missing or fails to import is a packaging bug: it stops the CLI
@@ -41,7 +43,7 @@ def _register_commands() -> None:
         except Exception as exc:
             raise MnvError(
                 f"mnv3bench cannot load its command module {module} ({type(exc).__name__}: {exc}).",
-                "This is a packaging bug: reinstall mnv3bench; --debug shows the traceback.",
+                "Reinstall mnv3bench (this is a packaging bug); --debug shows the traceback.",
             ) from exc
 
 
@@ -52,6 +54,35 @@ def _verbose_first(args: list[str]) -> list[str]:
     if not flags:
         return args
     return ["--verbose", *(a for a in args[:end] if a not in ("-v", "--verbose")), *args[end:]]
+
+
+def _run_app(args: list[str]) -> int:
+    """Run the Typer app; its own usage errors (unknown option, missing argument) become a
+    UsageError, so that every error a user sees has one form."""
+    import typer
+
+    try:
+        status = app(args=args, prog_name="mnv3bench", standalone_mode=False)
+    except typer.exceptions.TyperException as exc:  # click's errors, as Typer (which vendors click) raises them
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            return EXIT_USAGE  # Typer printed the help when it raised this, as `--help` would
+        ctx = getattr(exc, "ctx", None)
+        command = ctx.command_path if ctx is not None else "mnv3bench"
+        code = getattr(exc, "exit_code", EXIT_USAGE)
+        hint = f"Run `{command} --help` for its options and arguments."
+        raise (UsageError(exc.format_message(), hint) if code == EXIT_USAGE
+               else MnvError(exc.format_message(), hint, exit_code=code)) from exc
+    except typer.Abort:
+        raise MnvError("aborted.", "Run the command again when ready.") from None
+    # Without standalone mode, click returns typer.Exit's code (or the command's None).
+    return status if isinstance(status, int) else 0
+
+
+def print_error(err: MnvError) -> None:
+    """The one form of every user error: `error: <message>`, then `hint: <hint>` (the fix)."""
+    stderr.print(f"[bold red]error:[/] {escape(err.message)}", highlight=False, soft_wrap=True)
+    if err.hint:
+        stderr.print(f"[bold]hint:[/] {escape(with_given_options(err.hint))}", highlight=False, soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -67,13 +98,10 @@ def main(argv: list[str] | None = None) -> None:
     args = args[:at]
     try:
         _register_commands()
-        # Typer handles its own usage errors (exit 2) and --help; everything we raise
-        # for the user is an MnvError, printed here as one paragraph.
-        app(args=args, prog_name="mnv3bench")
+        status = _run_app(args)
     except MnvError as err:
         if debug:
             raise
-        stderr.print(f"[bold red]error:[/] {err.message}", highlight=False, soft_wrap=True)
-        if err.hint:
-            stderr.print(with_given_options(err.hint), highlight=False, soft_wrap=True)
+        print_error(err)
         sys.exit(err.exit_code)
+    sys.exit(status)  # as Typer's standalone mode did: main always ends in SystemExit

@@ -691,7 +691,7 @@ def database_error(path: Path, exc: sqlite3.DatabaseError, *, writing: bool) -> 
     name = getattr(exc, "sqlite_errorname", "") or ""
     text = str(exc)
     lowered = text.lower()
-    kept = "Every trial stored before this one is kept. " if writing else ""
+    kept = "Every trial stored before this one is kept." if writing else ""
     if name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or "malformed" in lowered or "not a database" in lowered:
         if "not a database" in lowered or name == "SQLITE_NOTADB":
             return UsageError(f"{path} is not a usable mnv3bench results database ({text}).",
@@ -701,26 +701,26 @@ def database_error(path: Path, exc: sqlite3.DatabaseError, *, writing: bool) -> 
         return MnvError(
             f"the results database {path} is locked by another process ({text}; waited "
             f"{BUSY_TIMEOUT_MS / 1000:g} s).",
-            kept + "Wait for the other mnv3bench (or sqlite3 session) to finish, then run the same command again"
-            + (" with --resume." if writing else "."),
+            "Wait for the other mnv3bench (or sqlite3 session) to finish, then run the same command again"
+            + (" with --resume. " if writing else ".") + kept,
         )
     read_only_place = writing and path.exists() and not _can_write_beside(path)
     if name.startswith("SQLITE_READONLY") or "readonly" in lowered or "read-only" in lowered or read_only_place:
         return MnvError(
             f"cannot write the results database {path}: it is read-only (the file, its folder or its mount) ({text}).",
-            kept + "Fix the permissions, or pass a writable --db (copy the file there to keep its trials).",
+            "Fix the permissions, or pass a writable --db (copy the file there to keep its trials). " + kept,
         )
     if name == "SQLITE_FULL" or "full" in lowered or (name.startswith("SQLITE_IOERR") and _disk_nearly_full(path)):
         return MnvError(
             f"cannot write the results database {path}: the disk is full ({text}).",
-            kept + "Free disk space, then run the same command again with --resume.",
+            "Free disk space, then run the same command again with --resume. " + kept,
         )
     if name == "SQLITE_CANTOPEN" or "unable to open" in lowered:
         return UsageError(f"Cannot open the results database {path}: {text}.",
                           "Pass a readable, writable path with --db, or fix the folder's permissions.")
     return MnvError(
         f"{'cannot write' if writing else 'cannot read'} the results database {path}: {text}",
-        kept + "Free disk space or wait for the other writer, then run the same command again with --resume."
+        "Free disk space or wait for the other writer, then run the same command again with --resume. " + kept
         if writing else "Check the file with `sqlite3 " + str(path) + " 'PRAGMA integrity_check'`.",
     )
 

@@ -81,7 +81,7 @@ def _one_of(values: tuple[str, ...], noun: str, plural: str) -> Callable[[Any, s
     def check(variant: Any, spelled: str) -> Problem | None:
         if spelled in values:
             return None
-        return f"unknown {noun} '{spelled}'.", f"Valid {plural}: {', '.join(values)}."
+        return f"unknown {noun} '{spelled}'.", f"Use one of the {plural}: {', '.join(values)}."
 
     return check
 
@@ -130,14 +130,14 @@ def _check_nonlinearity(v: Variant, spelled: str) -> Problem | None:
     if plan in _PLAIN_NONLINEARITIES:
         return None
     if not plan.startswith("hswish@"):
-        return f"unknown nonlinearity plan '{plan}'.", "Valid plans: hswish, hswish@N, relu, swish."
+        return f"unknown nonlinearity plan '{plan}'.", "Use one of the plans: hswish, hswish@N, relu, swish."
     text = plan.split("@", 1)[1]
     valid = BOTTLENECK_OUT_CHANNELS[v.family]
     if text.isdigit() and int(text) in valid:
         return None
     return (
         f"no {v.family} bottleneck has {text} output channels, so '{plan}' names no layer.",
-        f"Valid N for {v.family}: {', '.join(map(str, valid))} (hswish@{valid[0]} = h-swish everywhere).",
+        f"Use an N valid for {v.family}: {', '.join(map(str, valid))} (hswish@{valid[0]} = h-swish everywhere).",
     )
 
 
@@ -413,7 +413,7 @@ def parse_variant(name: str) -> Variant:
     family, rest = parts[0], parts[1:]
     if family not in FAMILIES:
         closest = _closest(family, list(FAMILIES)) or _closest(text, [v.name for v in catalog()])
-        raise _fail(name, (f"unknown model family '{family}'.", f"Valid families: {', '.join(FAMILIES)}.{closest}"))
+        raise _fail(name, (f"unknown model family '{family}'.", f"Use one of the families: {', '.join(FAMILIES)}.{closest}"))
     values: dict[str, Any] = {}
     given: dict[str, str] = {}  # axis -> the part that set it, in the order given
 
@@ -439,9 +439,9 @@ def parse_variant(name: str) -> Variant:
                 break
         else:
             if _WIDTH_RE.match(token) or token.startswith("@"):
-                raise _fail(name, (f"'{token}' is not where it belongs.", "The width comes right after the family (large-0.85-...); h-swish placement is written hswish@N."))
+                raise _fail(name, (f"'{token}' is not where it belongs.", "Put the width right after the family (large-0.85-...) and write h-swish placement as hswish@N."))
             valid = [word for _, _read, entry in free for word in entry.words]
-            raise _fail(name, (f"unknown part '{token}'.", f"Valid parts after the family and width: {', '.join(valid)}.{_closest(token, valid)}"))
+            raise _fail(name, (f"unknown part '{token}'.", f"Use one of the parts after the family and width: {', '.join(valid)}.{_closest(token, valid)}"))
 
     variant = Variant(family, **values)
     for axis_name, token in given.items():

@@ -13,7 +13,7 @@ class NeedsAPath(MnvError):
     """A subclass whose __init__ takes other arguments than (message, hint)."""
 
     def __init__(self, path: str, reason: str) -> None:
-        super().__init__(f"cannot read {path}: {reason}", "Fix: check the path.")
+        super().__init__(f"cannot read {path}: {reason}", "Check the path.")
         self.path = path
 
 
@@ -22,10 +22,10 @@ def roundtrip(error: MnvError) -> MnvError:
 
 
 @pytest.mark.parametrize("error", [
-    MnvError("the phone is gone", "Fix: replug it."),
+    MnvError("the phone is gone", "Replug it."),
     MnvError("no hint"),
-    MnvError("a custom status", "Fix: none.", exit_code=7),
-    UsageError("bad --trials", "Fix: use --trials 5."),
+    MnvError("a custom status", "Run it again.", exit_code=7),
+    UsageError("bad --trials", "Use --trials 5."),
 ])
 def test_message_hint_and_exit_code_survive_pickling(error: MnvError) -> None:
     back = roundtrip(error)
@@ -36,12 +36,12 @@ def test_message_hint_and_exit_code_survive_pickling(error: MnvError) -> None:
 
 
 def test_usage_error_stays_a_usage_error() -> None:
-    back = roundtrip(UsageError("bad name", "Fix: see `mnv3bench variants`."))
+    back = roundtrip(UsageError("bad name", "Pick one from `mnv3bench variants`."))
     assert isinstance(back, UsageError) and back.exit_code == EXIT_USAGE
 
 
 def test_a_subclass_with_its_own_init_pickles_with_its_fields() -> None:
     back = roundtrip(NeedsAPath("/x/model.tflite", "no such file"))
     assert isinstance(back, NeedsAPath)
-    assert back.message == "cannot read /x/model.tflite: no such file" and back.hint == "Fix: check the path."
+    assert back.message == "cannot read /x/model.tflite: no such file" and back.hint == "Check the path."
     assert back.path == "/x/model.tflite"

@@ -44,9 +44,9 @@ def benchmark_command(profile: DeviceProfile, remote_model: str, config: RunConf
 # cpuset leaves out every cpu of the mask (util-linux says "failed to set pid 123's affinity").
 _TASKSET_FAILED = re.compile(r"^.*taskset: failed to set pid.*affinity.*$|^.*taskset: sched_setaffinity.*$",
                              re.MULTILINE)
-PINNING_FIX = ("The adb shell's cpuset leaves out the pinned core. Reboot the phone (adbd then starts in the "
-               "root cpuset, `/`), or check `adb shell cat /proc/self/cpuset`; on a rooted phone "
-               "`adb root` lifts it. Otherwise pin a core the shell may use (pin_core in the profile).")
+PINNING_FIX = ("Reboot the phone so that adbd starts in the root cpuset, `/` (the adb shell's cpuset leaves out "
+               "the pinned core: `adb shell cat /proc/self/cpuset` shows it); on a rooted phone `adb root` lifts "
+               "it. Otherwise pin a core the shell may use (pin_core in the profile).")
 
 
 def taskset_failure(output: str) -> str | None:

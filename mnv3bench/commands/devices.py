@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -146,15 +147,16 @@ _MARK = {OK: "[green]ok[/]", WARN: "[yellow]warn[/]", FAIL: "[bold red]FAIL[/]"}
 def _render_checks(checks: list[Check]) -> None:
     if plain_output():
         for c in checks:
-            stdout.print(f"{c.status.upper():4}  {c.name}: {c.detail}", highlight=False, soft_wrap=True)
+            # Findings and fixes are text, not markup: "[thermal]" must print as written.
+            stdout.print(f"{c.status.upper():4}  {c.name}: {escape(c.detail)}", highlight=False, soft_wrap=True)
             if c.fix and c.status != OK:
-                stdout.print(f"      fix: {with_given_options(c.fix)}", highlight=False, soft_wrap=True)
+                stdout.print(f"      fix: {escape(with_given_options(c.fix))}", highlight=False, soft_wrap=True)
         return
     table = Table(title="mnv3bench doctor")
     for column in ("", "check", "finding", "what to do"):
         table.add_column(column)
     for c in checks:
-        table.add_row(_MARK[c.status], c.name, c.detail, with_given_options(c.fix) if c.status != OK else "")
+        table.add_row(_MARK[c.status], c.name, escape(c.detail), escape(with_given_options(c.fix)) if c.status != OK else "")
     stdout.print(table)
 
 
@@ -209,7 +211,7 @@ def setup_command(
                              "with --benchmark-binary", "Give one of the two.")
         if not benchmark_binary.is_file() or not os.access(benchmark_binary, os.R_OK):
             raise UsageError(f"--benchmark-binary {benchmark_binary} is not a readable file",
-                             "Fix: give the path of the downloaded benchmark_model.\n" + PREBUILT_HELP.format(device=device))
+                             "Give the path of the downloaded benchmark_model.\n" + PREBUILT_HELP.format(device=device))
         local_hash, url = file_sha256(benchmark_binary), None
     remote = profile.benchmark_binary
     with open_device(profile, adb, serial, force, adb_server=adb_server, direct=direct,
@@ -221,7 +223,7 @@ def setup_command(
         made = dev.shell(f"mkdir -p {shlex.quote(folder)} {shlex.quote(profile.work_dir)}", timeout_s=30)
         if made.exit_code != 0:
             raise MnvError(f"cannot create {folder} on the device: {made.output.strip()}",
-                           "Fix: choose a writable benchmark_binary/work_dir in the profile (/data/local/tmp is).")
+                           "Choose a writable benchmark_binary/work_dir in the profile (/data/local/tmp is).")
         size = benchmark_binary.stat().st_size
         stderr.print(f"pushing {benchmark_binary.name} ({size / 1e6:.1f} MB) to {remote} ...", highlight=False)
         dev.push(benchmark_binary, remote, mode=0o755)
@@ -231,7 +233,7 @@ def setup_command(
             dev.shell(f"rm -f {shlex.quote(remote)}", timeout_s=30)
             raise MnvError(f"{remote} on the device does not match {benchmark_binary} after the push "
                            f"(device sha256 {remote_hash or 'unreadable'})",
-                           "Fix: run the setup again; if it repeats, check the cable and free space.")
+                           "Run the setup again; if it repeats, check the cable and free space.")
         checks = binary_checks(dev, profile)
         version = reported_version(dev, remote)
     record_installed(local_hash, version, url)

@@ -24,7 +24,7 @@ def require_safe_component(name: str, what: str) -> str:
     if not is_safe_component(name):
         raise UsageError(
             f"the {what} {name!r} is not a safe folder name, so nothing was written for it.",
-            "Names used as folders must be one path component of letters, digits, '.', '_', '+' or '-' "
-            "(no '/', no '..').",
+            "Use a name that is one path component of letters, digits, '.', '_', '+' or '-' "
+            "(no '/', no '..'): it becomes a folder name.",
         )
     return name

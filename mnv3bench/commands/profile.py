@@ -116,7 +116,7 @@ def profile_command(
     from mnv3bench.variants import parse_variant
 
     if not variants:
-        raise UsageError("No variant given.", "Name one or more: `mnv3bench profile large small --device emulator`.")
+        raise UsageError("No variant given.", "Name one or more, e.g. `mnv3bench profile large small --device emulator`.")
     parsed = [parse_variant(v) for v in variants]
     names = [v.name for v in parsed]
     device_profile = load_profile(device)

@@ -175,7 +175,7 @@ def compare_command(
     path = resolve_db_path(db)
     if not path.exists():
         measure = suggest(f"mnv3bench run --device {devices[0]} {a} {b}", db=db)
-        raise UsageError(f"No results database at {path}.", f"Measure first: {measure}, or pass --db.")
+        raise UsageError(f"No results database at {path}.", f"Measure first (`{measure}`), or pass --db.")
     found = [_compare_on(device, a, b, path, db, blocks=blocks, json_output=json_output, session=session,
                          all_sessions=all_sessions) for device in devices]
     if json_output:  # one phone: the object as always; several: one per phone, in order
@@ -195,7 +195,7 @@ def _compare_on(device: str, a: str, b: str, path: Any, db: str | None, *, block
     _check_compared(chosen, a, b, device, path, measure, session)
     if trials_a["flags"].iloc[-1] != trials_b["flags"].iloc[-1]:
         raise MnvError(f"No successful trials of {b} on {device} with the same benchmark flags as {a}.",
-                       f"Measure both together: {measure}")
+                       f"Measure both together: `{measure}`.")
     from mnv3bench.bench.paired import compare_trials, round_keys
 
     comparison = compare_trials(trials_a["latency_ms"].tolist(), round_keys(trials_a),
@@ -244,11 +244,11 @@ def _check_compared(chosen: Any, a: str, b: str, device: str, path: Any, measure
     where = {v: chosen.measured_by_variant.get(v, []) for v in (a, b)}
     if not where[a] or not where[b]:
         absent = a if not where[a] else b
-        raise MnvError(f"No successful trials of {absent} on {device} in {path}.", f"Measure it: {measure}")
+        raise MnvError(f"No successful trials of {absent} on {device} in {path}.", f"Measure it: `{measure}`.")
     seen = "; ".join(f"{v} in session(s) {', '.join(map(str, s))}" for v, s in where.items())
     if session is not None:
         raise MnvError(f"session {session} did not measure both {a} and {b} on {device} ({seen}).",
-                       "Pick a session that measured both with --session, or measure them together: " + measure)
+                       "Pick a session that measured both with --session, or measure them together: `" + measure + "`.")
     raise MnvError(f"{a} and {b} were never measured together in one session on {device} ({seen}).",
-                   f"Measure both together: {measure}; or pool the sessions on purpose with --all-sessions "
+                   f"Measure both together: `{measure}`; or pool the sessions on purpose with --all-sessions "
                    "(not interleaved, so the ratio may measure the sessions' difference).")

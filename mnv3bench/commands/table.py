@@ -101,10 +101,10 @@ def table(
         _list_tables()
         return
     if name is None:
-        raise UsageError("which table? the tables are: " + ", ".join(TABLES) + ".", "e.g. `mnv3bench table 5 --device emulator`.")
+        raise UsageError("which table? the tables are: " + ", ".join(TABLES) + ".", "Name one, e.g. `mnv3bench table 5 --device emulator`.")
     defn = get_table(name)
     if not devices:
-        raise UsageError("--device is missing.", f"e.g. `mnv3bench table {defn.name} --device emulator`.")
+        raise UsageError("--device is missing.", f"Give the device, e.g. `mnv3bench table {defn.name} --device emulator`.")
     from mnv3bench.device.profiles import load_profile
     from mnv3bench.variants import parse_variant
 

@@ -158,7 +158,7 @@ def load_signer(keys_path: Path | None = None, notify: Notify = _stderr_notify) 
         return CryptographySigner(str(path))
     except (OSError, ValueError, TypeError) as exc:
         raise MnvError(f"cannot use the ADB key {path}: {exc}",
-                       "Fix: check its permissions, or delete it (and its .pub) to have a new pair made; "
+                       "Check its permissions, or delete it (and its .pub) to have a new pair made; "
                        "MNV3BENCH_ADBKEY selects another key file.") from exc
 
 
@@ -169,11 +169,11 @@ def parse_address(address: str, default_port: int = 5555) -> tuple[str, int]:
     text = address.strip()
     match = re.fullmatch(r"\[([^\]]+)\](?::(\d+))?|([^:\s]+)(?::(\d+))?", text)
     if not match:
-        raise UsageError(f"bad ADB address {address!r}", "Fix: write it as HOST:PORT, e.g. 192.168.1.20:5555.")
+        raise UsageError(f"bad ADB address {address!r}", "Write it as HOST:PORT, e.g. 192.168.1.20:5555.")
     host = match.group(1) or match.group(3)
     port = int(match.group(2) or match.group(4) or default_port)
     if not 0 < port < 65536:
-        raise UsageError(f"bad port in ADB address {address!r}", "Fix: use a port between 1 and 65535.")
+        raise UsageError(f"bad port in ADB address {address!r}", "Use a port between 1 and 65535.")
     return host, port
 
 
@@ -309,7 +309,7 @@ class AdbDevice:
         try:
             total = local.stat().st_size
         except OSError as exc:
-            raise UsageError(f"cannot read {local}: {exc.strerror or exc}", "Fix: check the path.") from exc
+            raise UsageError(f"cannot read {local}: {exc.strerror or exc}", "Check the path.") from exc
         sent = 0
 
         def on_chunk(_path: str, nbytes: int, _total: int) -> None:
@@ -325,7 +325,7 @@ class AdbDevice:
                          transport_timeout_s=PUSH_SILENCE_TIMEOUT_S, read_timeout_s=PUSH_SILENCE_TIMEOUT_S)
             except adb_exc.PushFailedError as exc:
                 raise MnvError(f"the device refused the push of {local.name} to {remote}: {_push_reason(exc)}",
-                               "Fix: check free space (`mnv3bench doctor`) and that the folder is writable "
+                               "Check free space (`mnv3bench doctor`) and that the folder is writable "
                                "(/data/local/tmp is, for the shell user).") from exc
             except _LINK_ERRORS as exc:
                 self._drop(str(exc))
@@ -344,7 +344,7 @@ def remote_sha256(device: Device, remote: str) -> str | None:
     if result.exit_code == 127 and "not found" in result.output and "sha256sum" in result.output:
         # Without sha256sum every model would look missing and every push "damaged".
         raise MnvError(f"{device.serial} has no sha256sum, which mnv3bench needs to check pushed models",
-                       "Fix: use Android 8 or newer (its toybox has sha256sum), or install busybox "
+                       "Use Android 8 or newer (its toybox has sha256sum), or install busybox "
                        "on the phone and link sha256sum into /system/xbin.")
     if result.exit_code != 0:
         return None
@@ -386,7 +386,7 @@ def connect(profile: DeviceProfile | None = None, *, adb_address: str | None = N
     # $MNV3BENCH_ADB is a default for TCP; an explicit --serial (USB) overrides it.
     address = adb_address or (None if serial else os.environ.get("MNV3BENCH_ADB")) or None
     if address and serial:
-        raise UsageError("both --adb and --serial given", "Fix: use --adb HOST:PORT for TCP or --serial for USB, not both.")
+        raise UsageError("both --adb and --serial given", "Use --adb HOST:PORT for TCP or --serial for USB, not both.")
     signer = load_signer(keys_path, notify)
     if address:
         host, port = parse_address(address)
@@ -394,7 +394,7 @@ def connect(profile: DeviceProfile | None = None, *, adb_address: str | None = N
         return AdbDevice(opener, serial=f"{host}:{port}", transport_name="tcp")
     if profile is not None and profile.emulated:
         raise UsageError(f"profile '{profile.name}' is the host emulator: it has no USB device",
-                         "Fix: give --adb 127.0.0.1:PORT of a running `mnv3bench emulator serve`, "
+                         "Give --adb 127.0.0.1:PORT of a running `mnv3bench emulator serve`, "
                          "or let the command start one (omit --adb and --serial).")
     opener = lambda: _open_usb(serial, signer, connect_timeout_s, auth_timeout_s, notify)  # noqa: E731
     return AdbDevice(opener, serial=serial or "usb", transport_name="usb")
@@ -413,7 +413,7 @@ def _auth_waiter(notify: Notify, auth_timeout_s: float, where: str) -> tuple[Cal
 
 def _auth_failed(where: str, key_hint: str) -> MnvError:
     return MnvError(f"{where} did not accept this computer's ADB key",
-                    f"Fix: unlock the phone, tap 'Allow' on the 'Allow USB debugging?' prompt and run again; "
+                    f"Unlock the phone, tap 'Allow' on the 'Allow USB debugging?' prompt and run again; "
                     f"if no prompt appears, revoke USB debugging authorizations in Developer options and retry. "
                     f"{key_hint}")
 
@@ -429,7 +429,7 @@ def _open_tcp(host: str, port: int, signer: Any, connect_timeout_s: float, auth_
                     read_timeout_s=connect_timeout_s, auth_callback=on_prompt)
     except ConnectionRefusedError as exc:
         raise MnvError(f"nothing accepts ADB connections at {where} (connection refused)",
-                       "Fix: on the phone, connect USB and run `adb tcpip 5555`, then use --adb PHONE_IP:5555; "
+                       "Connect the phone by USB and run `adb tcpip 5555`, then use --adb PHONE_IP:5555; "
                        "for the emulator, start `mnv3bench emulator serve` and use the address it prints "
                        "(or omit --adb with --device emulator).") from exc
     except adb_exc.DeviceAuthError as exc:
@@ -439,28 +439,28 @@ def _open_tcp(host: str, port: int, signer: Any, connect_timeout_s: float, auth_
         if asked:
             raise _auth_failed(where, "The prompt was not accepted in time.") from exc
         raise MnvError(f"no ADB answer from {where} within {connect_timeout_s:.0f} s",
-                       "Fix: check the IP address and that the phone is on the same network with ADB over TCP "
+                       "Check the IP address and that the phone is on the same network with ADB over TCP "
                        "enabled (`adb tcpip 5555` while on USB).") from exc
     except ConnectionLost as exc:
         adb.close()
         if asked:
             raise _auth_failed(where, "The device closed the connection after the key was offered.") from exc
         raise MnvError(f"{where} closed the ADB connection during the handshake",
-                       "Fix: the device refused this computer; check its ADB authorization "
+                       "Check the device's ADB authorization: it refused this computer "
                        "(the emulator trusts only the keys it was started with).") from exc
     except OSError as exc:
         raise MnvError(f"cannot reach {where}: {exc.strerror or exc}",
-                       "Fix: check the address, the network, and that ADB over TCP is enabled on the phone.") from exc
+                       "Check the address, the network, and that ADB over TCP is enabled on the phone.") from exc
     except (adb_exc.InvalidCommandError, adb_exc.InvalidResponseError, adb_exc.InvalidChecksumError) as exc:
         adb.close()
         if _STLS in str(exc) or str(_STLS_ID) in str(exc):
             raise MnvError(f"{where} asks for TLS (STLS): it is Android 11+ Wireless debugging, which mnv3bench's "
                            "ADB client does not speak",
-                           "Fix: connect the phone by USB once and run `adb tcpip 5555`, then use "
+                           "Connect the phone by USB once and run `adb tcpip 5555`, then use "
                            "--adb PHONE_IP:5555 (plain ADB over TCP); or pair it with platform-tools "
                            "(`adb pair`, `adb connect`) and reach it through the adb server route.") from exc
         raise MnvError(f"{where} does not speak ADB ({exc})",
-                       "Fix: check the port: a phone's ADB over TCP listens on 5555 after `adb tcpip 5555`; "
+                       "Check the port: a phone's ADB over TCP listens on 5555 after `adb tcpip 5555`; "
                        "`mnv3bench emulator serve` prints its own address.") from exc
     return adb, link
 
@@ -475,17 +475,17 @@ def _open_usb(serial: str | None, signer: Any, connect_timeout_s: float, auth_ti
         import usb1
         from adb_shell.adb_device import AdbDeviceUsb
     except ImportError as exc:
-        raise MnvError("USB support is not installed", "Fix: pip install 'adb-shell[usb]' (needs libusb), "
+        raise MnvError("USB support is not installed", "Install it with pip install 'adb-shell[usb]' (needs libusb), "
                        "or use TCP: `adb tcpip 5555` then --adb PHONE_IP:5555.") from exc
     where = f"USB device {serial}" if serial else "the USB device"
     try:
         adb = AdbDeviceUsb(serial=serial, default_transport_timeout_s=connect_timeout_s)
     except adb_exc.UsbDeviceNotFoundError as exc:
         raise MnvError(f"no Android device in USB debugging mode found{f' with serial {serial}' if serial else ''}",
-                       "Fix: plug the phone in, enable Developer options > USB debugging, and check the serial "
+                       "Plug the phone in, enable Developer options > USB debugging, and check the serial "
                        "(`mnv3bench devices` lists what libusb sees); or use --adb HOST:PORT.") from exc
     except adb_exc.InvalidTransportError as exc:
-        raise MnvError("USB support is not installed", "Fix: pip install 'adb-shell[usb]'.") from exc
+        raise MnvError("USB support is not installed", "Install it with pip install 'adb-shell[usb]'.") from exc
     except usb1.USBError as exc:
         raise _usb_error(where, exc) from exc
     on_prompt, asked = _auth_waiter(notify, auth_timeout_s, where)
@@ -504,7 +504,7 @@ def _open_usb(serial: str | None, signer: Any, connect_timeout_s: float, auth_ti
         if asked:
             raise _auth_failed(where, "The prompt was not accepted in time.") from exc
         raise MnvError(f"{where} did not answer the ADB handshake",
-                       "Fix: unplug and replug the phone; if platform-tools' adb is running, `adb kill-server` first.") from exc
+                       "Unplug and replug the phone; if platform-tools' adb is running, `adb kill-server` first.") from exc
     return adb, None
 
 
@@ -513,9 +513,9 @@ def _usb_error(where: str, exc: BaseException) -> MnvError:
     if "Access" in name or "Busy" in name:
         return MnvError(f"{where} is busy or not accessible ({name}): another program, usually the platform-tools "
                         "adb server, holds it",
-                        "Fix: run `adb kill-server` and try again, or use TCP: `adb tcpip 5555`, then "
+                        "Run `adb kill-server` and try again, or use TCP: `adb tcpip 5555`, then "
                         "--adb PHONE_IP:5555. On Linux, a udev rule (android-udev-rules) grants access without root.")
-    return MnvError(f"USB error talking to {where}: {exc}", "Fix: replug the cable; try another port or cable.")
+    return MnvError(f"USB error talking to {where}: {exc}", "Replug the cable; try another port or cable.")
 
 
 def list_usb_serials() -> tuple[list[str], str | None]:

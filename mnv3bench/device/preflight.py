@@ -165,7 +165,7 @@ def _governor_check(info: DeviceInfo, profile: DeviceProfile) -> Check:
     governor = info.governors.get(profile.pin_core)
     if governor is None:
         return Check("governor", WARN, f"cpu{profile.pin_core} governor unreadable",
-                     "Frequencies are still recorded per trial; check the phone's cpufreq if numbers look noisy.")
+                     "Check the phone's cpufreq if numbers look noisy (frequencies are still recorded per trial).")
     if governor == "powersave":
         return Check("governor", WARN, f"cpu{profile.pin_core} governor is powersave: the core runs slow",
                      "Turn off battery saver, or on a rooted phone set the governor to performance.")
@@ -181,7 +181,7 @@ def _temperature_check(info: DeviceInfo) -> Check:
         why = info.temperature.note if info.temperature is not None and info.temperature.note else \
             "no CPU thermal zone readable"
         return Check("temperature", WARN, f"CPU temperature unknown: {why}{where}",
-                     "Thermal gating will not work; use --cooldown between trials instead "
+                     "Use --cooldown between trials instead of --thermal-gate, which cannot work here "
                      "(or fix the profile's [thermal] rules).")
     if temp >= HOT_C:
         return Check("temperature", WARN, f"CPU at {temp:.1f} C (hot: numbers will be throttled){where}",
@@ -198,7 +198,7 @@ def _battery_check(info: DeviceInfo) -> Check:
     detail = f"{level}%" + (f", {temp:.1f} C" if isinstance(temp, float) else "")
     if battery.get("charging"):
         return Check("battery", WARN, detail + ", charging (charging heats the phone)",
-                     "For steady numbers, charge first and measure on a full battery (or unplug).")
+                     "Charge first and measure on a full battery (or unplug), for steady numbers.")
     if isinstance(level, int) and level < LOW_BATTERY and not battery.get("powered"):
         return Check("battery", WARN, detail + ", low and not powered (battery saver may slow the cpus)",
                      "Charge the phone before a long sweep.")

@@ -104,7 +104,7 @@ def _run(device: Device, command: str, what: str) -> str:
     result = device.shell(command, timeout_s=PROBE_TIMEOUT_S)
     if result.timed_out:
         raise MnvError(f"the device did not answer while reading {what} ({PROBE_TIMEOUT_S:.0f} s)",
-                       "Fix: check that the phone is awake and responsive; reconnect it and run `mnv3bench doctor`.")
+                       "Check that the phone is awake and responsive; reconnect it and run `mnv3bench doctor`.")
     return result.output
 
 
@@ -334,17 +334,17 @@ def check_profile(info: DeviceInfo, profile: DeviceProfile, force: bool = False)
         message = (f"the connected device is a {info.model or '?'} ({info.device or '?'}), "
                    f"not a {profile.description} ({', '.join(profile.codenames)})")
         if not force:
-            raise UsageError(message, "Fix: pick the matching --device profile (see `mnv3bench devices`), "
+            raise UsageError(message, "Pick the matching --device profile (see `mnv3bench devices`), "
                              "or pass --force to measure anyway under this profile's name.")
         warnings.append(message + " (--force: measuring anyway)")
     abis = {info.abi, *info.abilist} - {""}
     if profile.abi not in abis:
         raise UsageError(f"the device's ABI is {info.abi or '?'} but profile '{profile.name}' expects {profile.abi}",
-                         f"Fix: use a benchmark_model built for {info.abi or 'the device'} and a profile with "
+                         f"Use a benchmark_model built for {info.abi or 'the device'} and a profile with "
                          f"abi = \"{info.abi}\".")
     if profile.pin_core >= info.cpu_count:
         raise UsageError(f"profile '{profile.name}' pins cpu{profile.pin_core} but the device has {info.cpu_count} cpus",
-                         "Fix: set pin_core and big_cores in the profile to cpus the device has.")
+                         "Set pin_core and big_cores in the profile to cpus the device has.")
     warnings.extend(info.notes)
     return warnings
 

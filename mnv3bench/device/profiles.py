@@ -151,7 +151,7 @@ def _check_type(file: str, key: str, value: Any, spec: tuple[type, str, str]) ->
     if not ok:
         raise UsageError(
             f"{file}: key '{key}' is {_type_name(value)} ({value!r}), expected {what}",
-            f"Fix: write it like `{key} = {example}`.",
+            f"Write it like `{key} = {example}`.",
         )
 
 
@@ -160,7 +160,7 @@ def _int_list(file: str, key: str, values: list[Any], example: str) -> tuple[int
         if not isinstance(item, int) or isinstance(item, bool):
             raise UsageError(
                 f"{file}: key '{key}' holds {item!r}, expected integers only",
-                f"Fix: write it like `{key} = {example}`.",
+                f"Write it like `{key} = {example}`.",
             )
     return tuple(values)
 
@@ -169,7 +169,7 @@ def _str_list(file: str, key: str, values: list[Any], example: str) -> tuple[str
     if not values or not all(isinstance(item, str) and item for item in values):
         raise UsageError(
             f"{file}: key '{key}' must be a non-empty list of strings, got {values!r}",
-            f"Fix: write it like `{key} = {example}`.",
+            f"Write it like `{key} = {example}`.",
         )
     return tuple(values)
 
@@ -179,7 +179,7 @@ def _check_binary_path(file: str, binary: str) -> None:
     name = posixpath.basename(binary)
     if name in ("", ".", "..") or "\0" in binary or posixpath.normpath(binary) != binary.rstrip("/") or len(binary) > 1024:
         raise UsageError(f"{file}: key 'benchmark_binary' = {binary!r} is not the absolute path of a file",
-                         f"Fix: write it like `benchmark_binary = {_REQUIRED['benchmark_binary'][2]}`.")
+                         f"Write it like `benchmark_binary = {_REQUIRED['benchmark_binary'][2]}`.")
 
 
 def parse_profile(path: Path) -> DeviceProfile:
@@ -189,15 +189,15 @@ def parse_profile(path: Path) -> DeviceProfile:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise UsageError(f"{file}: cannot read the device profile ({exc.strerror or exc})",
-                         "Fix: check the path and its permissions.") from exc
+                         "Check the path and its permissions.") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError(f"{file}: not valid TOML ({exc})",
-                         "Fix: correct the syntax (see devices/pixel3.toml for a working profile).") from exc
+                         f"Correct the syntax (see {PACKAGED_DEVICES / 'pixel3.toml'} for a working profile).") from exc
 
     for key, spec in _REQUIRED.items():
         if key not in data:
             raise UsageError(f"{file}: missing key '{key}' ({spec[1]}, e.g. {spec[2]})",
-                             f"Fix: add `{key} = {spec[2]}`.")
+                             f"Add `{key} = {spec[2]}`.")
         _check_type(file, key, data[key], spec)
     for key, spec in _OPTIONAL.items():
         if key in data:
@@ -205,42 +205,42 @@ def parse_profile(path: Path) -> DeviceProfile:
     unknown = sorted(set(data) - set(_REQUIRED) - set(_OPTIONAL))
     if unknown:
         raise UsageError(f"{file}: unknown key(s) {', '.join(repr(k) for k in unknown)}",
-                         f"Fix: remove them or correct the spelling; known keys: "
+                         f"Remove them or correct the spelling; known keys: "
                          f"{', '.join(list(_REQUIRED) + list(_OPTIONAL))}.")
 
     cpu_count = data["cpu_count"]
     if not 1 <= cpu_count <= MAX_CPUS:
         raise UsageError(f"{file}: key 'cpu_count' = {cpu_count} is out of range 1..{MAX_CPUS}",
-                         "Fix: set it to the phone's number of cpus (e.g. 8).")
+                         "Set it to the phone's number of cpus (e.g. 8).")
     big_cores = _int_list(file, "big_cores", data["big_cores"], _REQUIRED["big_cores"][2])
     if not big_cores or any(not 0 <= c < cpu_count for c in big_cores):
         raise UsageError(f"{file}: key 'big_cores' = {list(big_cores)} must list cpus in 0..{cpu_count - 1}",
-                         "Fix: list the cpus with the highest cpuinfo_max_freq (see `mnv3bench doctor`).")
+                         "List the cpus with the highest cpuinfo_max_freq (see `mnv3bench doctor`).")
     pin_core = data["pin_core"]
     if pin_core not in big_cores:
         raise UsageError(f"{file}: key 'pin_core' = {pin_core} is not one of big_cores {list(big_cores)}",
-                         f"Fix: pin to a big core, e.g. `pin_core = {big_cores[0]}`.")
+                         f"Pin to a big core, e.g. `pin_core = {big_cores[0]}`.")
     for key in ("benchmark_binary", "work_dir"):
         if not data[key].startswith("/"):
             raise UsageError(f"{file}: key '{key}' = {data[key]!r} is not an absolute device path",
-                             f"Fix: write it like `{key} = {_REQUIRED[key][2]}`.")
+                             f"Write it like `{key} = {_REQUIRED[key][2]}`.")
     _check_binary_path(file, data["benchmark_binary"])
     paper_column = data.get("paper_column", "")
     if paper_column not in PAPER_COLUMNS:
         raise UsageError(f"{file}: key 'paper_column' = {paper_column!r} is not a column of the paper",
-                         f'Fix: use {_PAPER_COLUMN_CHOICES}, or "" for a phone the paper did not measure.')
+                         f'Use {_PAPER_COLUMN_CHOICES}, or "" for a phone the paper did not measure.')
     clusters = _clusters(file, data.get("clusters"), cpu_count, big_cores)
     if clusters and set(big_cores) != set(max(clusters, key=lambda c: c.max_freq_khz or 0).cpus):
         fastest = max(clusters, key=lambda c: c.max_freq_khz or 0)
         raise UsageError(f"{file}: key 'big_cores' = {list(big_cores)} is not the fastest cluster "
                          f"{list(fastest.cpus)} ({fastest.name}, {fastest.max_freq_khz} kHz)",
-                         f"Fix: set `big_cores = {list(fastest.cpus)}` and pin one of them.")
+                         f"Set `big_cores = {list(fastest.cpus)}` and pin one of them.")
     thermal = _thermal(file, data.get("thermal", {}))
     emulated = data.get("emulated", False)
     emulator = check_emulator_table(file, data.get("emulator", {}))
     if emulated and not emulator:
         raise UsageError(f"{file}: emulated = true needs an [emulator] table",
-                         "Fix: copy the [emulator] table from devices/emulator.toml.")
+                         f"Copy the [emulator] table from {PACKAGED_DEVICES / 'emulator.toml'}.")
 
     return DeviceProfile(
         name=data["name"],
@@ -268,15 +268,15 @@ def parse_profile(path: Path) -> DeviceProfile:
 def _table_keys(file: str, key: str, table: Any, spec: dict[str, type], example: str) -> dict[str, Any]:
     if not isinstance(table, dict):
         raise UsageError(f"{file}: key '{key}' holds {table!r}, expected a table",
-                         f"Fix: write it like `{key} = {example}`.")
+                         f"Write it like `{key} = {example}`.")
     unknown = sorted(set(table) - set(spec))
     if unknown:
         raise UsageError(f"{file}: key '{key}' has unknown key(s) {', '.join(map(repr, unknown))}",
-                         f"Fix: use only {', '.join(spec)}; e.g. `{key} = {example}`.")
+                         f"Use only {', '.join(spec)}; e.g. `{key} = {example}`.")
     for name, kind in spec.items():
         if name in table and (not isinstance(table[name], kind) or isinstance(table[name], bool)):
             raise UsageError(f"{file}: key '{key}.{name}' is {_type_name(table[name])} ({table[name]!r}), "
-                             f"expected {_type_name(kind())}", f"Fix: write it like `{key} = {example}`.")
+                             f"expected {_type_name(kind())}", f"Write it like `{key} = {example}`.")
     return table
 
 
@@ -289,13 +289,13 @@ def _clusters(file: str, raw: list[Any] | None, cpu_count: int, big_cores: tuple
         table = _table_keys(file, "clusters", table, _CLUSTER_KEYS, example)
         if "cpus" not in table or "max_freq_khz" not in table:
             raise UsageError(f"{file}: every [[clusters]] entry needs cpus and max_freq_khz",
-                             f"Fix: write it like `clusters = {example}`.")
+                             f"Write it like `clusters = {example}`.")
         cpus = _int_list(file, "clusters.cpus", table["cpus"], "[4, 5, 6, 7]")
         clusters.append(Cluster(str(table.get("name", f"cluster{len(clusters)}")), cpus, table["max_freq_khz"]))
     listed = sorted(c for cluster in clusters for c in cluster.cpus)
     if listed != list(range(cpu_count)):
         raise UsageError(f"{file}: the clusters' cpus {listed} must list every cpu 0..{cpu_count - 1} once",
-                         "Fix: give each cpu to one cluster (cpufreq/related_cpus on the phone lists them).")
+                         "Give each cpu to one cluster (cpufreq/related_cpus on the phone lists them).")
     return tuple(sorted(clusters, key=lambda c: c.max_freq_khz or 0))
 
 
@@ -314,20 +314,20 @@ def _thermal(file: str, raw: dict[str, Any]) -> ThermalRules:
     units = raw.get("units", "millidegrees")
     if units not in UNITS:
         raise UsageError(f"{file}: key 'thermal.units' = {units!r} is not a unit",
-                         f"Fix: use one of {', '.join(map(repr, UNITS))} (what the CPU zones' temp files count in).")
+                         f"Use one of {', '.join(map(repr, UNITS))} (what the CPU zones' temp files count in).")
     patterns = []
     for key in ("cpu_zones", "exclude"):
         values = raw.get(key, [])
         if key == "cpu_zones" and not values:
             raise UsageError(f"{file}: key 'thermal.cpu_zones' is missing or empty",
-                             'Fix: list the CPU zone types (regular expressions), e.g. `cpu_zones = ["BIG"]`.')
+                             'List the CPU zone types (regular expressions), e.g. `cpu_zones = ["BIG"]`.')
         texts = _str_list(file, f"thermal.{key}", values, '["BIG", "MID", "LITTLE"]') if values else ()
         for text in texts:
             try:
                 re.compile(text)
             except re.error as exc:
                 raise UsageError(f"{file}: key 'thermal.{key}' holds a bad pattern {text!r} ({exc})",
-                                 "Fix: write a Python regular expression matching whole zone types.") from exc
+                                 "Write a Python regular expression matching whole zone types.") from exc
         patterns.append(texts)
     zones = []
     for table in raw.get("zones", []):
@@ -336,7 +336,7 @@ def _thermal(file: str, raw: dict[str, Any]) -> ThermalRules:
         zone_units = table.get("units", units)
         if "type" not in table or "value" not in table or zone_units not in (*UNITS, *ZoneFact.OTHER_UNITS):
             raise UsageError(f"{file}: a [[thermal.zones]] entry needs type, value and a known units",
-                             f"Fix: units is one of {', '.join((*UNITS, *ZoneFact.OTHER_UNITS))}.")
+                             f"Set units to one of {', '.join((*UNITS, *ZoneFact.OTHER_UNITS))}.")
         zones.append(ZoneFact(table["type"], zone_units, table["value"], table.get("hal_type", -1)))
     return ThermalRules(cpu_zones=patterns[0], exclude=patterns[1], units=units, zones=tuple(zones))
 
@@ -370,7 +370,7 @@ def load_profile(name_or_path: str | Path, devices_dir: Path | None = None) -> D
         path = Path(name_or_path)
         if not path.is_file():
             raise UsageError(f"device profile file {path} does not exist",
-                             "Fix: give a path to a .toml profile or a profile name (see `mnv3bench devices`).")
+                             "Give a path to a .toml profile or a profile name (see `mnv3bench devices`).")
         return parse_profile(path)
 
     folder = devices_dir if devices_dir is not None else _default_dir()
@@ -380,12 +380,12 @@ def load_profile(name_or_path: str | Path, devices_dir: Path | None = None) -> D
         profile = parse_profile(path)
         if profile.name != name:
             raise UsageError(f"{_display(path)}: key 'name' = {profile.name!r} differs from the file name",
-                             f'Fix: set `name = "{name}"` or rename the file to {profile.name}.toml.')
+                             f'Set `name = "{name}"` or rename the file to {profile.name}.toml.')
         return profile
     available = sorted(p.stem for p in folder.glob("*.toml"))
     close = difflib.get_close_matches(name, available, n=1)
-    hint = f"Did you mean '{close[0]}'? " if close else ""
+    meant = f"Use --device {close[0]} if you meant that phone. " if close else ""
     listing = ", ".join(available) if available else f"none (no .toml files in {folder})"
     raise UsageError(f"unknown device profile '{name}'; available: {listing}",
-                     f"{hint}To profile a new phone, copy {PACKAGED_DEVICES / 'pixel3.toml'} to {name}.toml and "
+                     f"{meant}Copy {PACKAGED_DEVICES / 'pixel3.toml'} to {name}.toml to profile a new phone and "
                      "pass its path as --device, or keep profiles in a folder named by MNV3BENCH_DEVICES.")

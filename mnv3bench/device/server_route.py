@@ -76,7 +76,7 @@ def default_server_address() -> ServerAddress:
         port = int(port_text)
     except ValueError as exc:
         raise UsageError(f"ANDROID_ADB_SERVER_PORT={port_text!r} is not a port number",
-                         "Fix: set it to the adb server's port (5037 by default), or unset it.") from exc
+                         "Set it to the adb server's port (5037 by default), or unset it.") from exc
     return ServerAddress(host, port)
 
 
@@ -98,7 +98,7 @@ def find_server(explicit: str | None = None) -> ServerAddress | None:
         address = ServerAddress(host, port)
         if not server_answers(address):
             raise MnvError(f"no adb server answers at {address}",
-                           "Fix: start it with `adb start-server` (ANDROID_ADB_SERVER_PORT picks its port), "
+                           "Start it with `adb start-server` (ANDROID_ADB_SERVER_PORT picks its port), "
                            "check --adb-server, or use --direct to talk to the device without a server.")
         return address
     address = default_server_address()
@@ -119,7 +119,7 @@ def list_server_devices(address: ServerAddress) -> list[ServerDeviceEntry]:
         infos = _client(address).list(extended=True)
     except (adbutils.AdbError, OSError) as exc:
         raise MnvError(f"the adb server at {address} did not list its devices: {exc}",
-                       "Fix: check `adb devices`; restart the server with `adb kill-server; adb start-server`.") from exc
+                       "Check `adb devices`; restart the server with `adb kill-server; adb start-server`.") from exc
     return [ServerDeviceEntry(i.serial, i.state, i.tags.get("model", ""), i.tags.get("device", "")) for i in infos]
 
 
@@ -131,7 +131,7 @@ def pick_serial(address: ServerAddress, serial: str | None) -> str:
         if entry is None:
             known = ", ".join(e.serial for e in entries) or "none"
             raise MnvError(f"the adb server at {address} has no device {serial} (it has: {known})",
-                           f"Fix: check the serial with `mnv3bench devices`; attach a device on the network with "
+                           f"Check the serial with `mnv3bench devices`; attach a device on the network with "
                            f"`adb connect {serial if ':' in serial else 'HOST:PORT'}`.")
         _require_ready(entry, address)
         return serial
@@ -141,19 +141,19 @@ def pick_serial(address: ServerAddress, serial: str | None) -> str:
     if not ready:
         states = ", ".join(f"{e.serial} ({e.state})" for e in entries)
         raise MnvError(f"the adb server at {address} has no device ready" + (f": {states}" if states else ""),
-                       "Fix: plug a phone in with USB debugging on (and accept the prompt), or attach one with "
+                       "Plug a phone in with USB debugging on (and accept the prompt), or attach one with "
                        "`adb connect HOST:PORT`; `mnv3bench devices` shows what the server sees.")
     raise UsageError(f"the adb server at {address} has {len(ready)} devices: {', '.join(e.serial for e in ready)}",
-                     "Fix: pick one with --serial SERIAL (`mnv3bench devices` shows which profile each matches).")
+                     "Pick one with --serial SERIAL (`mnv3bench devices` shows which profile each matches).")
 
 
 def _require_ready(entry: ServerDeviceEntry, address: ServerAddress) -> None:
     if entry.state == "device":
         return
-    fixes = {"unauthorized": "unlock the phone and tap 'Allow' on the 'Allow USB debugging?' prompt",
-             "offline": "replug the phone, or `adb disconnect` and `adb connect` it again"}
+    fixes = {"unauthorized": "Unlock the phone and tap 'Allow' on the 'Allow USB debugging?' prompt",
+             "offline": "Replug the phone, or `adb disconnect` and `adb connect` it again"}
     raise MnvError(f"{entry.serial} is {entry.state} on the adb server at {address}",
-                   f"Fix: {fixes.get(entry.state, 'check it with `adb devices -l`')}, then run again.")
+                   f"{fixes.get(entry.state, 'Check it with `adb devices -l`')}, then run again.")
 
 
 class ServerDevice:
@@ -241,18 +241,18 @@ class ServerDevice:
             total = local.stat().st_size
             source = local.open("rb")
         except OSError as exc:
-            raise UsageError(f"cannot read {local}: {exc.strerror or exc}", "Fix: check the path.") from exc
+            raise UsageError(f"cannot read {local}: {exc.strerror or exc}", "Check the path.") from exc
         reader = _CountingReader(source, total, progress)
         try:
             self._require().sync.push(reader, remote, mode=mode)
         except adbutils.errors.AdbSyncError as exc:
             raise MnvError(f"the device refused the push of {local.name} to {remote}: {exc}",
-                           "Fix: check free space (`mnv3bench doctor`) and that the folder is writable "
+                           "Check free space (`mnv3bench doctor`) and that the folder is writable "
                            "(/data/local/tmp is, for the shell user).") from exc
         except adbutils.AdbError as exc:
             if str(exc).startswith("FAIL"):
                 raise MnvError(f"the device refused the push of {local.name} to {remote}: {exc}",
-                               "Fix: check free space and that the folder is writable.") from exc
+                               "Check free space and that the folder is writable.") from exc
             raise self._link_lost(f"pushing {local.name} ({reader.sent} of {total} bytes sent)", exc) from exc
         except (OSError, EOFError) as exc:
             raise self._link_lost(f"pushing {local.name} ({reader.sent} of {total} bytes sent)", exc) from exc

@@ -58,10 +58,10 @@ def connect_route(profile: DeviceProfile, adb: str | None, serial: str | None, *
     """The device through the adb server when one runs (or --adb-server), else directly."""
     if direct and adb_server:
         raise UsageError("both --direct and --adb-server given",
-                         "Fix: --direct talks to the device without a server; --adb-server names the server to use.")
+                         "Give one of them: --direct talks to the device without a server, --adb-server names the server to use.")
     if adb and adb_server:
         raise UsageError("both --adb and --adb-server given",
-                         "Fix: --adb HOST:PORT connects directly to a device; through a server, attach it with "
+                         "Give one of them: --adb HOST:PORT connects directly to a device; through a server, attach it with "
                          "`adb connect HOST:PORT` and give --serial HOST:PORT.")
     if not direct and not adb and not (os.environ.get("MNV3BENCH_ADB") and not serial):
         from mnv3bench.device.server_route import connect_through_server, find_server

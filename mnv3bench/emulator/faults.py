@@ -64,15 +64,15 @@ def check_faults(names: Iterable[str]) -> frozenset[str]:
     if unknown:
         raise UsageError(
             f"unknown emulator fault {', '.join(repr(u) for u in unknown)}",
-            hint="choose from: " + ", ".join(sorted(FAULTS))
-            + f"; {', '.join(sorted(RUN_FAULTS))} also as KIND@N (only the N-th benchmark run)",
+            hint="Choose from: " + ", ".join(sorted(FAULTS))
+            + f"; {', '.join(sorted(RUN_FAULTS))} also as KIND@N (only the N-th benchmark run).",
         )
     for name in chosen:
         kind, number = _split(name)
         if number is not None and (kind not in RUN_FAULTS or number < 1):
             raise UsageError(
                 f"emulator fault {name!r} cannot be scheduled",
-                hint=f"only {', '.join(sorted(RUN_FAULTS))} take @N, with N a benchmark run number from 1",
+                hint=f"Put @N only after {', '.join(sorted(RUN_FAULTS))}, with N a benchmark run number from 1.",
             )
     return chosen
 

@@ -68,7 +68,7 @@ class SandboxFS:
             root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UsageError(f"cannot use {root} as the emulator's root folder: {exc.strerror or exc}",
-                             "Fix: give --root a folder you can write (or unset XDG_CACHE_HOME).") from exc
+                             "Give --root a folder you can write (or unset XDG_CACHE_HOME).") from exc
         self.root = Path(os.path.realpath(root))
         # Both spellings of the root (as given, and with symlinks resolved) are host paths.
         self._host_prefixes = sorted({str(self.root), os.path.abspath(root)}, key=len, reverse=True)
@@ -82,7 +82,7 @@ class SandboxFS:
     def normalize(device_path: str, cwd: str = "/") -> str:
         """Absolute, normalized device path; ".." stops at "/" as in a chroot."""
         if not isinstance(device_path, str) or device_path == "":
-            raise SandboxError("empty device path", hint="name a file such as /data/local/tmp/x")
+            raise SandboxError("empty device path", hint="Name a file such as /data/local/tmp/x.")
         if "\x00" in device_path:
             raise SandboxError(f"{device_path!r}: NUL byte in device path")
         joined = posixpath.join(cwd, device_path)
@@ -111,7 +111,7 @@ class SandboxFS:
         if real != self.root and self.root not in real.parents:
             raise SandboxError(
                 f"{device_path}: Permission denied (it leads outside the emulator's sandbox)",
-                hint="the emulated phone only sees files under its root folder",
+                hint="Use a path under the emulated phone's root folder: it sees no other files.",
             )
         return real
 

@@ -83,10 +83,10 @@ def check_emulator_table(file: str, table: dict[str, Any]) -> dict[str, Any]:
     unknown = sorted(set(table) - set(SETTINGS))
     if unknown:
         raise UsageError(f"{file}: unknown key(s) in [emulator]: {', '.join(repr(k) for k in unknown)}",
-                         f"Fix: remove them or correct the spelling; known keys: {', '.join(SETTINGS)}.")
+                         f"Remove them or correct the spelling; known keys: {', '.join(SETTINGS)}.")
     for key, value in table.items():
         spec = SETTINGS[key]
-        fix = f"Fix: write it like `{key} = {spec.example}` in [emulator]."
+        fix = f"Write it like `{key} = {spec.example}` in [emulator]."
         if spec.kind is int:
             # bool is an int in Python, a float may be 1.5e300 or nan: only a TOML integer will do.
             if not isinstance(value, int) or isinstance(value, bool):
@@ -102,5 +102,5 @@ def check_emulator_table(file: str, table: dict[str, Any]) -> dict[str, Any]:
         if part in table and table[part] > setting(table, whole):
             raise UsageError(f"{file}: [emulator] key '{part}' = {table[part]} is more than "
                              f"'{whole}' = {setting(table, whole)}",
-                             f"Fix: set {part} to at most {whole}.")
+                             f"Set {part} to at most {whole}.")
     return dict(table)

@@ -91,7 +91,9 @@ def _build_in_worker(name: str, models_dir: str, force: bool, weights: str | Non
         raise
     except Exception as exc:
         raise MnvError(
-            f"{name}: build failed: {type(exc).__name__}: {exc}", "".join(traceback.format_exception(exc)[-6:])
+            f"{name}: build failed: {type(exc).__name__}: {exc}",
+            "Report it with the variant name and the worker's traceback:\n"
+            + "".join(traceback.format_exception(exc)[-6:]),
         ) from None
 
 

@@ -137,7 +137,7 @@ def make_models_dir(models_dir: Path) -> None:
         models_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise UsageError(f"cannot use {models_dir} as the models folder: {exc.strerror or exc}",
-                         "Fix: pass --models-dir with a folder you can write.") from exc
+                         "Pass --models-dir with a folder you can write.") from exc
 
 
 def build_lock(path: Path) -> FileLock:

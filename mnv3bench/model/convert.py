@@ -102,7 +102,8 @@ def convert_variant(variant: Variant, weights: Path | None = None) -> Conversion
         tail = "\n".join(log.getvalue().strip().splitlines()[-15:])
         raise MnvError(
             f"{variant.name}: conversion failed: {type(failure).__name__}: {failure}",
-            f"Converter output (last lines):\n{tail}" if tail else "Run with --debug for the traceback.",
+            f"Report it with the variant name and TF version; the converter's last lines:\n{tail}" if tail
+            else "Run with --debug for the traceback.",
         ) from failure
 
     ops = op_inventory_from_bytes(tflite_model, source=variant.name)
@@ -112,7 +113,7 @@ def convert_variant(variant: Variant, weights: Path | None = None) -> Conversion
             f"{variant.name}: the .tflite output differs from the Keras model "
             f"(output diff {numerics.output_max_abs_diff:.3g}, logits diff {numerics.logits_max_abs_diff:.3g} "
             f"at logits scale {numerics.logits_scale:.3g}; allowed: {numerics.tolerance}).",
-            "The conversion changed the model's arithmetic; report it with the variant name and TF version.",
+            "Report it with the variant name and TF version: the conversion changed the model's arithmetic.",
         )
     with quiet_native_output():  # LiteRT logs the delegate's creation
         delegation = analyse_model(tflite_model)

@@ -61,9 +61,8 @@ def verify_ops(variant: Variant, ops: dict[str, int], hswish_sites: int) -> None
     hard_swish = ops.get("HARD_SWISH", 0)
     name = variant.name
     hint = (
-        "The converter did not produce the graph this variant promises. "
-        "Check the h-swish expression in mnv3bench/build.py against the converter's fusion "
-        "patterns (what each variant promises: README.md, \"Variant names\")."
+        "Report it with the variant name and TF version: the converter did not produce the graph "
+        "this variant promises (`mnv3bench variants` says what each variant's graph holds)."
     )
     if variant.uses_hswish and variant.hswish_impl == "fused":
         if hard_swish != hswish_sites:

@@ -36,7 +36,7 @@ def run_argv(*extra: str, variant: str = SMALL, device: str = "emulator") -> lis
 
 
 def test_unknown_variant_name(rel_env, cli):
-    assert_error(cli(*run_argv(variant="small-foo")), 2, "unknown part 'foo'", "Valid parts")
+    assert_error(cli(*run_argv(variant="small-foo")), 2, "unknown part 'foo'", "Use one of the parts")
 
 
 @pytest.mark.parametrize(("name", "says"), [("large-relu-fused", "Drop '-fused'"),

@@ -1,4 +1,5 @@
-"""The CLI's shell: which heavy libraries a light command loads, and a command module that fails."""
+"""The CLI's shell: which heavy libraries a light command loads, a command module that fails, and
+the one form of every error (`error: <message>`, then `hint: <fix>`), Typer's own included."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 import mnv3bench.commands
 from mnv3bench import cli
 from mnv3bench.errors import MnvError
-from tests.helpers import BENCHMARK_OUTPUTS, REPO
+from tests.helpers import BENCHMARK_OUTPUTS, REPO, main_in_process
 
 FIXTURE = BENCHMARK_OUTPUTS / "01.txt"
 HEAVY = {"pandas", "matplotlib", "scipy", "tensorflow"}
@@ -57,3 +58,50 @@ def test_a_broken_command_module_stops_the_cli_with_its_cause(monkeypatch, tmp_p
     with pytest.raises(MnvError) as raised:  # --debug: the traceback, with the module's own error as cause
         cli.main(["--debug", "--help"])
     assert isinstance(raised.value.__cause__, RuntimeError)
+
+
+# -- one form for every error ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("argv", "message", "command"), [
+    (["variants", "--bogus"], "No such option: --bogus", "mnv3bench variants"),
+    (["parse"], "Missing argument 'FILE'.", "mnv3bench parse"),
+    (["nosuchcommand"], "No such command 'nosuchcommand'.", "mnv3bench"),
+    (["run", "--trials", "x", "large"], "Invalid value for '--trials'", "mnv3bench run"),
+])
+def test_typer_usage_errors_print_the_one_error_form_and_exit_2(argv, message, command, capsys):
+    code, out, err = main_in_process(argv, capsys)
+    assert code == 2 and out == ""
+    assert err.splitlines() == [err.splitlines()[0], f"hint: Run `{command} --help` for its options and arguments."]
+    assert err.startswith(f"error: {message}")
+    assert "Usage:" not in err and "╭" not in err  # no Typer box
+
+
+def test_our_errors_print_the_same_form(capsys):
+    code, out, err = main_in_process(["build", "medium"], capsys)
+    assert code == 2 and out == ""
+    assert err.startswith("error: invalid variant name 'medium'")
+    assert "\nhint: Use one of the families: large, small, v2." in err
+
+
+def test_a_usage_error_in_a_real_process_exits_2_in_the_one_form():
+    proc = subprocess.run([sys.executable, "-m", "mnv3bench", "variants", "--bogus"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == ["error: No such option: --bogus",
+                                        "hint: Run `mnv3bench variants --help` for its options and arguments."]
+
+
+def test_help_and_no_arguments_keep_their_exit_status(capsys):
+    assert main_in_process(["variants", "--help"], capsys)[0] == 0
+    code, out, _ = main_in_process([], capsys)
+    assert code == 2 and "Usage" in out  # no command: the help, as a usage error
+
+
+def test_brackets_in_an_error_print_as_written(tmp_path, capsys):
+    # Messages are text, not Rich markup: "[emulator]" once vanished from this one.
+    profile = tmp_path / "phone.toml"
+    profile.write_text((REPO / "mnv3bench" / "devices" / "emulator.toml").read_text().replace("sdk = 34", "sdk = -1"))
+    code, _, err = main_in_process(["doctor", "--device", str(profile)], capsys)
+    assert code == 2
+    assert "[emulator] key 'sdk' = -1 is out of range" in err and "hint: Write it like `sdk = 34` in [emulator]." in err

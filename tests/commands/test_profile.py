@@ -69,6 +69,9 @@ def test_run_with_op_profile_stores_per_op_times_incl_hard_swish(rel_env, small_
     assert "HardSwish (NC)" in out
 
 
+# Slow: it converts a second model (the naive twin, a conversion of many seconds) and profiles
+# both end to end on the emulator; the fast tests above cover profile and --op-profile on SMALL.
+@pytest.mark.slow
 def test_stored_profiles_render_by_block_and_compare_block_by_block(rel_env, small_model: Path, tmp_path: Path,
                                                                     this_checkouts_standin, capsys) -> None:
     from mnv3bench.tables.compute import variant_blocks

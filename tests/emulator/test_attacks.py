@@ -21,9 +21,9 @@ from mnv3bench.errors import UsageError
 pytestmark = pytest.mark.security
 
 
-def adb_client(server, key: Path) -> AdbDeviceTcp:
+def adb_client(server, key: Path, auth_timeout_s: float = 5) -> AdbDeviceTcp:
     client = AdbDeviceTcp("127.0.0.1", server.port, default_transport_timeout_s=10)
-    client.connect(rsa_keys=[PythonRSASigner.FromRSAKeyPath(str(key))], auth_timeout_s=5, read_timeout_s=10)
+    client.connect(rsa_keys=[PythonRSASigner.FromRSAKeyPath(str(key))], auth_timeout_s=auth_timeout_s, read_timeout_s=10)
     return client
 
 
@@ -67,7 +67,8 @@ def test_refuses_a_key_it_does_not_trust_and_keeps_serving(phone_server, adb_key
     stranger = tmp_path / "stranger"
     keygen(str(stranger))
     with pytest.raises(Exception):  # noqa: B017 - adb-shell raises DeviceAuthError or a closed link
-        c = adb_client(phone_server, stranger)
+        # Nobody answers the emulated "Allow USB debugging?" prompt: a short wait proves as much.
+        c = adb_client(phone_server, stranger, auth_timeout_s=0.5)
         c.shell("echo should-not-run")
     trusted = adb_client(phone_server, adb_key)
     try:

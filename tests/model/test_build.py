@@ -41,6 +41,17 @@ def test_parity_with_keras_applications(family: str, width: float, expected: int
     assert weighted_layers(ours) == weighted_layers(reference)
 
 
+@pytest.fixture(scope="module")
+def v2_reference_weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[keras.Model, Path]:
+    """keras.applications.MobileNetV2 (alpha 0.35, r64) with weights not our seed's, saved:
+    built once for this module (a Keras build takes a second or two)."""
+    reference = keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(64, 64, 3))
+    reference.set_weights([w + 0.01 for w in reference.get_weights()])
+    path = tmp_path_factory.mktemp("weights") / "v2.weights.h5"
+    reference.save_weights(path)
+    return reference, path
+
+
 def test_same_seed_same_weights_for_fused_and_naive() -> None:
     fused = build_keras_model(parse_variant("large-hswish-fused-r64"), seed=7)
     naive = build_keras_model(parse_variant("large-hswish-naive-r64"), seed=7)
@@ -65,7 +76,7 @@ def test_weights_saved_from_keras_applications_load(tmp_path: Path) -> None:
     np.testing.assert_allclose(ours(x).numpy(), reference(x).numpy(), atol=1e-6)
 
 
-def test_bad_weights_files_are_usage_errors(tmp_path: Path) -> None:
+def test_bad_weights_files_are_usage_errors(tmp_path: Path, v2_reference_weights: tuple[keras.Model, Path]) -> None:
     variant = parse_variant("small-hswish-fused-r64")
     missing = tmp_path / "missing.weights.h5"
     with pytest.raises(UsageError, match="missing.weights.h5") as info:
@@ -77,9 +88,8 @@ def test_bad_weights_files_are_usage_errors(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="garbage.weights.h5"):
         build_keras_model(variant, weights=garbage)
 
-    wrong = tmp_path / "large.weights.h5"
-    build_keras_model(parse_variant("large-relu-r64")).save_weights(wrong)
-    with pytest.raises(UsageError, match="large.weights.h5") as info:
+    _, wrong = v2_reference_weights  # another network's weights
+    with pytest.raises(UsageError, match="v2.weights.h5") as info:
         build_keras_model(variant, weights=wrong)
     assert variant.name in (info.value.hint or "")
 
@@ -99,11 +109,8 @@ def test_v2_is_keras_mobilenet_v2() -> None:
     assert ours.layers[-1].name == "predictions" and ours.layers[-2].name == "logits"
 
 
-def test_weights_saved_from_keras_mobilenet_v2_load(tmp_path: Path) -> None:
-    reference = keras.applications.MobileNetV2(weights=None, alpha=0.35, input_shape=(64, 64, 3))
-    reference.set_weights([w + 0.01 for w in reference.get_weights()])
-    path = tmp_path / "v2.weights.h5"
-    reference.save_weights(path)
+def test_weights_saved_from_keras_mobilenet_v2_load(v2_reference_weights: tuple[keras.Model, Path]) -> None:
+    reference, path = v2_reference_weights
     ours = build_keras_model(parse_variant("v2-0.35-r64"), weights=path)
     x = np.random.default_rng(1).uniform(-1, 1, size=(1, 64, 64, 3)).astype("float32")
     np.testing.assert_allclose(ours(x).numpy(), reference(x).numpy(), atol=1e-6)

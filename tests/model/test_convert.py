@@ -1,9 +1,13 @@
-"""Conversion, verification and the model cache, on small fast models (Small at r64)."""
+"""Conversion, verification and the model cache, on small fast models (Small at r96 and r64).
+
+The fused model is the session's shared SMALL (tests/conftest.py `small_model`): a conversion
+takes seconds, so this module reuses it from a copy of that cache instead of converting again."""
 
 from __future__ import annotations
 
 import ast
 import json
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -24,9 +28,10 @@ from mnv3bench.model.cache import (
 )
 from mnv3bench.model.ops import op_inventory, op_inventory_from_bytes, verify_ops
 from mnv3bench.variants import parse_variant
+from tests.helpers import SMALL
 
-FUSED = "small-hswish-fused-r64"
-NAIVE = "small-hswish-naive-r64"
+FUSED = SMALL
+NAIVE = SMALL.replace("fused", "naive")
 SIDECAR_KEYS = {
     "name", "variant", "path", "sha256", "size_bytes", "ops", "madds", "params", "tf_version",
     "hswish_sites", "cache_key", "created_at", "numeric_check",
@@ -34,8 +39,11 @@ SIDECAR_KEYS = {
 
 
 @pytest.fixture(scope="module")
-def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("models")
+def models_dir(tmp_path_factory: pytest.TempPathFactory, small_model: Path) -> Path:
+    """A private copy of the session's models dir: tests here add models to it."""
+    copy = tmp_path_factory.mktemp("convert") / "models"
+    shutil.copytree(small_model, copy)
+    return copy
 
 
 @pytest.fixture(scope="module")
@@ -82,7 +90,7 @@ def test_verify_ops_accepts_graphs_that_keep_the_plan(name: str, ops: dict, site
 def test_cache_key_covers_variant_weights_code_and_tf_version(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     v = parse_variant(FUSED)
     base = cache_key(v)
-    assert base == cache_key(parse_variant("small-r64-fused-hswish"))  # same variant, other spelling
+    assert base == cache_key(parse_variant("small-r96-fused-hswish"))  # same variant, other spelling
     assert base != cache_key(parse_variant(NAIVE))
     weights = tmp_path / "w.weights.h5"
     weights.write_bytes(b"one")
@@ -253,7 +261,7 @@ def test_fused_and_naive_with_the_same_weights_agree(fused: ModelArtifact, model
     assert naive.ops["ADD"] - fused.ops["ADD"] == sites  # relu6(x + 3): one ADD per site
     assert naive.ops["MUL"] - fused.ops["MUL"] == 2 * sites  # x * (1/6), then * relu6(...)
 
-    x = np.random.default_rng(3).uniform(0, 255, (1, 64, 64, 3)).astype(np.float32)
+    x = np.random.default_rng(3).uniform(0, 255, (1, 96, 96, 3)).astype(np.float32)
     np.testing.assert_allclose(_run_tflite(naive.path, x), _run_tflite(fused.path, x), atol=1e-6)
     # Stronger than the near-uniform softmax: the naive .tflite reproduces the fused Keras
     # model's logits (relative to their scale), so the two really share weights and math.

@@ -89,7 +89,7 @@ def test_every_variant_round_trips(v: Variant) -> None:
         ("large-relu-naive", "'naive' is an h-swish implementation, but 'relu' has no h-swish"),
         ("medium", "unknown model family 'medium'"),
         ("large-0", "width '0' must be a number greater than 0"),
-        ("large-hswish@17", "Valid N for large: 16, 24, 40, 80, 112, 160"),
+        ("large-hswish@17", "Use an N valid for large: 16, 24, 40, 80, 112, 160"),
         ("large-fsued", "Did you mean 'fused'"),
         ("lrage-relu", "Did you mean 'large'"),
         ("small-hswish-fused-original", "defined for large only"),
