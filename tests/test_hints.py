@@ -26,7 +26,7 @@ PACKAGE = REPO / "mnv3bench"
 VERBS = {
     "Add", "Attach", "Build", "Charge", "Check", "Choose", "Connect", "Copy", "Correct", "Download", "Drop", "Fix",
     "Free", "Get", "Give", "Install", "Leave", "Let", "List", "Look", "Measure", "Name", "Pass", "Pick", "Pin", "Plug",
-    "Point", "Put", "Reboot", "Rebuild", "Recover", "Reinstall", "Remove", "Replug", "Report", "Run", "Set", "Start", "Turn",
+    "Point", "Put", "Raise", "Reboot", "Rebuild", "Recover", "Reinstall", "Remove", "Replug", "Report", "Run", "Set", "Start", "Turn",
     "Unlock", "Unplug", "Upgrade", "Use", "Wait", "Write",
 }
 # Error types whose second argument (or hint=) is the hint, and the doctor's Check (its fix).

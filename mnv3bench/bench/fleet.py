@@ -123,7 +123,7 @@ def resolve_phones(profiles: Sequence[DeviceProfile], serials: Sequence[str], *,
     twice = sorted({n for n in names if names.count(n) > 1})
     if twice:
         raise UsageError(f"--device {twice[0]} is given twice.",
-                         "For two phones of one profile give one --serial per --device, in the same order.")
+                         "Give one --serial per --device, in the same order, for two phones of one profile.")
     twins = {p.name for p in profiles if wants_in_process_emulator(p, adb, None, adb_server)}
     if len(twins) == len(profiles):
         return [Phone(p, None, "in-process twin") for p in profiles]
@@ -154,7 +154,7 @@ def _match(profile: DeviceProfile, address: str, entries: list[ServerDeviceEntry
                        "shows each device's codename and profile. Or give one --serial per --device.")
     raise MnvError(f"{len(ready)} phones on the adb server at {address} are a {profile.name} (codename {codenames}): "
                    f"{', '.join(e.serial for e in ready)}.",
-                   "Say which with one --serial per --device, in the same order, e.g. "
+                   "Give one --serial per --device, in the same order, to say which, e.g. "
                    f"`--device {profile.name} --serial {ready[0].serial}`.")
 
 

@@ -319,5 +319,5 @@ def fleet_failure(result: FleetResult, again: str) -> MnvError | None:
         return None
     lines = "; ".join(failure_text(o) for o in result.failed)
     return MnvError(f"{len(result.failed)} of {len(result.outcomes)} phones failed: {lines}.",
-                    f"The other phones' results are above and every finished trial is stored. Fix the cause, then "
-                    f"{again}")
+                    f"Fix the cause, then {again} The other phones' results are above, and every finished trial "
+                    "is stored.")
