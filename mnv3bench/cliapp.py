@@ -79,33 +79,35 @@ def print_json(data: Any) -> None:
 
 # Options that say where the user works: a suggested command repeats the ones given on this
 # command line (when the suggested command takes them), so following a hint reads and writes
-# the same database, models and device. True: takes a value; False: a flag.
-WHERE_OPTIONS = {"--db": True, "--models-dir": True, "--device": True, "--adb": True, "--adb-server": True,
-                 "--serial": True, "--direct": False}
+# the same database, models, reports and device. True: takes a value; False: a flag.
+WHERE_OPTIONS = {"--db": True, "--models-dir": True, "--reports-dir": True, "--device": True, "--adb": True,
+                 "--adb-server": True, "--serial": True, "--direct": False}
 _ALIASES = {"-d": "--device"}
 
 
-def given_where_options() -> dict[str, str | None]:
-    """WHERE_OPTIONS given on this command line: {"--db": "x.db", "--direct": None, ...}."""
+def given_where_options() -> dict[str, list[str | None]]:
+    """WHERE_OPTIONS given on this command line, every value in order (several phones repeat
+    --device and --serial): {"--db": ["x.db"], "--device": ["a", "b"], "--direct": [None], ...}."""
     args = list(_invocation)
     args = args[:args.index("--")] if "--" in args else args
-    found: dict[str, str | None] = {}
+    found: dict[str, list[str | None]] = {}
     for i, arg in enumerate(args):
         name, eq, value = arg.partition("=")
         name = _ALIASES.get(name, name)
         if name not in WHERE_OPTIONS:
             continue
         if not WHERE_OPTIONS[name]:
-            found[name] = None
+            found[name] = [None]
         elif eq:
-            found[name] = value
+            found.setdefault(name, []).append(value)
         elif i + 1 < len(args):
-            found[name] = args[i + 1]
+            found.setdefault(name, []).append(args[i + 1])
     return found
 
 
-def _accepted_options(words: list[str]) -> set[str] | None:
-    """The options the mnv3bench command `words` names takes (None: not a command we know)."""
+def _accepted_options(words: list[str]) -> dict[str, bool] | None:
+    """The options the mnv3bench command `words` names takes, each with whether it may be
+    repeated (None: not a command we know)."""
     command: Any = typer.main.get_command(app)
     for word in words:
         if not hasattr(command, "get_command"):  # a command, not a group of them
@@ -116,15 +118,35 @@ def _accepted_options(words: list[str]) -> set[str] | None:
         command = sub
     if hasattr(command, "get_command"):
         return None
-    return {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
+    return {opt: bool(getattr(param, "multiple", False))
+            for param in command.params for opt in (*param.opts, *param.secondary_opts)}
 
 
-def suggest(command: str, **options: str | None) -> str:
+def _one_phone(given: dict[str, list[str | None]], phone: str | None) -> dict[str, list[str | None]]:
+    """The given options for a command about one phone: that phone's --device with its own
+    --serial (serials pair with devices in order). With several phones given and none named,
+    neither: a guess could point at the wrong phone."""
+    devices, serials = given.get("--device", []), given.get("--serial", [])
+    one = {name: values[-1:] for name, values in given.items()}
+    if len(devices) > 1:
+        index = devices.index(phone) if phone in devices else None
+        paired = len(serials) == len(devices)
+        one = {name: values for name, values in one.items() if name != "--device" and not (paired and name == "--serial")}
+        if index is not None:
+            one = {"--device": [devices[index]], **({"--serial": [serials[index]]} if paired else {}), **one}
+    return one
+
+
+def suggest(command: str, *, phone: str | None = None, **options: str | None) -> str:
     """A command to suggest ("mnv3bench run --device D a b"), with the options the user gave
-    that say where they work (WHERE_OPTIONS: --db, --models-dir, --device, --adb,
+    that say where they work (WHERE_OPTIONS: --db, --models-dir, --reports-dir, --device, --adb,
     --adb-server, --serial, --direct) added when the command takes them and does not name them
     already, so following the advice reads and writes what the user was working with.
-    `options` (e.g. db="x.db") add more, for callers outside the command line."""
+
+    With several phones (--device and --serial repeated), a command that takes them repeated
+    (run, table, compare) gets every value; a command about one phone (doctor, or one that
+    names its --device; `phone` names it for a phone's own hint) gets that phone's --device
+    and its own --serial. `options` (e.g. db="x.db") add more, for callers outside the command line."""
     import shlex
 
     try:
@@ -132,13 +154,17 @@ def suggest(command: str, **options: str | None) -> str:
     except ValueError:  # not a command line after all (an unbalanced quote): leave it as written
         return command
     present = {_ALIASES.get(w.partition("=")[0], w.partition("=")[0]) for w in words}
-    wanted = {**given_where_options(),
-              **{f"--{name.replace('_', '-')}": str(value) for name, value in options.items() if value}}
-    wanted = {name: value for name, value in wanted.items() if name not in present}
-    if wanted and _invocation:
-        accepted = _accepted_options([w for w in words[1:] if not w.startswith("-")][:2])
-        wanted = {name: value for name, value in wanted.items() if accepted is None or name in accepted}
-    added = [name if value is None else f"{name} {shlex.quote(value)}" for name, value in wanted.items()]
+    named = [words[i + 1] for i, w in enumerate(words[:-1]) if _ALIASES.get(w, w) == "--device"]
+    given = given_where_options()
+    accepted = _accepted_options([w for w in words[1:] if not w.startswith("-")][:2]) if given and _invocation else None
+    if accepted is None or not accepted.get("--device") or len(named) == 1 or phone is not None:
+        given = _one_phone(given, named[0] if len(named) == 1 else phone)
+    wanted = {**given,
+              **{f"--{name.replace('_', '-')}": [str(value)] for name, value in options.items() if value}}
+    wanted = {name: values if accepted is None or accepted[name] else values[-1:] for name, values in wanted.items()
+              if name not in present and (accepted is None or name in accepted)}
+    added = [name if value is None else f"{name} {shlex.quote(value)}"
+             for name, values in wanted.items() for value in values]
     if not added:
         return command
     if " -- " in f" {command} ":
@@ -147,15 +173,15 @@ def suggest(command: str, **options: str | None) -> str:
     return " ".join([command, *added])
 
 
-def with_given_options(text: str) -> str:
+def with_given_options(text: str, *, phone: str | None = None) -> str:
     """Every `mnv3bench ...` command quoted in backticks in `text` (a hint, a warning), passed
     through `suggest`: the one place hints written anywhere in the package get the user's
-    --db, --adb, --serial and the like."""
+    --db, --adb, --serial and the like. `phone`: the text is about that one of several phones."""
     import re
 
     if "`mnv3bench " not in text:
         return text
-    return re.sub(r"`(mnv3bench [^`]+)`", lambda m: f"`{suggest(m.group(1))}`", text)
+    return re.sub(r"`(mnv3bench [^`]+)`", lambda m: f"`{suggest(m.group(1), phone=phone)}`", text)
 
 
 def _json_default(value: Any) -> Any:

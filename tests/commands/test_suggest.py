@@ -46,3 +46,21 @@ def test_outside_the_cli_only_the_given_options_are_added(invoked):
     invoked()
     assert cliapp.suggest("mnv3bench run --device emulator a", db="r.db") == "mnv3bench run --device emulator a --db r.db"
     assert cliapp.rerun_command("--resume", fallback="mnv3bench run") == "mnv3bench run --resume"
+
+
+def test_with_several_phones_a_suggestion_repeats_them_or_pairs_one_phone_with_its_serial(invoked):
+    invoked("table", "3", "--device", "pixel1", "--device", "pixel2", "-d", "pixel3", "--serial", "A", "--serial", "B",
+            "--serial=C", "--reports-dir", "out", "--db", "r.db")
+    # A command that takes them repeated gets every phone, in order.
+    assert cliapp.suggest("mnv3bench table 4") == ("mnv3bench table 4 --device pixel1 --device pixel2 --device pixel3 "
+                                                   "--serial A --serial B --serial C --reports-dir out --db r.db")
+    assert cliapp.suggest("mnv3bench compare a b") == ("mnv3bench compare a b --device pixel1 --device pixel2 "
+                                                       "--device pixel3 --db r.db")
+    # A command about one phone gets that phone's own serial.
+    assert cliapp.suggest("mnv3bench doctor --device pixel2") == "mnv3bench doctor --device pixel2 --serial B"
+    assert cliapp.suggest("mnv3bench run --device pixel3 a b") == "mnv3bench run --device pixel3 a b --serial C --db r.db"
+    assert cliapp.with_given_options("`mnv3bench doctor`", phone="pixel2") == "`mnv3bench doctor --device pixel2 --serial B`"
+    # No phone named, or one not among them: no guess at which phone, and no other phone's serial.
+    assert cliapp.suggest("mnv3bench doctor") == "mnv3bench doctor"
+    assert cliapp.suggest("mnv3bench doctor --device pixel6") == "mnv3bench doctor --device pixel6"
+    assert cliapp.with_given_options("`mnv3bench report`") == "`mnv3bench report --reports-dir out --db r.db`"
