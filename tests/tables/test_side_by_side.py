@@ -58,4 +58,9 @@ def test_other_tables_get_one_column_per_device_beside_the_papers_one() -> None:
     console = Console(width=80, record=True)
     console.print(to_rich(side))
     text = console.export_text()
-    assert "emulator: " in text and "directions match" in text
+    # The verdicts as a single phone's table heads them, and the path its own table is at now.
+    assert "directions match" not in text
+    for device in ("pixel1", "emulator"):
+        counts = next(t for t in side.tables if t.device == device).verdict_counts()
+        assert f"{device}: {counts.headline()} with the paper's" in text.replace("\n", " ")
+        assert f"{device}/latest/table-5.md" in to_markdown(side)

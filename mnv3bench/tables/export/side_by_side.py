@@ -15,6 +15,7 @@ from rich.text import Text
 from mnv3bench.bench.supported import supported_ci
 from mnv3bench.errors import MnvError
 from mnv3bench.tables.export.display import MISSING, Grid, format_latency, is_missing
+from mnv3bench.tables.export.files import LATEST
 from mnv3bench.tables.export.markdown import markdown_table
 from mnv3bench.tables.export.terminal import FittedTable
 from mnv3bench.tables.result import Cell, column_key, to_plain
@@ -53,12 +54,11 @@ def side_grid(table: SideBySide) -> Grid:
 
 
 def agreement_lines(table: SideBySide) -> list[str]:
-    lines = []
-    for phone in table.tables:
-        agree, judged = phone.agreement_counts()
-        lines.append(f"{phone.device}: {agree}/{judged} directions match the paper's {phone.agreement_column} "
-                     f"column (every ratio: {phone.device}/table-{phone.name}.md in the reports folder)")
-    return lines
+    """Per phone the verdicts a single-phone table heads its agreement with (resolved agreements,
+    disagreements, unresolved), and where that phone's own table shows every ratio."""
+    return [f"{phone.device}: {phone.verdict_counts().headline()} with the paper's {phone.agreement_column} "
+            f"column (every ratio: {phone.device}/{LATEST}/table-{phone.name}.md in the reports folder)"
+            for phone in table.tables]
 
 
 def title(table: SideBySide) -> str:
