@@ -62,6 +62,8 @@ def test_table_3_on_three_phones_fills_p1_p2_p3_beside_the_paper(phones, tmp_pat
     code, out, err = cli(_argv(tmp_path, "--reuse"), capsys)
     assert code == 0, err
     assert "pixel2 (P-2) ms" in out and "paper P-2 ms" in out
+    for name in PIXELS:  # each phone's own notes, as alone
+        assert f"\n{name}:\n• Device {name} is the paper's phone" in out
 
 
 def test_a_phone_that_fails_leaves_the_others_side_by_side_and_reuse_finishes_it(phones, tmp_path, capsys) -> None:

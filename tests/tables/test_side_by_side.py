@@ -64,3 +64,20 @@ def test_other_tables_get_one_column_per_device_beside_the_papers_one() -> None:
         counts = next(t for t in side.tables if t.device == device).verdict_counts()
         assert f"{device}: {counts.headline()} with the paper's" in text.replace("\n", " ")
         assert f"{device}/latest/table-5.md" in to_markdown(side)
+
+
+def test_each_phones_notes_and_warnings_come_with_the_side_by_side_view() -> None:
+    side = _phones("5", TABLE5_MS, ("pixel1", "pixel2"))
+    side.tables[1].warnings = {"large-hswish-fused": ["throttled in trial 2. Let it cool down."]}
+    side.tables[0].notes.append("Session 4 s measuring.")
+    console = Console(width=100, record=True)
+    console.print(to_rich(side))
+    text = console.export_text()
+    own = text[text.index("\npixel1:\n"):text.index("\npixel2:\n")]
+    assert "• Session 4 s measuring." in own and text.count("Top-1 is not measured here") == 1  # shared: once
+    assert "pixel2 warnings:\n• large-hswish-fused: throttled in trial 2. Let it cool down." in text
+    assert "pixel1 warnings" not in text
+    markdown = to_markdown(side)
+    assert "### Warnings\n\n#### pixel2\n\n- large-hswish-fused: throttled in trial 2. Let it cool down." in markdown
+    assert "#### pixel1" not in markdown
+    assert to_json_dict(side)["warnings"] == {"pixel1": {}, "pixel2": side.tables[1].warnings}

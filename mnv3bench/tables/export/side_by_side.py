@@ -14,7 +14,13 @@ from rich.text import Text
 
 from mnv3bench.bench.supported import supported_ci
 from mnv3bench.errors import MnvError
-from mnv3bench.tables.export.display import MISSING, Grid, format_latency, is_missing
+from mnv3bench.tables.export.display import (
+    MISSING,
+    Grid,
+    format_latency,
+    is_missing,
+    warning_lines,
+)
 from mnv3bench.tables.export.files import LATEST
 from mnv3bench.tables.export.markdown import markdown_table
 from mnv3bench.tables.export.terminal import FittedTable
@@ -66,13 +72,31 @@ def title(table: SideBySide) -> str:
 
 
 def to_rich(table: SideBySide) -> Group:
+    """The phones side by side, the agreement per phone, the notes (those every phone shares
+    once), then each phone's own notes and warnings, as a single phone's table shows them."""
     bullets = "\n".join(f"• {line}" for line in agreement_lines(table))
-    return Group(FittedTable(side_grid(table), title(table), ""), Text(bullets))
+    shared = [note for note in table.tables[0].notes if all(note in phone.notes for phone in table.tables)]
+    parts: list[Any] = [FittedTable(side_grid(table), title(table), ""), Text(bullets),
+                        Text("\n".join(f"• {note}" for note in shared))]
+    for phone in table.tables:  # the notes one phone has (its session, its host), then its warnings
+        own = [note for note in phone.notes if note not in shared]
+        if own:
+            parts.append(Text(f"{phone.device}:\n" + "\n".join(f"• {note}" for note in own)))
+        warnings = warning_lines(phone)
+        if warnings:
+            parts.append(Text(f"{phone.device} warnings:\n" + "\n".join(f"• {w}" for w in warnings), style="yellow"))
+    return Group(*parts)
 
 
 def to_markdown(table: SideBySide, extra: dict[str, Any] | None = None) -> str:
     lines = [f"## {title(table)}", "", markdown_table(side_grid(table)), "", "### Agreement with the paper", "",
              *(f"- {line}" for line in agreement_lines(table))]
+    warned = [(phone.device, warning_lines(phone)) for phone in table.tables if phone.warnings]
+    if warned:
+        lines += ["", "### Warnings"]
+        for device, warnings in warned:
+            lines += ["", f"#### {device}", "", *(f"- {w}" for w in warnings)]
+        lines.append("")
     for key, label in (("generated_at", "Generated"), ("command", "Command"), ("tool_version", "mnv3bench")):
         if extra and extra.get(key):
             lines.append(f"- {label}: {extra[key]}")
@@ -101,7 +125,8 @@ def to_json_dict(table: SideBySide) -> dict[str, Any]:
                      "paper_early_ms": {column_key(c): v for c, v in row.paper_early_ms.items()}})
     return {"table": table.name, "title": table.definition.title, "devices": list(table.devices),
             "paper_columns": list(table.paper_columns),
-            "device_columns": {t.device: t.device_column or None for t in table.tables}, "rows": rows}
+            "device_columns": {t.device: t.device_column or None for t in table.tables}, "rows": rows,
+            "warnings": {t.device: t.warnings for t in table.tables}}
 
 
 def to_csv(table: SideBySide) -> str:
