@@ -98,13 +98,16 @@ class Measurement:
         with ResultStore(self.db_path) as store:
             return measure(run_session, profile, variants, config, store, adb=self.adb, serial=self.serial,
                            models_dir=self.models_dir, command_line=command_line,
-                           resume_command=rerun_command(self.resume_flag, fallback=command_line),
-                           device_options=self.route_options())
+                           resume_command=self.resume_command(command_line), device_options=self.route_options())
 
     @property
     def resume_flag(self) -> str:
         """What measures only the rest after a stop: `run` and `profile` take --resume, `table` --reuse."""
         return "--resume" if "resume" in self.options else "--reuse"
+
+    def resume_command(self, command_line: str) -> str:
+        """The user's command with the flag that measures only the rest (`command_line` outside the CLI)."""
+        return rerun_command(self.resume_flag, fallback=command_line)
 
 
     def run_fleet(self, run_session: SessionRunner, profiles: Sequence[Any], variants: Sequence[Any], *,
@@ -117,8 +120,7 @@ class Measurement:
                                 direct=self.direct)
         return measure_fleet(run_session, phones, variants, config, self.db_path, adb=self.adb,
                              models_dir=self.models_dir, command_line=command_line,
-                             resume_command=rerun_command(self.resume_flag, fallback=command_line),
-                             device_options=self.route_options())
+                             resume_command=self.resume_command(command_line), device_options=self.route_options())
 
 
 def command_line(fallback: str) -> str:
@@ -311,13 +313,18 @@ def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants:
     return result
 
 
-def fleet_failure(result: FleetResult, again: str) -> MnvError | None:
-    """The error to end a command with when some phones' sessions failed (None when none did)."""
+def fleet_failure(result: FleetResult, again: str, resume_command: str) -> MnvError | None:
+    """The error to end a command with when some phones' sessions failed (None when none did):
+    each failed phone's own hint (its commands about that phone: its --device and --serial),
+    then how to measure the rest, exactly (`resume_command`), as `measure` says for one phone."""
     from mnv3bench.bench.fleet import failure_text
+    from mnv3bench.cliapp import with_given_options
 
     if not result.failed:
         return None
     lines = "; ".join(failure_text(o) for o in result.failed)
-    return MnvError(f"{len(result.failed)} of {len(result.outcomes)} phones failed: {lines}.",
-                    f"Fix the cause, then {again} The other phones' results are above, and every finished trial "
-                    "is stored.")
+    hints = [f"{o.phone.name}: {with_given_options(o.error.hint, phone=o.phone.name)}" for o in result.failed
+             if isinstance(o.error, MnvError) and o.error.hint]
+    return MnvError(f"{len(result.failed)} of {len(result.outcomes)} phones failed: {lines.rstrip('.')}.",
+                    "\n".join([*hints, f"Fix the cause, then {again} The other phones' results are above, and every "
+                                "finished trial is stored.", f"That is: {resume_command}"]))

@@ -129,7 +129,8 @@ def _run_on_several(profiles: list[Any], variants: list[Any], measurement: Measu
             _report_tables(result)
             _print_op_types(result, measurement, json_output)
         empty += [f"{v.variant} on {result.device_profile}" for v in result.variants if v.summary is None]
-    failure = fleet_failure(fleet, "run the same command again with --resume to measure only the rest.")
+    failure = fleet_failure(fleet, "run the same command again with --resume to measure only the rest.",
+                            measurement.resume_command(command_line("mnv3bench run")))
     if failure is not None:
         raise failure
     if empty:

@@ -166,7 +166,8 @@ def _table_on_several(defn: TableDef, profiles: list[Any], variants: list[Any], 
             stdout.print(side_rich(side))
         folders = sorted({str(p.parent) for p in written})
         stderr.print(f"wrote {len(written)} report file(s) to {', '.join(folders)}", highlight=False)
-    failure = fleet_failure(fleet, "run the same command again with --reuse to measure only what is missing.")
+    failure = fleet_failure(fleet, "run the same command again with --reuse to measure only what is missing.",
+                            measurement.resume_command(command))
     if failure is not None:
         raise failure
 

@@ -64,3 +64,21 @@ def test_with_several_phones_a_suggestion_repeats_them_or_pairs_one_phone_with_i
     assert cliapp.suggest("mnv3bench doctor") == "mnv3bench doctor"
     assert cliapp.suggest("mnv3bench doctor --device pixel6") == "mnv3bench doctor --device pixel6"
     assert cliapp.with_given_options("`mnv3bench report`") == "`mnv3bench report --reports-dir out --db r.db`"
+
+
+def test_a_failed_phones_hint_names_that_phone_and_the_error_ends_with_the_command_to_resume(invoked):
+    from mnv3bench.bench.fleet import FleetResult, Phone, PhoneOutcome
+    from mnv3bench.commands.measure_options import fleet_failure
+    from mnv3bench.device.profiles import load_profile
+    from mnv3bench.errors import MnvError
+
+    invoked("run", "-d", "pixel1", "-d", "pixel2", "--serial", "A", "--serial", "B", "large-relu")
+    phones = [Phone(load_profile(name), serial, "given with --serial") for name, serial in (("pixel1", "A"), ("pixel2", "B"))]
+    ok = PhoneOutcome(phones[0], result=object())  # type: ignore[arg-type]  # only its being there counts
+    failed = PhoneOutcome(phones[1], error=MnvError("the disk is full.", "Free space (`mnv3bench doctor`)."))
+    error = fleet_failure(FleetResult([ok, failed]), "run it again with --resume.",
+                          cliapp.rerun_command("--resume"))
+    assert error is not None and error.message.startswith("1 of 2 phones failed: pixel2: the disk is full.")
+    lines = error.hint.splitlines()
+    assert lines[0] == "pixel2: Free space (`mnv3bench doctor --device pixel2 --serial B`)."
+    assert lines[-1] == "That is: mnv3bench run -d pixel1 -d pixel2 --serial A --serial B large-relu --resume"

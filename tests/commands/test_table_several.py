@@ -72,6 +72,9 @@ def test_a_phone_that_fails_leaves_the_others_side_by_side_and_reuse_finishes_it
     code, out, err = cli(_argv(tmp_path, "--json"), capsys)
     assert code == 1
     assert "1 of 3 phones failed: pixel2: Lost the connection to PIXEL2" in err and "--reuse" in err
+    hint = err[err.index("hint: "):]
+    assert hint.startswith("hint: pixel2: Check the cable")  # the phone's own hint first
+    assert hint.rstrip().endswith("That is: " + " ".join(_argv(tmp_path, "--json", "--reuse")).replace("table", "mnv3bench table", 1))
     assert json.loads(out)["side_by_side"]["devices"] == ["pixel1", "pixel3"]
 
     phones["pixel2"].respond = lambda g, n: ShellResult(good_output(9000), 0, False)
