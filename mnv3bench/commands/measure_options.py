@@ -36,6 +36,7 @@ from mnv3bench.cliapp import (
 from mnv3bench.commands.progress import (
     PlainProgress,
     RichProgress,
+    kept_line,
     kept_report,
     newest_session_id,
     rich_bar,
@@ -265,8 +266,8 @@ def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants:
     """Several phones' sessions side by side (bench/fleet.py), one progress line each.
 
     The models are built once, before any session starts. Ctrl-C, SIGTERM and SIGHUP stop
-    every session before its next trial (finished trials are stored) and exit 128 + the
-    signal number. A phone whose session failed is in the result's `failed`, for the caller
+    every session before its next trial (finished trials are stored), print what each phone's
+    session kept and `resume_command`, and exit 128 + the signal number. A phone whose session failed is in the result's `failed`, for the caller
     to report after the others' results.
     """
     from mnv3bench.bench.fleet import start_fleet
@@ -279,6 +280,8 @@ def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants:
 
         # Made here, once: in-process twins trust this key, and two threads must not create it at once.
         load_signer((device_options or {}).get("keys_path"))
+    with ResultStore(db_path) as store:
+        before = newest_session_id(store)  # the sessions after it are this command's
     artifacts = ensure_models(list(variants), models_dir=models_dir,
                               progress=lambda name, state, detail: stderr.print(f"{name}: {state}", highlight=False))
     started = time.perf_counter()
@@ -301,8 +304,12 @@ def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants:
                 result = fleet.wait()
         except KeyboardInterrupt as interrupt:
             fleet.interrupt()
-            stderr.print("interrupted: every finished trial is stored. Measure what is missing: "
-                         f"{resume_command}", highlight=False, soft_wrap=True)
+            with ResultStore(db_path) as store:  # what each phone's session kept, as `measure` says for one
+                lines = [f"{phone.name}: " + (kept_line(store, before, device=phone.name, serial=phone.serial)
+                                              or "interrupted before its session started; nothing of it is stored.")
+                         for phone in phones]
+            for line in [*lines, f"Measure what is missing: {resume_command}"]:
+                stderr.print(line, highlight=False, markup=False, soft_wrap=True)
             raise typer.Exit(exit_status(interrupt)) from None
     for outcome in result.outcomes:
         if outcome.result is not None:

@@ -283,23 +283,37 @@ def kept_report(store: ResultStore, after_session: int, resume: str) -> list[str
 
     Reads the database itself (not what the display saw): every trial it names is stored.
     """
-    sessions = store.sessions()
-    mine = sorted(int(i) for i in sessions["id"] if int(i) > after_session) if len(sessions) else []
-    if not mine:
+    kept = kept_line(store, after_session)
+    if kept is None:
         return [f"interrupted before any trial was stored; {store.path} is unchanged.", f"Run again: {resume}"]
+    return [kept, f"Measure what is missing: {resume}"]
+
+
+def kept_line(store: ResultStore, after_session: int, *, device: str | None = None,
+              serial: str | None = None) -> str | None:
+    """What the newest session after `after_session` kept (of `device`, and of the phone
+    `serial` when given: one phone among several); None when there is no such session."""
+    sessions = store.sessions()
+    if len(sessions):
+        sessions = sessions[sessions["id"].astype(int) > after_session]
+        if device is not None:
+            sessions = sessions[sessions["device_profile"] == device]
+        if serial is not None:
+            sessions = sessions[sessions["device_serial"] == serial]
+    mine = sorted(int(i) for i in sessions["id"]) if len(sessions) else []
+    if not mine:
+        return None
     session = mine[-1]
     trials = store.trials(session=session)
     if trials.empty:
-        kept = f"interrupted before the first trial ended; session {session} in {store.path} holds no trial."
-    else:
-        ok = trials[trials["ok"].astype(bool)]
-        counts = ok.groupby("variant", sort=False).size()
-        planned = json.loads(sessions.loc[sessions["id"] == session, "variants"].iloc[0] or "[]")
-        per_variant = ", ".join([*(f"{variant} {count}" for variant, count in counts.items()),
-                                 *(f"{variant} none" for variant in planned if variant not in counts)])
-        failed = len(trials) - len(ok)
-        kept = (f"interrupted: kept {len(ok)} trial{'s' if len(ok) != 1 else ''}"
-                + (f" ({per_variant})" if per_variant else "")
-                + (f" and {failed} failed one{'s' if failed != 1 else ''}" if failed else "")
-                + f" in {store.path}, session {session}.")
-    return [kept, f"Measure what is missing: {resume}"]
+        return f"interrupted before the first trial ended; session {session} in {store.path} holds no trial."
+    ok = trials[trials["ok"].astype(bool)]
+    counts = ok.groupby("variant", sort=False).size()
+    planned = json.loads(sessions.loc[sessions["id"] == session, "variants"].iloc[0] or "[]")
+    per_variant = ", ".join([*(f"{variant} {count}" for variant, count in counts.items()),
+                             *(f"{variant} none" for variant in planned if variant not in counts)])
+    failed = len(trials) - len(ok)
+    return (f"interrupted: kept {len(ok)} trial{'s' if len(ok) != 1 else ''}"
+            + (f" ({per_variant})" if per_variant else "")
+            + (f" and {failed} failed one{'s' if failed != 1 else ''}" if failed else "")
+            + f" in {store.path}, session {session}.")

@@ -92,3 +92,54 @@ def test_compare_on_several_phones_gives_one_comparison_each(tmp_path, capsys) -
     assert [c["device"] for c in found] == ["pixel1", "pixel2"]
     assert [round(c["ratio"], 2) for c in found] == [0.5, 0.5]  # A / B
     assert [c["median_a_ms"] for c in found] == [1.0, 2.0]
+
+
+def test_a_stopped_fleet_says_what_each_phone_kept_and_how_to_measure_the_rest(tmp_path, monkeypatch, capsys) -> None:
+    import os
+    import signal
+    import time
+
+    import typer
+
+    import mnv3bench.model.builds as builds
+    from mnv3bench.bench import runner
+    from mnv3bench.bench.fleet import Phone
+    from mnv3bench.commands.measure_options import measure_fleet
+    from mnv3bench.device.protocol import ShellResult
+    from mnv3bench.testing import FakeDevice, FakeSensors, benchmark_output
+    from tests.bench.helpers import make_artifacts
+
+    names = ["a", "b"]
+    monkeypatch.setattr(builds, "ensure_models", lambda variants, **kw: make_artifacts(tmp_path, names))
+
+    def ok(graph, n):
+        time.sleep(0.05)
+        return ShellResult(benchmark_output(5000 + n), 0, False)
+
+    def stops_at_trial_3(graph, n):  # as if Ctrl-C came while pixel2 measured its third trial
+        if n == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return ok(graph, n)
+
+    devices = {"pixel1": FakeDevice(ok, serial="P1"), "pixel2": FakeDevice(stops_at_trial_3, serial="P2")}
+
+    def run_session(profile, variants, config, store, **kw):
+        return runner.run_session(profile, variants, config, store, device=devices[profile.name],
+                                  artifacts=kw["artifacts"], progress=kw["progress"], sensors=FakeSensors(),
+                                  sleep=lambda s: None, command_line=kw["command_line"])
+
+    phones = [Phone(load_profile(name), name[0].upper() + name[-1], "given with --serial") for name in PIXELS[:2]]
+    db = tmp_path / "r.db"
+    with pytest.raises(typer.Exit) as stopped:
+        measure_fleet(run_session, phones, names, runner.RunConfig(trials=20), db, adb=None, models_dir=tmp_path,
+                      command_line="mnv3bench run", resume_command="mnv3bench run a b --resume")
+    assert stopped.value.exit_code == 143
+    err = capsys.readouterr().err
+    kept = dict(rows(db, "SELECT device_serial, COUNT(*) FROM trials WHERE ok = 1 GROUP BY device_serial"))
+    assert kept["P2"] >= 2 and kept["P1"] >= 1  # pixel2's trial in flight may be stored too
+    session = dict(rows(db, "SELECT device_serial, id FROM sessions"))
+    for phone, serial in (("pixel1", "P1"), ("pixel2", "P2")):  # each phone's own session, as one phone's Ctrl-C
+        line = next(line for line in err.splitlines() if line.startswith(f"{phone}: interrupted"))
+        assert f"interrupted: kept {kept[serial]} trial" in line, line
+        assert line.endswith(f"r.db, session {session[serial]}."), line
+    assert err.rstrip().endswith("Measure what is missing: mnv3bench run a b --resume")
