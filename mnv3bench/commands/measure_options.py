@@ -282,20 +282,23 @@ def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants:
         load_signer((device_options or {}).get("keys_path"))
     with ResultStore(db_path) as store:
         before = newest_session_id(store)  # the sessions after it are this command's
-    artifacts = ensure_models(list(variants), models_dir=models_dir,
-                              progress=lambda name, state, detail: stderr.print(f"{name}: {state}", highlight=False))
-    started = time.perf_counter()
     with contextlib.ExitStack() as display:
         target = config.precision_target
         if plain_output():
+            shown: Any = PlainProgress(target)
+
             def progress_for(phone: Phone) -> Any:
                 return LabelledProgress(PlainProgress(target), phone.name)
         else:
             bar = display.enter_context(rich_bar(stderr))
+            shown = RichProgress(bar, target)
 
             def progress_for(phone: Phone) -> Any:
                 return LabelledProgress(RichProgress(bar, target), phone.name)
 
+        # The builds shown as for one phone (queued, building N s, built), once for all phones.
+        artifacts = ensure_models(list(variants), models_dir=models_dir, progress=shown.build)
+        started = time.perf_counter()
         fleet = start_fleet(phones, variants, config, db_path, run_session, progress_for=progress_for,
                             models_dir=models_dir, artifacts=artifacts, adb=adb, command_line=command_line,
                             device_options=device_options)

@@ -94,44 +94,55 @@ def test_compare_on_several_phones_gives_one_comparison_each(tmp_path, capsys) -
     assert [c["median_a_ms"] for c in found] == [1.0, 2.0]
 
 
-def test_a_stopped_fleet_says_what_each_phone_kept_and_how_to_measure_the_rest(tmp_path, monkeypatch, capsys) -> None:
-    import os
-    import signal
-    import time
-
-    import typer
-
-    import mnv3bench.model.builds as builds
+def _fake_phones(devices):
+    """The fleet's session runner with each profile on its own fake phone, and those phones."""
     from mnv3bench.bench import runner
     from mnv3bench.bench.fleet import Phone
-    from mnv3bench.commands.measure_options import measure_fleet
-    from mnv3bench.device.protocol import ShellResult
-    from mnv3bench.testing import FakeDevice, FakeSensors, benchmark_output
-    from tests.bench.helpers import make_artifacts
-
-    names = ["a", "b"]
-    monkeypatch.setattr(builds, "ensure_models", lambda variants, **kw: make_artifacts(tmp_path, names))
-
-    def ok(graph, n):
-        time.sleep(0.05)
-        return ShellResult(benchmark_output(5000 + n), 0, False)
-
-    def stops_at_trial_3(graph, n):  # as if Ctrl-C came while pixel2 measured its third trial
-        if n == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
-        return ok(graph, n)
-
-    devices = {"pixel1": FakeDevice(ok, serial="P1"), "pixel2": FakeDevice(stops_at_trial_3, serial="P2")}
+    from mnv3bench.testing import FakeSensors
 
     def run_session(profile, variants, config, store, **kw):
         return runner.run_session(profile, variants, config, store, device=devices[profile.name],
                                   artifacts=kw["artifacts"], progress=kw["progress"], sensors=FakeSensors(),
                                   sleep=lambda s: None, command_line=kw["command_line"])
 
-    phones = [Phone(load_profile(name), name[0].upper() + name[-1], "given with --serial") for name in PIXELS[:2]]
+    return run_session, [Phone(load_profile(name), device.serial, "given with --serial") for name, device in devices.items()]
+
+
+def _ok(graph, n):
+    import time
+
+    from mnv3bench.device.protocol import ShellResult
+    from mnv3bench.testing import benchmark_output
+
+    time.sleep(0.05)
+    return ShellResult(benchmark_output(5000 + n), 0, False)
+
+
+def test_a_stopped_fleet_says_what_each_phone_kept_and_how_to_measure_the_rest(tmp_path, monkeypatch, capsys) -> None:
+    import os
+    import signal
+
+    import typer
+
+    import mnv3bench.model.builds as builds
+    from mnv3bench.bench.runner import RunConfig
+    from mnv3bench.commands.measure_options import measure_fleet
+    from mnv3bench.testing import FakeDevice
+    from tests.bench.helpers import make_artifacts
+
+    names = ["a", "b"]
+    monkeypatch.setattr(builds, "ensure_models", lambda variants, **kw: make_artifacts(tmp_path, names))
+
+    def stops_at_trial_3(graph, n):  # as if Ctrl-C came while pixel2 measured its third trial
+        if n == 3:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return _ok(graph, n)
+
+    run_session, phones = _fake_phones({"pixel1": FakeDevice(_ok, serial="P1"),
+                                        "pixel2": FakeDevice(stops_at_trial_3, serial="P2")})
     db = tmp_path / "r.db"
     with pytest.raises(typer.Exit) as stopped:
-        measure_fleet(run_session, phones, names, runner.RunConfig(trials=20), db, adb=None, models_dir=tmp_path,
+        measure_fleet(run_session, phones, names, RunConfig(trials=20), db, adb=None, models_dir=tmp_path,
                       command_line="mnv3bench run", resume_command="mnv3bench run a b --resume")
     assert stopped.value.exit_code == 143
     err = capsys.readouterr().err
@@ -143,3 +154,26 @@ def test_a_stopped_fleet_says_what_each_phone_kept_and_how_to_measure_the_rest(t
         assert f"interrupted: kept {kept[serial]} trial" in line, line
         assert line.endswith(f"r.db, session {session[serial]}."), line
     assert err.rstrip().endswith("Measure what is missing: mnv3bench run a b --resume")
+
+
+def test_the_models_of_several_phones_are_built_once_with_the_builds_shown_as_for_one(tmp_path, monkeypatch,
+                                                                                       capsys) -> None:
+    import mnv3bench.model.builds as builds
+    from mnv3bench.bench.runner import RunConfig
+    from mnv3bench.commands.measure_options import measure_fleet
+    from mnv3bench.testing import FakeDevice
+    from tests.bench.helpers import make_artifacts
+
+    def ensure_models(variants, *, progress, **kw):
+        for state in ("queued", "building", "built"):
+            progress("a", state, "/models/a.tflite")
+        progress("b", "cached", "/models/b.tflite")
+        return make_artifacts(tmp_path, ["a", "b"])
+
+    monkeypatch.setattr(builds, "ensure_models", ensure_models)
+    run_session, phones = _fake_phones({"pixel1": FakeDevice(_ok, serial="P1"), "pixel2": FakeDevice(_ok, serial="P2")})
+    measure_fleet(run_session, phones, ["a", "b"], RunConfig(trials=1), tmp_path / "r.db", adb=None,
+                  models_dir=tmp_path, command_line="mnv3bench run", resume_command="mnv3bench run a b --resume")
+    err = capsys.readouterr().err.splitlines()
+    assert "building a" in err and "  cached b" in err
+    assert any(line.startswith("   built a (") and line.endswith(" s)") for line in err), err
