@@ -57,10 +57,17 @@ def test_table_3_on_three_phones_fills_p1_p2_p3_beside_the_paper(phones, tmp_pat
     assert medians == pytest.approx([9.4, 18.4, 27.4], abs=0.5)  # each phone's own trials
     for name in PIXELS:
         assert (tmp_path / "rep" / name / "latest" / "table-3.md").exists()  # a phone's own report, as alone
-    assert (tmp_path / "rep" / "side-by-side" / "table-3-pixel1-pixel2-pixel3.md").exists()
+    side_dir, stem = tmp_path / "rep" / "side-by-side", "table-3-pixel1-pixel2-pixel3"
+    first = json.loads((side_dir / "latest" / f"{stem}.json").read_text())
+    assert sorted(first["sessions"]) == [1, 2, 3] and first["session_id"] == 3
+    assert (side_dir / f"sessions-{'-'.join(map(str, first['sessions']))}" / f"{stem}.md").exists()
 
     code, out, err = cli(_argv(tmp_path, "--reuse"), capsys)
     assert code == 0, err
+    # A later run keeps the first run's files, in their own folder; latest/ shows the newest.
+    second = json.loads((side_dir / "latest" / f"{stem}.json").read_text())
+    assert sorted(second["sessions"]) == [4, 5, 6] and second["session_id"] == 6
+    assert len(list(side_dir.glob(f"sessions-*/{stem}.md"))) == 2
     assert "pixel2 (P-2) ms" in out and "paper P-2 ms" in out
     for name in PIXELS:  # each phone's own notes, as alone
         assert f"\n{name}:\n• Device {name} is the paper's phone" in out

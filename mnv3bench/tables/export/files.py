@@ -70,7 +70,9 @@ def write_reports(result: TableResult, reports_dir: Path | str) -> list[Path]:
         written = list(paths)
         written.append(plot_latency(result, folder / f"{stem}-latency.png"))
         written.append(plot_change(result, folder / f"{stem}-change.png"))
-        _point_latest(result, written, folder.parent / LATEST)
+        session = session_of(result)
+        if session is not None:
+            point_latest(written, folder.parent / LATEST, session, f"{stem}.json")
     except OSError as err:
         raise MnvError(
             f"cannot write the reports to {folder}: {err.strerror or err}.",
@@ -80,10 +82,10 @@ def write_reports(result: TableResult, reports_dir: Path | str) -> list[Path]:
     return written
 
 
-def _point_latest(result: TableResult, written: list[Path], latest: Path) -> None:
-    """latest/<file> -> ../session-<N>/<file>, unless latest already shows a newer session."""
-    session = session_of(result)
-    if session is None or (_latest_session(latest / f"table-{result.name}.json") or 0) > session:
+def point_latest(written: list[Path], latest: Path, session: int, json_name: str) -> None:
+    """latest/<file> -> ../<folder>/<file> for each file `written` (all in one folder beside
+    `latest`), unless latest/<json_name> already shows a newer session (its JSON's session_id)."""
+    if (_latest_session(latest / json_name) or 0) > session:
         return
     latest.mkdir(exist_ok=True)
     for path in written:

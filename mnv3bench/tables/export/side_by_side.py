@@ -21,7 +21,7 @@ from mnv3bench.tables.export.display import (
     is_missing,
     warning_lines,
 )
-from mnv3bench.tables.export.files import LATEST
+from mnv3bench.tables.export.files import LATEST, point_latest, session_of
 from mnv3bench.tables.export.markdown import markdown_table
 from mnv3bench.tables.export.terminal import FittedTable
 from mnv3bench.tables.result import Cell, column_key, to_plain
@@ -149,18 +149,34 @@ def to_csv(table: SideBySide) -> str:
     return out.getvalue()
 
 
+def session_set_folder(table: SideBySide) -> str:
+    """"sessions-4-5-6": the phones' sessions, in phone order (each phone's pooled ones when pooled)."""
+    ids = [session_of(t) for t in table.tables]
+    if all(i is not None for i in ids):
+        return "sessions-" + "-".join(map(str, ids))
+    pooled = [s for t in table.tables for s in t.sessions]
+    return "sessions-" + "-".join(map(str, pooled)) if pooled else "no-session"
+
+
 def write_side_by_side(table: SideBySide, reports_dir: Path | str, extra: dict[str, Any] | None = None) -> list[Path]:
-    """Markdown, CSV and JSON under <reports_dir>/side-by-side/table-<name>-<device>-<device>....*"""
+    """Markdown, CSV and JSON under <reports_dir>/side-by-side/sessions-<ids>/table-<name>-<device>-....*,
+    then side-by-side/latest/ pointed at them when their newest session is the newest shown there
+    (as a phone's own reports: tables/export/files.py). Each set of sessions keeps its files."""
     extra = {"generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), **(extra or {})}
-    folder = Path(reports_dir) / FOLDER
+    ids = [session_of(t) for t in table.tables]
+    newest = max(ids) if ids and all(i is not None for i in ids) else None  # type: ignore[type-var]
+    folder = Path(reports_dir) / FOLDER / session_set_folder(table)
     stem = f"table-{table.name}-{'-'.join(table.devices)}"
-    data = {**to_json_dict(table), **{k: v for k, v in extra.items() if isinstance(v, (str, int, float))}}
+    data = {**to_json_dict(table), **{k: v for k, v in extra.items() if isinstance(v, (str, int, float))},
+            "sessions": ids, "session_id": newest}
     paths = {folder / f"{stem}.md": to_markdown(table, extra), folder / f"{stem}.csv": to_csv(table),
              folder / f"{stem}.json": json.dumps(data, indent=2) + "\n"}
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for path, text in paths.items():
             path.write_text(text, encoding="utf-8")
+        if newest is not None:
+            point_latest(list(paths), folder.parent / LATEST, newest, f"{stem}.json")
     except OSError as err:
         raise MnvError(f"cannot write the reports to {folder}: {err.strerror or err}.",
                        f"Pass a writable folder with --reports-dir DIR, or make {folder} writable.") from err
