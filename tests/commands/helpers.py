@@ -1,6 +1,10 @@
-"""Command test helpers: a stored Table 5 session to render reports from."""
+"""Command test helpers: a stored Table 5 session to render reports from; stand-in models."""
 
 from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
 
 from mnv3bench.results import ResultStore, SessionRecord, TrialRecord
 from tests.tables.helpers import SPREAD
@@ -41,3 +45,26 @@ def store_interleaved(store: ResultStore, medians: dict[str, float], *, rounds: 
                             round_position=position)
             )
     return session
+
+
+def stand_in_models(small_models: Path, variants: list[str], models_dir: Path) -> Path:
+    """A models dir where each of `variants` is cached as a copy of SMALL's built model.
+
+    For runs whose benchmark never reads the model (the emulator's `fixed-time` fault): the
+    cache accepts each file (its sidecar names the variant's key), so no full-size model is
+    built, and the phone is pushed a real .tflite all the same."""
+    from mnv3bench.model.cache import cache_key, model_path, sidecar_path
+    from mnv3bench.variants import parse_variant
+    from tests.helpers import SMALL
+
+    source = next(p for p in small_models.rglob("*.tflite") if SMALL in p.name)
+    meta = json.loads(sidecar_path(source).read_text())
+    for name in variants:
+        variant = parse_variant(name)
+        key = cache_key(variant)
+        path = model_path(variant, models_dir, key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, path)
+        sidecar_path(path).write_text(json.dumps({**meta, "variant": variant.name, "name": variant.name,
+                                                  "cache_key": key, "path": str(path)}))
+    return models_dir

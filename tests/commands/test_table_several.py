@@ -96,3 +96,40 @@ def test_a_profile_twice_in_a_table_is_a_usage_error(phones, tmp_path, capsys) -
     code, _, err = cli(["table", "3", "--device", "pixel1", "--device", "pixel1", "--serial", "A", "--serial", "B",
                         "--db", str(tmp_path / "r.db")], capsys)
     assert code == 2 and "one column per profile" in err
+
+
+def test_table_4_puts_each_phone_beside_its_paper_column(phones, tmp_path, capsys) -> None:
+    argv = _argv(tmp_path, "--json")
+    argv[1] = "4"
+    code, out, err = cli(argv, capsys)
+    assert code == 0, err
+    side = json.loads(out)["side_by_side"]
+    assert side["table"] == "4" and side["devices"] == list(PIXELS)
+    assert side["paper_columns"] == ["P-1", "P-2", "P-3"]
+    assert side["device_columns"] == {"pixel1": "P-1", "pixel2": "P-2", "pixel3": "P-3"}
+    first = side["rows"][0]["measured"]
+    assert [first[name]["opt"]["n"] for name in PIXELS] == [3, 3, 3]
+
+
+@pytest.mark.slow
+def test_table_3_on_three_twins_end_to_end(rel_env, small_model, tmp_path, monkeypatch, capsys) -> None:
+    """`table 3` on three in-process twins with the fixed-time fault (each run waits 0.05 s and
+    computes nothing, so the twins do not share the host's cores): P-1, P-2 and P-3 filled."""
+    from mnv3bench.tables.definitions import get_table
+    from tests.commands.helpers import stand_in_models
+    from tests.helpers import QUICK
+
+    monkeypatch.setenv("MNV3BENCH_EMU_RUN_S", "0.05")
+    models = stand_in_models(small_model, get_table("3").variants(), tmp_path / "models")
+    devices = [a for name in PIXELS for a in ("--device", name)]
+    code, out, err = cli(["table", "3", *devices, "--adb", "emulate:fixed-time", "--trials", "2", *QUICK,
+                          "--db", str(tmp_path / "r.db"), "--reports-dir", str(tmp_path / "rep"),
+                          "--models-dir", str(models), "--json"], capsys)
+    assert code == 0, err
+    side = json.loads(out)["side_by_side"]
+    assert side["devices"] == list(PIXELS) and side["paper_columns"] == ["P-1", "P-2", "P-3"]
+    for row in side["rows"]:
+        assert [row["measured"][name]["opt"]["median_ms"] for name in PIXELS] == [50.0] * 3, row
+        assert [row["measured"][name]["opt"]["n"] for name in PIXELS] == [2] * 3
+    markdown = next((tmp_path / "rep" / "side-by-side" / "latest").glob("table-3-*.md")).read_text()
+    assert "| pixel1 (P-1) ms | pixel2 (P-2) ms | pixel3 (P-3) ms |" in markdown
