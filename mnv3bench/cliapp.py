@@ -156,7 +156,8 @@ def suggest(command: str, *, phone: str | None = None, **options: str | None) ->
     present = {_ALIASES.get(w.partition("=")[0], w.partition("=")[0]) for w in words}
     named = [words[i + 1] for i, w in enumerate(words[:-1]) if _ALIASES.get(w, w) == "--device"]
     given = given_where_options()
-    accepted = _accepted_options([w for w in words[1:] if not w.startswith("-")][:2]) if given and _invocation else None
+    accepted = (_accepted_options([w for w in words[1:] if not w.startswith("-")][:2])
+                if (given or any(options.values())) and _invocation else None)
     if accepted is None or not accepted.get("--device") or len(named) == 1 or phone is not None:
         given = _one_phone(given, named[0] if len(named) == 1 else phone)
     wanted = {**given,
