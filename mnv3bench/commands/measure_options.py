@@ -10,6 +10,7 @@ field of RunConfig.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import shlex
@@ -69,14 +70,21 @@ class Measurement:
         its own checks (variant names, the device) come first."""
         return RunConfig(**self.options)
 
+    def with_defaults(self, **defaults: Any) -> Measurement:
+        """The same, with these option values where the command line left them unset (None)."""
+        options = {**self.options, **{k: v for k, v in defaults.items() if self.options.get(k) is None}}
+        return dataclasses.replace(self, options=options)
+
     def run(self, run_session: SessionRunner, profile: Any, variants: Sequence[Any], *, command_line: str,
-            interrupted_hint: str, device_options: dict[str, Any] | None = None) -> SessionResult:
-        """Measure the variants into the results database, with progress; see `measure`."""
+            interrupted_hint: str, device_options: dict[str, Any] | None = None,
+            comparisons: Sequence[tuple[str, str]] | None = None) -> SessionResult:
+        """Measure the variants into the results database, with progress; see `measure`.
+        `comparisons`: what --precision must resolve (run_session's default: every pair)."""
         config = self.config()
         with ResultStore(self.db_path) as store:
             return measure(run_session, profile, variants, config, store, adb=self.adb, serial=self.serial,
                            models_dir=self.models_dir, command_line=command_line, interrupted_hint=interrupted_hint,
-                           device_options=self.route_options())
+                           device_options=self.route_options(), comparisons=comparisons)
 
 
 def command_line(fallback: str) -> str:
@@ -207,7 +215,8 @@ class PlainProgress:
 
 def measure(run_session: SessionRunner, profile: Any, variants: Sequence[Any], config: RunConfig, store: ResultStore,
             *, adb: str | None, serial: str | None, models_dir: Path, command_line: str,
-            interrupted_hint: str, device_options: dict[str, Any] | None = None) -> SessionResult:
+            interrupted_hint: str, device_options: dict[str, Any] | None = None,
+            comparisons: Sequence[tuple[str, str]] | None = None) -> SessionResult:
     """Run a session with the progress display on stderr, then print where the time went.
 
     `run_session` is passed in (not imported here) so each command's tests can replace it.
@@ -217,6 +226,8 @@ def measure(run_session: SessionRunner, profile: Any, variants: Sequence[Any], c
     kwargs = {"adb": adb, "serial": serial, "models_dir": models_dir, "command_line": command_line}
     if device_options:
         kwargs["device_options"] = device_options
+    if comparisons is not None:
+        kwargs["comparisons"] = comparisons
     try:
         with stop_on_signals():
             result = _run_with_progress(run_session, profile, variants, config, store, kwargs)

@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from mnv3bench import __version__
 from mnv3bench.api import read_trials, table_result
+from mnv3bench.bench.options import TABLE_MAX_TIME_S, TABLE_PRECISION
 from mnv3bench.bench.runner import run_session
 from mnv3bench.cliapp import DbOpt, JsonOpt, app, print_json, stderr, stdout, suggest
 from mnv3bench.commands.measure_options import (
@@ -86,14 +87,16 @@ def table(
     if not device:
         raise UsageError("--device is missing.", f"e.g. `mnv3bench table {defn.name} --device emulator`.")
     from mnv3bench.device.profiles import load_profile
+    from mnv3bench.tables.compute import comparison_pairs
     from mnv3bench.variants import parse_variant
 
     profile = load_profile(device)
     variants = [parse_variant(v) for v in defn.variants()]
     check_sizes(variants, allow_huge=allow_huge)
     command = command_line(f"mnv3bench table {defn.name}")
-    session = measurement.run(run_session, profile, variants,
-                              command_line=command, interrupted_hint=INTERRUPTED_HINT)
+    measurement = measurement.with_defaults(precision=TABLE_PRECISION, max_time_s=TABLE_MAX_TIME_S)
+    session = measurement.run(run_session, profile, variants, command_line=command,
+                              interrupted_hint=INTERRUPTED_HINT, comparisons=comparison_pairs(defn))
     ids = {tid for v in session.variants for tid in v.trial_ids}
     frame = read_trials(measurement.db_path, device=profile.name, variants=defn.variants(), ok_only=True)
     result = table_result(defn.name, frame[frame["id"].isin(ids)], profile.name,
