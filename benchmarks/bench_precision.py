@@ -31,6 +31,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from mnv3bench.bench import paired, stats
@@ -175,6 +176,16 @@ def main() -> None:
             c = estimate(trials, a, b, method)
             verdict = judge(c, paper_ratio).text if paper_ratio is not None else "no paper value"
             print(f"    {name}: {c.ratio:.3f} ±{c.half_width:.1%} (paper {paper_ratio or float('nan'):.3f}): {verdict}")
+    # When neither reaches the target: the half-widths over the whole session, and the time the
+    # ratio of medians would need to match paired (a half-width shrinks as 1/sqrt(rounds)).
+    widths = {m: [estimate(trials, a, b, m).half_width for a, b, _p, _n in comparisons]
+              for m in (paired.RATIO_OF_MEDIANS, paired.PAIRED)}
+    shrink = float(np.exp(np.mean(np.log(np.asarray(widths[paired.PAIRED]) /
+                                         np.asarray(widths[paired.RATIO_OF_MEDIANS])))))
+    print(f"\nover all {rounds} rounds, paired half-width / ratio-of-medians half-width (geometric mean over "
+          f"{len(comparisons)} comparisons): {shrink:.2f}, i.e. paired needs ~{shrink ** 2:.2f} of the time "
+          f"for the same precision; worst ±{max(widths[paired.PAIRED]):.1%} paired vs "
+          f"±{max(widths[paired.RATIO_OF_MEDIANS]):.1%}")
     if found[paired.PAIRED] and found[paired.RATIO_OF_MEDIANS]:
         print(f"\npaired / ratio of medians: {found[paired.PAIRED] / found[paired.RATIO_OF_MEDIANS]:.2f} of the time")
     print(f"load average at end: {' '.join(f'{x:.2f}' for x in load_average() or ())}")
