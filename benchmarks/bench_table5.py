@@ -5,8 +5,9 @@
 Runs `mnv3bench table 5 --device emulator --json` twice in subprocesses, as a user would:
 cold (empty --models-dir: all nine V3-Large models are built on both cores, converted and
 verified) and warm (the same models dir, a fresh database, so every trial is measured
-again). Without extra flags the tool's defaults apply (5 trials per variant, benchmark_model
---num_runs=50 --min_secs=1). HOME is a temp folder: the adb key and the emulated phone are
+again). Without extra flags the tool's defaults apply (today adaptive rounds: --precision 2%
+within --max-time 300; `-- --precision none` gives the fixed 5 trials per variant of the
+numbers in benchmarks/README.md; benchmark_model --num_runs=50 --min_secs=1). HOME is a temp folder: the adb key and the emulated phone are
 the script's own.
 
 Prints wall seconds of each, warm/cold (goal: under 0.25), and where the session's time

@@ -29,7 +29,7 @@ from mnv3bench.locations import default_db
 if TYPE_CHECKING:
     import pandas as pd  # imported where a DataFrame is read: every command imports this module
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 # How to bring an older database up to date: version -> statements to reach version + 1.
 # Columns are only ever added, so old rows stay as they were written.
 MIGRATIONS: dict[int, list[str]] = {
@@ -68,6 +68,9 @@ MIGRATIONS: dict[int, list[str]] = {
         "ALTER TABLE trials ADD COLUMN round_index INTEGER",
         "ALTER TABLE trials ADD COLUMN round_position INTEGER",
     ],
+    # Which of its runs' statistics a trial's latency_ms is: "median" or "mean". Older rows
+    # have none (NULL): every one of them stored the mean.
+    7: ["ALTER TABLE trials ADD COLUMN latency_estimator TEXT"],
 }
 DEFAULT_DB = Path("reports/results.db")  # inside a checkout; locations.default_db() says where elsewhere
 BUSY_TIMEOUT_MS = 30_000
@@ -121,6 +124,7 @@ class TrialRecord:
     temp_note: str | None = None  # why a temperature is unknown (None), when one is
     round_index: int | None = None  # the session's round (1, 2, ...): every variant runs once per round
     round_position: int | None = None  # its place in that round's random order (1 = first)
+    latency_estimator: str | None = None  # latency_ms is its runs' "median" or "mean" (bench/parser.py)
 
     def __post_init__(self) -> None:
         if self.ok and self.latency_ms is None:
@@ -215,7 +219,8 @@ CREATE TABLE IF NOT EXISTS trials (
     cpu_cluster TEXT,
     temp_note TEXT,
     round_index INTEGER,
-    round_position INTEGER
+    round_position INTEGER,
+    latency_estimator TEXT
 );
 CREATE INDEX IF NOT EXISTS trials_lookup ON trials (device_profile, variant, model_sha256);
 CREATE TRIGGER IF NOT EXISTS trials_no_update BEFORE UPDATE ON trials
@@ -231,6 +236,7 @@ _TRIAL_COLUMNS = (
     + ["temp_before_c", "temp_after_c", "freq_before_khz", "freq_after_khz", "freq_cap_khz", "throttled"]
     + ["exit_code", "timed_out", "raw_output", "tool_version", "tf_version", "delegate_left_out"]
     + ["device_address", "cpu_core", "cpu_cluster", "temp_note", "round_index", "round_position"]
+    + ["latency_estimator"]
 )
 _INTEGER_COLUMNS = ("inference_count", "num_threads", "delegated_nodes", "total_nodes", "delegate_partitions")
 
@@ -446,7 +452,7 @@ class ResultStore:
                 "session_id variant model_sha256 device_profile device_serial device_model device_fingerprint"
                 " trial_index started_at ended_at error_message latency_ms temp_before_c temp_after_c"
                 " freq_before_khz freq_after_khz freq_cap_khz exit_code raw_output tool_version tf_version"
-                " device_address cpu_core cpu_cluster temp_note round_index round_position"
+                " device_address cpu_core cpu_cluster temp_note round_index round_position latency_estimator"
             ).split()
         }
         values["flags"] = flags_json(trial.flags)

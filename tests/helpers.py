@@ -21,7 +21,7 @@ BENCHMARK_OUTPUTS = REPO / "tests" / "fixtures" / "benchmark_outputs"
 # A small, fast variant: ~10 MB, sub-millisecond inference on the host.
 SMALL = "small-hswish-fused-r96"
 # The tiniest benchmark_model settings that still yield real statistics.
-QUICK = ["--num-runs", "3", "--warmup-runs", "1", "--min-secs", "0", "--max-secs", "3"]
+QUICK = ["--num-runs", "3", "--warmup-runs", "1", "--min-secs", "0", "--max-secs", "3", "--precision", "none"]
 
 
 @dataclass

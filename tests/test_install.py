@@ -19,7 +19,8 @@ from tests.helpers import REPO
 
 pytestmark = pytest.mark.slow
 
-QUICK = ["--trials", "2", "--num-runs", "3", "--warmup-runs", "1", "--min-secs", "0", "--max-secs", "5"]
+QUICK = ["--trials", "2", "--num-runs", "3", "--warmup-runs", "1", "--min-secs", "0", "--max-secs", "5",
+         "--precision", "none"]
 
 
 def _run(argv: list[str], **kwargs) -> subprocess.CompletedProcess[str]:

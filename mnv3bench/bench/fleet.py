@@ -228,8 +228,10 @@ def start_fleet(phones: Sequence[Phone], variants: Sequence[Any], config: RunCon
                 runner: SessionRunner, *, progress_for: Callable[[Phone], Progress], models_dir: Path,
                 artifacts: Sequence[ModelArtifact], adb: str | None, command_line: str,
                 device_options: dict[str, Any] | None = None,
-                open_store: Callable[[Path], ResultStore] | None = None) -> Fleet:
-    """Start one session per phone, each in its own thread with its own store connection."""
+                open_store: Callable[[Path], ResultStore] | None = None,
+                comparisons: Sequence[tuple[str, str]] | None = None) -> Fleet:
+    """Start one session per phone, each in its own thread with its own store connection.
+    `comparisons`: what --precision must resolve (the runner's default: every pair)."""
     from mnv3bench.results import ResultStore
 
     open_store = open_store or ResultStore
@@ -244,7 +246,8 @@ def start_fleet(phones: Sequence[Phone], variants: Sequence[Any], config: RunCon
                     phone.profile, list(variants), config, store,
                     adb=adb if phone.serial is None else None, serial=phone.serial,
                     progress=_StoppableProgress(progress_for(phone), stop), models_dir=models_dir,
-                    artifacts=artifacts, command_line=command_line, device_options=device_options)
+                    artifacts=artifacts, command_line=command_line, device_options=device_options,
+                    **({"comparisons": comparisons} if comparisons is not None else {}))
         except BaseException as exc:  # noqa: BLE001 - kept as this phone's outcome; the others go on
             outcome.error = exc
 

@@ -95,6 +95,12 @@ def positive(hint: str) -> Rule:
 
 # Without --max-trials, an adaptive run stops at this many trials per variant.
 DEFAULT_MAX_TRIALS = 50
+# `table`'s default: rounds until every comparison is within ±2%, for at most 5 minutes of
+# trials (on the emulator Table 5 reaches ±2% in ~2-4 minutes: benchmarks/README.md).
+# `--precision none` measures fixed --trials. `run` keeps fixed trials unless asked.
+TABLE_PRECISION = "2%"
+TABLE_MAX_TIME_S = 300.0
+NO_PRECISION = "none"
 
 
 def parse_precision(text: str) -> float | None:
@@ -185,9 +191,11 @@ class RunConfig:
     precision: str | None = option(
         None, "--precision",
         "Keep running rounds until every median's and every comparison's 95% interval is within this "
-        "(e.g. 2%), or --max-time / --max-trials; --trials is then the minimum.",
-        rules=[Rule(lambda value, _config: parse_precision(value) is not None,
-                    "must be a percentage above 0 and below 100, e.g. 2%", "Use --precision 2%.")])
+        f"(e.g. 2%), or --max-time / --max-trials; --trials is then the minimum. `table` defaults to "
+        f"{TABLE_PRECISION} within --max-time {TABLE_MAX_TIME_S:g}; `{NO_PRECISION}`: fixed --trials.",
+        rules=[Rule(lambda value, _config: value == NO_PRECISION or parse_precision(value) is not None,
+                    f"must be a percentage above 0 and below 100, e.g. 2%, or {NO_PRECISION}",
+                    "Use --precision 2%.")])
     max_time_s: float | None = option(None, "--max-time",
                                       "With --precision: stop starting rounds after this many seconds of trials.",
                                       rules=duration("Use --max-time 300.", positive_only=True))
@@ -216,7 +224,7 @@ class RunConfig:
     @property
     def precision_target(self) -> float | None:
         """--precision as a fraction ("2%" -> 0.02); None when not asked for."""
-        return None if self.precision is None else parse_precision(self.precision)
+        return None if self.precision in (None, NO_PRECISION) else parse_precision(self.precision)
 
     @property
     def trials_cap(self) -> int:

@@ -664,3 +664,22 @@ def mark_failed(result: BenchmarkOutput, reason: str) -> None:
     result.inference_max_us = None
     result.inference_std_us = None
     result.inference_median_us = None
+
+
+# How a trial's runs become its one latency (stored per trial as latency_estimator).
+MEDIAN_OF_RUNS = "median"
+MEAN_OF_RUNS = "mean"
+
+
+def trial_latency_us(result: BenchmarkOutput) -> tuple[Number | None, str | None]:
+    """A trial's latency and how it was taken: the median of its regular runs where the
+    output prints one, else their mean (older binaries print no median).
+
+    The median: a run slowed by a preemption or a page fault moves a mean by its whole excess
+    and a median not at all, so trials of one variant agree more closely (benchmarks/README.md).
+    """
+    if result.inference_median_us is not None:
+        return result.inference_median_us, MEDIAN_OF_RUNS
+    if result.inference_avg_us is not None:
+        return result.inference_avg_us, MEAN_OF_RUNS
+    return None, None

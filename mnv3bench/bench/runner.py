@@ -303,8 +303,12 @@ def run_session(
     clock: Callable[[], float] = time.monotonic,
     command_line: str = "run",
     device_options: dict[str, Any] | None = None,
+    comparisons: Sequence[tuple[str, str]] | None = None,
 ) -> SessionResult:
     """Measure every variant `config.trials` times on the device; see the module docstring.
+
+    `comparisons`: the (subject, baseline) pairs --precision must resolve (a table's own
+    comparisons); every pair of the variants when None.
 
     `device`, `artifacts` and `sensors` replace the real connection, build and probes
     (mnv3bench.testing has fakes of the device and the sensors). `device_options` go to
@@ -335,14 +339,15 @@ def run_session(
         # it is pinned to and the benchmark binary itself (a new build or another core must not
         # mix with stored trials under --resume, --reuse or compare).
         binary_sha256 = dev.sha256(profile.benchmark_binary) or "missing"
-        flags = {**benchmark_flags(config), "taskset": profile.affinity_mask, "binary_sha256": binary_sha256}
+        flags = _session_flags(config, profile, binary_sha256)
         if config.resume and not config.force_new:
             config = _resumable(config, flags, store, profile, dev, info, names, progress)
-            flags = {**benchmark_flags(config), "taskset": profile.affinity_mask, "binary_sha256": binary_sha256}
+            flags = _session_flags(config, profile, binary_sha256)
         setup = _Setup(dev, profile, info, config, sensors, flags,
                        tf_version=next((a.tf_version for a in artifacts), None),
                        binary=binary_identity(binary_sha256))
-        result = _run_on_device(setup, names, artifacts, store, progress, sleep, clock, command_line, timings)
+        pairs = list(comparisons) if comparisons is not None else all_pairs(names)
+        result = _run_on_device(setup, names, artifacts, store, progress, sleep, clock, command_line, timings, pairs)
     timings.total_s = time.perf_counter() - started
     result.timings = timings
     return result
@@ -381,6 +386,14 @@ def _device(profile: DeviceProfile, device: Device | None, adb: str | None, seri
             yield session.device, session.info
 
 
+def _session_flags(config: RunConfig, profile: DeviceProfile, binary_sha256: str | None) -> dict[str, Any]:
+    """What identifies a measurement besides the model: benchmark flags, pinning, binary and
+    "latency", how a trial's runs become its latency (bench/parser.py), so trials stored as
+    means before the median was used never mix with today's under --reuse."""
+    return {**benchmark_flags(config), "taskset": profile.affinity_mask, "binary_sha256": binary_sha256,
+            "latency": "median-else-mean"}
+
+
 def _resumable(config: RunConfig, flags: dict[str, str], store: ResultStore, profile: DeviceProfile, dev: Device,
                info: DeviceInfo, names: list[str], progress: Progress) -> RunConfig:
     """--resume: the config that continues the last session (its flags for options left at their
@@ -404,7 +417,7 @@ def identity(device: Device, info: DeviceInfo) -> str:
 
 def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifact], store: ResultStore,
                    progress: Progress, sleep: Callable[[float], None], clock: Callable[[], float],
-                   command_line: str, timings: Timings) -> SessionResult:
+                   command_line: str, timings: Timings, pairs: list[tuple[str, str]]) -> SessionResult:
     dev, profile, info, config, flags = setup.device, setup.profile, setup.info, setup.config, setup.flags
     fingerprint = info.fingerprint
     serial = identity(dev, info)
@@ -505,7 +518,7 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         round_index = max((len(p.todo) for p in plans), default=0)
         done = len(order)
         while True:
-            report = _assess(target, plans, new_trials, session_id, round_index)
+            report = _assess(target, plans, new_trials, session_id, round_index, pairs)
             progress.message(report.progress_line())
             if report.met:
                 report.stopped = REACHED
@@ -561,7 +574,7 @@ def _next_index(plan: _Plan, new_trials: dict[str, list[TrialRecord]]) -> int:
 
 
 def _assess(target: float, plans: Sequence[_Plan], new_trials: dict[str, list[TrialRecord]], session_id: int,
-            rounds_done: int) -> PrecisionReport:
+            rounds_done: int, pairs: Sequence[tuple[str, str]]) -> PrecisionReport:
     """The precision reached by every variant's ok trials, stored before and run now."""
     from mnv3bench.bench.paired import round_keys
 
@@ -578,7 +591,7 @@ def _assess(target: float, plans: Sequence[_Plan], new_trials: dict[str, list[Tr
                 ms.append(float(t.latency_ms))  # type: ignore[arg-type]
                 ks.append((session_id, t.round_index))
         latencies[plan.variant], keys[plan.variant] = ms, ks
-    return assess(target, latencies, keys, all_pairs([p.variant for p in plans]), rounds_done)
+    return assess(target, latencies, keys, pairs, rounds_done)
 
 
 def _ensure_pushed(dev: Device, profile: DeviceProfile, plan: _Plan, progress: Progress) -> None:
@@ -637,6 +650,7 @@ def _run_trial(setup: _Setup, plan: _Plan, trial_index: int, session_id: int) ->
         BenchmarkOutput,
         mark_failed,
         parse_benchmark_output,
+        trial_latency_us,
     )
 
     dev, profile, config, sensors = setup.device, setup.profile, setup.config, setup.sensors
@@ -684,6 +698,7 @@ def _run_trial(setup: _Setup, plan: _Plan, trial_index: int, session_id: int) ->
         # A run that printed its stats and then timed out or exited non-zero is a failure:
         # none of its timings may reach the database as if they were a measurement.
         mark_failed(parsed, error)
+    latency_us, estimator = trial_latency_us(parsed)
     # Throttled: the thermal framework capped the core below its rated maximum
     # (scaling_max_freq < cpuinfo_max_freq), or the CPU ended above the thermal gate.
     # scaling_cur_freq is recorded but not used here: read between runs it is an idle
@@ -697,7 +712,8 @@ def _run_trial(setup: _Setup, plan: _Plan, trial_index: int, session_id: int) ->
         device_profile=profile.name, device_serial=identity(dev, setup.info), device_model=setup.info.model,
         device_fingerprint=setup.info.fingerprint, flags=setup.flags, trial_index=trial_index, started_at=started,
         ended_at=ended,
-        ok=ok, error_message=error, latency_ms=float(parsed.inference_avg_us) / 1000.0 if ok else None,
+        ok=ok, error_message=error, latency_ms=float(latency_us) / 1000.0 if ok else None,  # type: ignore[arg-type]
+        latency_estimator=estimator if ok else None,
         parsed=parsed.to_json() | {"op_profile_by_type": parsed.op_profile_by_type, "op_profile": parsed.op_profile_rows},
         temp_before_c=temp_before, temp_after_c=temp_after, freq_before_khz=freq_before,
         freq_after_khz=freq_after, freq_cap_khz=cap_after, throttled=throttled, exit_code=result.exit_code,

@@ -11,6 +11,7 @@ field of RunConfig.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
 import inspect
 import time
@@ -89,9 +90,16 @@ class Measurement:
         its own checks (variant names, the device) come first."""
         return RunConfig(**self.options)
 
+    def with_defaults(self, **defaults: Any) -> Measurement:
+        """The same, with these option values where the command line left them unset (None)."""
+        options = {**self.options, **{k: v for k, v in defaults.items() if self.options.get(k) is None}}
+        return dataclasses.replace(self, options=options)
+
     def run(self, run_session: SessionRunner, profile: Any, variants: Sequence[Any], *, command_line: str,
-            device_options: dict[str, Any] | None = None) -> SessionResult:
-        """Measure the variants into the results database, with progress; see `measure`."""
+            device_options: dict[str, Any] | None = None,
+            comparisons: Sequence[tuple[str, str]] | None = None) -> SessionResult:
+        """Measure the variants into the results database, with progress; see `measure`.
+        `comparisons`: what --precision must resolve (run_session's default: every pair)."""
         if len(self.serials) > 1:
             raise UsageError(f"{len(self.serials)} --serial for one --device.",
                              "Give one --serial per --device, in the same order.")
@@ -99,7 +107,8 @@ class Measurement:
         with ResultStore(self.db_path) as store:
             return measure(run_session, profile, variants, config, store, adb=self.adb, serial=self.serial,
                            models_dir=self.models_dir, command_line=command_line,
-                           resume_command=self.resume_command(command_line), device_options=self.route_options())
+                           resume_command=self.resume_command(command_line), device_options=self.route_options(),
+                           comparisons=comparisons)
 
     @property
     def resume_flag(self) -> str:
@@ -112,7 +121,7 @@ class Measurement:
 
 
     def run_fleet(self, run_session: SessionRunner, profiles: Sequence[Any], variants: Sequence[Any], *,
-                  command_line: str) -> FleetResult:
+                  command_line: str, comparisons: Sequence[tuple[str, str]] | None = None) -> FleetResult:
         """Measure the variants on one phone per profile at once; see `measure_fleet`."""
         from mnv3bench.bench.fleet import resolve_phones
 
@@ -121,7 +130,8 @@ class Measurement:
                                 direct=self.direct)
         return measure_fleet(run_session, phones, variants, config, self.db_path, adb=self.adb,
                              models_dir=self.models_dir, command_line=command_line,
-                             resume_command=self.resume_command(command_line), device_options=self.route_options())
+                             resume_command=self.resume_command(command_line), device_options=self.route_options(),
+                             comparisons=comparisons)
 
 
 def command_line(fallback: str) -> str:
@@ -196,7 +206,8 @@ def measuring_command(*, without: Collection[str] = ()) -> Callable[[Command], C
 
 def measure(run_session: SessionRunner, profile: Any, variants: Sequence[Any], config: RunConfig, store: ResultStore,
             *, adb: str | None, serial: str | None, models_dir: Path, command_line: str,
-            resume_command: str, device_options: dict[str, Any] | None = None) -> SessionResult:
+            resume_command: str, device_options: dict[str, Any] | None = None,
+            comparisons: Sequence[tuple[str, str]] | None = None) -> SessionResult:
     """Run a session with the progress display on stderr, then print where the time went.
 
     `run_session` is passed in (not imported here) so each command's tests can replace it.
@@ -207,6 +218,8 @@ def measure(run_session: SessionRunner, profile: Any, variants: Sequence[Any], c
     kwargs = {"adb": adb, "serial": serial, "models_dir": models_dir, "command_line": command_line}
     if device_options:
         kwargs["device_options"] = device_options
+    if comparisons is not None:
+        kwargs["comparisons"] = comparisons
     before = newest_session_id(store)
     try:
         with stop_on_signals():
@@ -262,7 +275,8 @@ class LabelledProgress:
 
 def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants: Sequence[Any], config: RunConfig,
                   db_path: Path, *, adb: str | None, models_dir: Path, command_line: str, resume_command: str,
-                  device_options: dict[str, Any] | None = None) -> FleetResult:
+                  device_options: dict[str, Any] | None = None,
+                  comparisons: Sequence[tuple[str, str]] | None = None) -> FleetResult:
     """Several phones' sessions side by side (bench/fleet.py), one progress line each.
 
     The models are built once, before any session starts. Ctrl-C, SIGTERM and SIGHUP stop
@@ -301,7 +315,7 @@ def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants:
         started = time.perf_counter()
         fleet = start_fleet(phones, variants, config, db_path, run_session, progress_for=progress_for,
                             models_dir=models_dir, artifacts=artifacts, adb=adb, command_line=command_line,
-                            device_options=device_options)
+                            device_options=device_options, comparisons=comparisons)
         try:
             with stop_on_signals():
                 result = fleet.wait()

@@ -12,6 +12,7 @@ from rich.markup import escape
 
 from mnv3bench import __version__
 from mnv3bench.api import read_trials, selected_table, table_result
+from mnv3bench.bench.options import TABLE_MAX_TIME_S, TABLE_PRECISION
 from mnv3bench.bench.runner import SessionResult, run_session
 from mnv3bench.cliapp import (
     AllSessionsOpt,
@@ -106,6 +107,7 @@ def table(
     if not devices:
         raise UsageError("--device is missing.", f"Give the device, e.g. `mnv3bench table {defn.name} --device emulator`.")
     from mnv3bench.device.profiles import load_profile
+    from mnv3bench.tables.compute import comparison_pairs
     from mnv3bench.variants import parse_variant
 
     profiles = [load_profile(device) for device in devices]
@@ -113,10 +115,12 @@ def table(
     check_sizes(variants, allow_huge=allow_huge)
     command = command_line(f"mnv3bench table {defn.name}")
     reports = reports_dir or default_reports_dir()
+    measurement = measurement.with_defaults(precision=TABLE_PRECISION, max_time_s=TABLE_MAX_TIME_S)
     if len(profiles) > 1:
         _table_on_several(defn, profiles, variants, measurement, command, json_output=json_output, reports_dir=reports)
         return
-    session = measurement.run(run_session, profiles[0], variants, command_line=command)
+    session = measurement.run(run_session, profiles[0], variants, command_line=command,
+                              comparisons=comparison_pairs(defn))
     result = _session_table(defn, session, measurement, command)
     _emit([result], json_output=json_output, reports_dir=reports, single=True)
 
@@ -152,7 +156,10 @@ def _table_on_several(defn: TableDef, profiles: list[Any], variants: list[Any], 
     if twice:
         raise UsageError(f"--device {twice[0]} is given twice: a table has one column per profile.",
                          "Give each profile once (run measures two phones of one profile: `mnv3bench run`).")
-    fleet = measurement.run_fleet(run_session, profiles, variants, command_line=command)
+    from mnv3bench.tables.compute import comparison_pairs
+
+    fleet = measurement.run_fleet(run_session, profiles, variants, command_line=command,
+                                  comparisons=comparison_pairs(defn))
     results = [_session_table(defn, session, measurement, command) for session in fleet.results]
     if results:
         for result in results:

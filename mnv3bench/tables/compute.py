@@ -186,6 +186,33 @@ def _comparisons(defn: TableDef, row: RowDef, cells: dict[str, Cell], column: st
     return out
 
 
+def _per_trial(chosen: pd.DataFrame) -> str:
+    """What each trial's latency is: its runs' median or mean (latency_estimator; none stored: the mean)."""
+    kinds = (chosen["latency_estimator"].fillna("mean") if "latency_estimator" in chosen.columns
+             else pd.Series(["mean"] * len(chosen), dtype=object))
+    medians = int((kinds == "median").sum())
+    if medians == len(kinds):
+        return "per-trial medians of runs"
+    if medians == 0:
+        return "per-trial means of runs"
+    return f"per-trial medians of runs ({len(kinds) - medians} trial(s): means, no median printed or stored)"
+
+
+def comparison_pairs(defn: TableDef) -> list[tuple[str, str]]:
+    """(subject, baseline) of every comparison the table makes (as _comparisons makes them):
+    what an adaptive session of the table must resolve (bench/precision.py)."""
+    pairs: list[tuple[str, str]] = []
+    for row in defn.rows:
+        if row.baseline:
+            base_row = defn.row(row.baseline)
+            pairs.append((row.opt, base_row.opt))
+            if defn.has_noopt and row.noopt and base_row.noopt:
+                pairs.append((row.noopt, base_row.noopt))
+        if defn.has_noopt and row.noopt and not row.noopt_is_opt:
+            pairs.append((row.noopt, row.opt))
+    return list(dict.fromkeys(pairs))
+
+
 def _counted(defn: TableDef, counter: Counter | None) -> dict[str, Counted]:
     if not defn.counts_madds or counter is None:
         return {}
@@ -310,7 +337,7 @@ def _notes(
     n = [len(c.latencies_ms) for c in cells.values()]
     if n:
         notes.append(
-            f"Latency: median of per-trial means over {_span(n)} trials per cell ({CI_METHOD}); "
+            f"Latency: median of {_per_trial(chosen)} over {_span(n)} trials per cell ({CI_METHOD}); "
             f"Δ is the change against {_baselines(defn)}."
         )
     if defn.shows_top1:

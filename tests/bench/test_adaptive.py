@@ -71,6 +71,15 @@ def test_precision_option_values():
             RunConfig(precision=bad)
     with pytest.raises(UsageError, match="--max-trials"):
         RunConfig(trials=5, max_trials=4)
+    assert RunConfig(precision="none").precision_target is None  # table's way to fixed trials
+
+
+def test_only_the_comparisons_asked_for_must_reach_the_target(tmp_path, profile, store):
+    """A table resolves its own comparisons, not every pair of its variants."""
+    names = ["a", "b", "c"]
+    result, _ = run(profile, store, names, make_artifacts(tmp_path, names), FakeDevice(noisy(500)),
+                    RunConfig(trials=2, precision="50%", max_trials=3), comparisons=[("b", "a")])
+    assert set(result.precision.comparisons) == {"b vs a"}
 
 
 def test_assess_counts_missing_intervals_as_the_worst():

@@ -38,11 +38,12 @@ def fake_device(monkeypatch, tmp_path):
 
 
 MEASURE = ["--num-runs", "7", "--warmup-runs", "2", "--min-secs", "0", "--max-secs", "3", "--no-xnnpack"]
+FIXED = ["--precision", "none"]  # table's default is adaptive (--precision 2% within 300 s)
 
 
 def test_table_takes_runs_measurement_options(fake_device, tmp_path, capsys):
     db = str(tmp_path / "r.db")
-    code, out, err = cli(["table", "stem", "--device", "pixel3", "--trials", "2", *MEASURE, "--db", db,
+    code, out, err = cli(["table", "stem", "--device", "pixel3", "--trials", "2", *FIXED, *MEASURE, "--db", db,
                           "--models-dir", str(tmp_path / "m"), "--reports-dir", str(tmp_path / "rep"), "--json"],
                          capsys)
     assert code == 0, err
@@ -80,7 +81,7 @@ def test_bad_measurement_option_is_a_usage_error(tmp_path, capsys):
 def test_ctrl_c_during_table_keeps_trials_and_exits_130_with_the_reuse_hint(fake_device, tmp_path, capsys):
     fake_device.respond = lambda g, n: KeyboardInterrupt() if n == 3 else ShellResult(good_output(9000), 0, False)
     db = tmp_path / "r.db"
-    code, out, err = cli(["table", "stem", "--device", "pixel3", "--trials", "2", "--db", str(db),
+    code, out, err = cli(["table", "stem", "--device", "pixel3", "--trials", "2", *FIXED, "--db", str(db),
                           "--reports-dir", str(tmp_path / "rep")], capsys)
     assert code == 130
     assert "interrupted" in err and "--reuse" in err and "missing" in err
@@ -90,7 +91,7 @@ def test_ctrl_c_during_table_keeps_trials_and_exits_130_with_the_reuse_hint(fake
     # As the hint says: --reuse measures only what is missing (trial 2 of each variant).
     fake_device.respond = lambda g, n: ShellResult(good_output(9000), 0, False)
     before = len([c for c in fake_device.commands if c.startswith("taskset ")])
-    code, out, err = cli(["table", "stem", "--device", "pixel3", "--trials", "2", "--reuse", "--db", str(db),
+    code, out, err = cli(["table", "stem", "--device", "pixel3", "--trials", "2", *FIXED, "--reuse", "--db", str(db),
                           "--reports-dir", str(tmp_path / "rep"), "--json"], capsys)
     assert code == 0, err
     assert len([c for c in fake_device.commands if c.startswith("taskset ")]) - before == 2
@@ -109,3 +110,20 @@ def test_table_with_precision_reports_what_it_reached(fake_device, tmp_path, cap
     assert all(cell["trials"] == 4 for cell in precision["cells"].values()) and precision["missed"]
     assert doc["seed"] == 11
     assert "target ±0.01%" in err and "not reached (max-trials)" in err
+
+
+def test_table_is_adaptive_by_default_and_none_turns_it_off(fake_device, tmp_path, capsys):
+    """The default: --precision 2% within 300 s (bench/options.py); `--precision none`: fixed --trials."""
+    common = ["table", "stem", "--device", "pixel3", "--trials", "2", "--max-trials", "3", *MEASURE,
+              "--db", str(tmp_path / "r.db"), "--models-dir", str(tmp_path / "m"),
+              "--reports-dir", str(tmp_path / "rep"), "--json"]
+    code, out, err = cli(common, capsys)
+    assert code == 0, err
+    precision = json.loads(out)["precision"]
+    assert precision["target"] == pytest.approx(0.02) and precision["stopped"] in ("reached", "max-trials")
+    assert "target ±2.00%" in err
+    code, out, err = cli([*common, "--precision", "none"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["precision"]["target"] is None and "target ±" not in err
+    assert all(cell["trials"] == 2 for cell in doc["precision"]["cells"].values())

@@ -23,7 +23,8 @@ from mnv3bench.tables.definitions import get_table
 pytestmark = pytest.mark.slow
 
 # Three trials: the fewest that give a CI (fewer show none, see tests/tables/test_honest_numbers.py).
-QUICK = ["--trials", "3", "--num-runs", "3", "--warmup-runs", "1", "--min-secs", "0", "--max-secs", "5"]
+QUICK = ["--trials", "3", "--num-runs", "3", "--warmup-runs", "1", "--min-secs", "0", "--max-secs", "5",
+         "--precision", "none"]
 ROWS = ["V3", "0.85", "ReLU", "h-swish @16", "h-swish @112"]
 
 

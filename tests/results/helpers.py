@@ -29,6 +29,7 @@ V4_TRIAL_COLUMNS = ("device_address", "cpu_core", "cpu_cluster", "temp_note")
 V5_TRIAL_COLUMNS = ("op_profile",)
 V6_SESSION_COLUMNS = ("host", "host_end", "sensors_emulated")
 V7_TRIAL_COLUMNS = ("round_index", "round_position")
+V8_TRIAL_COLUMNS = ("latency_estimator",)
 
 
 def as_version(db, version: int) -> None:
@@ -38,6 +39,8 @@ def as_version(db, version: int) -> None:
 
     # Closed, not only committed: the WAL is checkpointed into the file before anyone reads it.
     with contextlib.closing(sqlite3.connect(db)) as conn, conn:
+        for column in V8_TRIAL_COLUMNS if version < 8 else ():
+            conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
         for column in V7_TRIAL_COLUMNS if version < 7 else ():
             conn.execute(f"ALTER TABLE trials DROP COLUMN {column}")
         if version < 7:

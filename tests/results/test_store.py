@@ -24,6 +24,7 @@ from tests.results.helpers import (
     V4_TRIAL_COLUMNS,
     V5_TRIAL_COLUMNS,
     V7_TRIAL_COLUMNS,
+    V8_TRIAL_COLUMNS,
     as_version,
     session,
     trial,
@@ -147,7 +148,7 @@ def test_two_processes_write_concurrently(tmp_path):
     assert frame["id"].is_unique
 
 
-@pytest.mark.parametrize("version", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("version", [1, 2, 3, 4, 5, 6, 7])
 def test_an_older_database_is_migrated_keeping_its_rows(tmp_path, version):
     import sqlite3
 
@@ -222,3 +223,20 @@ def test_version_6_database_gains_rounds_and_keeps_its_rows(tmp_path):
     assert frame["round_position"].tolist()[1] == 2
     with sqlite3.connect(db) as conn:
         assert conn.execute("SELECT seed FROM sessions").fetchall() == [(None,)]
+
+
+def test_version_7_database_gains_the_latency_estimator_and_keeps_its_rows(tmp_path):
+    """Trials stored before the estimator was recorded (all means) keep NULL; new ones name theirs."""
+    db = tmp_path / "v7.db"
+    with ResultStore(db) as store:
+        sid = session(store)
+        store.record_trial(trial(sid, 1))
+    as_version(db, 7)
+    with ResultStore(db) as store:
+        new = trial(sid, 2)
+        new.latency_estimator = "median"
+        store.record_trial(new)
+        frame = store.trials().sort_values("trial_index")
+    assert {*V8_TRIAL_COLUMNS} <= set(frame.columns)
+    assert frame["latency_estimator"].isna().tolist() == [True, False]
+    assert frame["latency_estimator"].tolist()[1] == "median"

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from mnv3bench.bench.paired import PAIRED, RATIO_OF_MEDIANS
-from mnv3bench.tables.compute import compute_table
-from mnv3bench.tables.definitions import get_table
+from mnv3bench.tables.compute import comparison_pairs, compute_table
+from mnv3bench.tables.definitions import TABLES, get_table
 from mnv3bench.tables.export.json import to_json
 from mnv3bench.tables.export.markdown import to_markdown
 from tests.tables.helpers import TABLE5_MS, synthetic_trials
@@ -84,3 +84,10 @@ def test_a_precision_target_flags_what_did_not_reach_it():
     assert any(n.startswith("Precision ±0.1% not reached (max-time) by: ") for n in result.notes)
     result.set_precision_target(0.5, "reached")
     assert json.loads(to_json(result))["precision"]["missed"] == []
+
+
+def test_comparison_pairs_are_the_comparisons_every_table_makes():
+    for name, defn in TABLES.items():
+        result = compute_table(defn, rounds_trials({v: 1.0 for v in defn.variants()}, 1), device="emulator")
+        made = {(c.variant, c.baseline_variant) for c in result.comparisons if c.variant and c.baseline_variant}
+        assert set(comparison_pairs(defn)) == made, name
