@@ -29,28 +29,31 @@ if TYPE_CHECKING:
 __all__ = ["build_models", "make_table", "read_sessions", "read_trials", "run", "selected_table", "table_result"]
 
 
-def build_models(variants: Iterable[str], *, models_dir: Path | str = "models", force: bool = False,
+def build_models(variants: Iterable[str], *, models_dir: Path | str | None = None, force: bool = False,
                  weights: Path | str | None = None, jobs: int = 2, allow_huge: bool = False,
                  progress: ProgressCallback | None = None) -> list[ModelArtifact]:
     """Build, convert and verify each variant into the model cache: one artifact per name, in
     order (a cached model is returned without importing TensorFlow). Every name is checked
-    before anything is built; `progress(name, state, detail)` hears each model's state."""
+    before anything is built; `progress(name, state, detail)` hears each model's state.
+    `models_dir` defaults to the CLI's models folder (mnv3bench/locations.py), not the current folder."""
     from mnv3bench.model.builds import ensure_models
     from mnv3bench.model.size import check_sizes
     from mnv3bench.variants import parse_variant
 
     parsed = [parse_variant(name) for name in variants]
     check_sizes(parsed, allow_huge=allow_huge)
-    return ensure_models(parsed, models_dir=Path(models_dir), force=force, weights=weights, jobs=jobs,
+    return ensure_models(parsed, models_dir=_models_dir(models_dir), force=force, weights=weights, jobs=jobs,
                          progress=progress)
 
 
 def run(device: str, variants: Iterable[str], options: RunConfig | Mapping[str, Any] | None = None, *,
         db: Path | str | None = None, adb: str | None = None, serial: str | None = None,
-        adb_server: str | None = None, direct: bool = False, models_dir: Path | str = "models",
+        adb_server: str | None = None, direct: bool = False, models_dir: Path | str | None = None,
         progress: Progress | None = None, allow_huge: bool = False) -> SessionResult:
     """Measure the variants on a device profile ("emulator", "pixel3", ...) in one interleaved
-    session, every trial stored in the results database (`db`, default reports/results.db).
+    session, every trial stored in the results database (`db`; None: the CLI's default database,
+    with models from the CLI's default models folder unless `models_dir` names one; see
+    mnv3bench/locations.py).
 
     `options` are the benchmark options, as a RunConfig or a dict of its fields (`trials`,
     `num_runs`, `resume`, ...; `mnv3bench run --help` lists them). The device is reached as the
@@ -70,7 +73,7 @@ def run(device: str, variants: Iterable[str], options: RunConfig | Mapping[str, 
     routes = {k: v for k, v in (("adb_server", adb_server), ("direct", direct)) if v}
     with ResultStore(resolve_db_path(None if db is None else str(db))) as store:
         return run_session(profile, parsed, config, store, adb=adb, serial=serial, progress=progress,
-                           models_dir=Path(models_dir), command_line="mnv3bench.run (Python API)",
+                           models_dir=_models_dir(models_dir), command_line="mnv3bench.run (Python API)",
                            device_options=routes or None)
 
 
@@ -153,6 +156,12 @@ def read_sessions(db: Path | str | None = None) -> pd.DataFrame:
 
     with ResultStore(_existing_db(db), read_only=True) as store:
         return store.sessions()
+
+
+def _models_dir(models_dir: Path | str | None) -> Path:
+    from mnv3bench.locations import default_models_dir
+
+    return default_models_dir() if models_dir is None else Path(models_dir)
 
 
 def _existing_db(db: Path | str | None) -> Path:

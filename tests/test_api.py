@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,6 +36,16 @@ def test_build_models_returns_the_cached_artifact(small_model: Path) -> None:
     [artifact] = mnv3bench.build_models([SMALL], models_dir=small_model)
     assert isinstance(artifact, ModelArtifact) and artifact.variant == SMALL
     assert artifact.path.is_file() and artifact.ops.get("HARD_SWISH", 0) > 0 and artifact.madds > 0
+
+
+def test_models_default_to_the_clis_folder_not_the_current_one(small_model: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home-dir"
+    shutil.copytree(small_model, home / "models")  # the CLI's models folder already holds SMALL
+    monkeypatch.setenv("MNV3BENCH_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    [artifact] = mnv3bench.build_models([SMALL])
+    assert artifact.path.is_relative_to(home / "models") and not (tmp_path / "models").exists()
 
 
 def test_build_models_checks_every_name_first(tmp_path: Path) -> None:

@@ -295,7 +295,7 @@ def run_session(
     adb: str | None = None,
     serial: str | None = None,
     progress: Progress | None = None,
-    models_dir: Path = Path("models"),
+    models_dir: Path | None = None,  # None: locations.default_models_dir()
     device: Device | None = None,
     artifacts: Sequence[ModelArtifact] | None = None,
     sensors: Sensors | None = None,

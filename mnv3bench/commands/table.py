@@ -17,6 +17,7 @@ from mnv3bench.cliapp import (
     AllSessionsOpt,
     DbOpt,
     JsonOpt,
+    ReportsDirOpt,
     SessionOpt,
     app,
     print_json,
@@ -46,10 +47,6 @@ from mnv3bench.tables.export.terminal import to_rich
 from mnv3bench.tables.result import TableResult
 from mnv3bench.tables.side_by_side import side_by_side
 
-ReportsDirOpt = Annotated[
-    Path | None,
-    typer.Option("--reports-dir", help="Folder for the report files (default: reports/ beside the database, see README); files go to DIR/<device>/session-<N>/, and DIR/<device>/latest/ shows the newest session's."),
-]
 DevicesOptionalOpt = Annotated[
     list[str] | None,
     typer.Option("--device", "-d", metavar="NAME", show_default=False,
