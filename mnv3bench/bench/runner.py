@@ -370,7 +370,7 @@ def _device(profile: DeviceProfile, device: Device | None, adb: str | None, seri
         with contextlib.ExitStack() as locks:
             locks.enter_context(DeviceLock(lock_dir, device_lock_key(identity(session.device, session.info),
                                                                      session.device.serial)))
-            if profile.emulated:
+            if on_host_emulator(profile, session.info) or session.emulator is not None:
                 locks.enter_context(HostCoreLock(lock_dir, emulator_host_cpu(profile.pin_core), progress.message))
             for remark in session.warnings:
                 progress.message(f"note: {remark}")
@@ -395,6 +395,12 @@ def _resumable(config: RunConfig, flags: dict[str, str], store: ResultStore, pro
     progress.message(f"--resume: continuing session {last['id']} with its flags ("
                      + "; ".join(c.text() for c in changes) + ")")
     return resumed
+
+
+def on_host_emulator(profile: DeviceProfile, info: DeviceInfo) -> bool:
+    """mnv3bench's emulator, playing itself or a phone's twin (in-process or `emulator serve`):
+    its benchmark computes on a host core and its sensor values are invented."""
+    return profile.emulated or info.emulator
 
 
 def identity(device: Device, info: DeviceInfo) -> str:
@@ -446,7 +452,7 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         builds_on={p.variant: [int(i) for i in p.prior_ok["id"]] for p in plans
                    if p.prior_ok is not None and len(p.prior_ok)},
         device_address=dev.serial, seed=seed,
-        host=host_facts().to_json(), sensors_emulated=profile.emulated,
+        host=host_facts().to_json(), sensors_emulated=on_host_emulator(profile, info),
     ))
 
     to_measure = [p for p in plans if p.todo]
