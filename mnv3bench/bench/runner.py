@@ -612,6 +612,7 @@ def _wait_for_thermal_gate(setup: _Setup, progress: Progress, sleep: Callable[[f
     gate = float(config.thermal_gate_c)  # type: ignore[arg-type]
     start = clock()
     told = False
+    emulated = " (emulated)" if on_host_emulator(setup.profile, setup.info) else ""  # an invented reading
     while True:
         reading = setup.sensors.temperature(setup.device)
         temp = reading.celsius
@@ -626,13 +627,13 @@ def _wait_for_thermal_gate(setup: _Setup, progress: Progress, sleep: Callable[[f
         waited = clock() - start
         if waited >= config.thermal_timeout_s:
             raise MnvError(
-                f"The CPU stayed at {temp:.1f} C, above the thermal gate of {gate:g} C, for "
+                f"The CPU stayed at {temp:.1f} C{emulated}, above the thermal gate of {gate:g} C, for "
                 f"{config.thermal_timeout_s:g} s.",
                 "Let the phone cool (screen off, out of its case, off the charger), raise --thermal-gate or "
                 "--thermal-timeout, then run again with --resume.",
             )
         if not told:
-            progress.message(f"Waiting for the CPU to cool below {gate:g} C (now {temp:.1f} C)")
+            progress.message(f"Waiting for the CPU to cool below {gate:g} C (now {temp:.1f} C{emulated})")
             told = True
         sleep(min(config.thermal_poll_s, max(0.0, config.thermal_timeout_s - waited)))
 
