@@ -29,28 +29,31 @@ if TYPE_CHECKING:
 __all__ = ["build_models", "make_table", "read_sessions", "read_trials", "run", "selected_table", "table_result"]
 
 
-def build_models(variants: Iterable[str], *, models_dir: Path | str = "models", force: bool = False,
+def build_models(variants: Iterable[str], *, models_dir: Path | str | None = None, force: bool = False,
                  weights: Path | str | None = None, jobs: int = 2, allow_huge: bool = False,
                  progress: ProgressCallback | None = None) -> list[ModelArtifact]:
     """Build, convert and verify each variant into the model cache: one artifact per name, in
     order (a cached model is returned without importing TensorFlow). Every name is checked
-    before anything is built; `progress(name, state, detail)` hears each model's state."""
+    before anything is built; `progress(name, state, detail)` hears each model's state.
+    `models_dir` defaults to the CLI's models folder (mnv3bench/locations.py), not the current folder."""
     from mnv3bench.model.builds import ensure_models
     from mnv3bench.model.size import check_sizes
     from mnv3bench.variants import parse_variant
 
     parsed = [parse_variant(name) for name in variants]
     check_sizes(parsed, allow_huge=allow_huge)
-    return ensure_models(parsed, models_dir=Path(models_dir), force=force, weights=weights, jobs=jobs,
+    return ensure_models(parsed, models_dir=_models_dir(models_dir), force=force, weights=weights, jobs=jobs,
                          progress=progress)
 
 
 def run(device: str, variants: Iterable[str], options: RunConfig | Mapping[str, Any] | None = None, *,
         db: Path | str | None = None, adb: str | None = None, serial: str | None = None,
-        adb_server: str | None = None, direct: bool = False, models_dir: Path | str = "models",
+        adb_server: str | None = None, direct: bool = False, models_dir: Path | str | None = None,
         progress: Progress | None = None, allow_huge: bool = False) -> SessionResult:
     """Measure the variants on a device profile ("emulator", "pixel3", ...) in one interleaved
-    session, every trial stored in the results database (`db`, default reports/results.db).
+    session, every trial stored in the results database (`db`; None: the CLI's default database,
+    with models from the CLI's default models folder unless `models_dir` names one; see
+    mnv3bench/locations.py).
 
     `options` are the benchmark options, as a RunConfig or a dict of its fields (`trials`,
     `num_runs`, `resume`, ...; `mnv3bench run --help` lists them). The device is reached as the
@@ -70,13 +73,15 @@ def run(device: str, variants: Iterable[str], options: RunConfig | Mapping[str, 
     routes = {k: v for k, v in (("adb_server", adb_server), ("direct", direct)) if v}
     with ResultStore(resolve_db_path(None if db is None else str(db))) as store:
         return run_session(profile, parsed, config, store, adb=adb, serial=serial, progress=progress,
-                           models_dir=Path(models_dir), command_line="mnv3bench.run (Python API)",
+                           models_dir=_models_dir(models_dir), command_line="mnv3bench.run (Python API)",
                            device_options=routes or None)
 
 
-def table_result(name: str, trials: pd.DataFrame, device: str, *, op_profile: bool = False) -> TableResult:
+def table_result(name: str, trials: pd.DataFrame, device: str, *, op_profile: bool = False,
+                 sessions: pd.DataFrame | None = None) -> TableResult:
     """Table `name` computed from these stored trials of `device` (a profile name; a device
-    whose profile file is gone gets ratios only), beside the paper's numbers."""
+    whose profile file is gone gets ratios only), beside the paper's numbers. With `sessions`
+    (read_sessions()), its notes say which sessions ran on the emulator and on a busy host."""
     from mnv3bench.errors import MnvError
     from mnv3bench.flops import count
     from mnv3bench.tables.compute import (
@@ -92,13 +97,18 @@ def table_result(name: str, trials: pd.DataFrame, device: str, *, op_profile: bo
         profile = load_profile(device)
     except MnvError:
         profile = None
-    return compute_table(
+    result = compute_table(
         defn, trials, device=device,
         device_column=getattr(profile, "paper_column", "") or "",
         device_is_paper_phone=profile is not None and not profile.emulated,
         counter=(lambda variant: count(parse_variant(variant))) if defn.counts_madds else None,
         op_profile=op_profile,
     )
+    if sessions is not None:
+        from mnv3bench.host import host_notes
+
+        result.notes += host_notes(sessions, result.sessions)
+    return result
 
 
 def make_table(name: str, device: str, *, db: Path | str | None = None, op_profile: bool = False,
@@ -107,29 +117,39 @@ def make_table(name: str, device: str, *, db: Path | str | None = None, op_profi
     nothing, as `mnv3bench report` renders it: one session's trials (with the stored trials
     it built on), by default the session that measured most of the table's variants, the
     newest among equals; `session=N` reads that one, `all_sessions=True` pools them (see
-    mnv3bench/selection.py). Sessions left out or pooled are named in `.warnings["sessions"]`;
-    variants never measured there are listed in `.missing`."""
+    mnv3bench/selection.py). Sessions left out or pooled are named in `.warnings["sessions"]`,
+    each variant's statistical warnings under its name, host notes in `.notes`; variants never
+    measured there are listed in `.missing`."""
     from mnv3bench.results import ResultStore
     from mnv3bench.tables.definitions import get_table
 
     defn = get_table(name)
     with ResultStore(_existing_db(db), read_only=True) as store:
         measured = store.measured_trials(device=device, variants=defn.variants())
+        sessions = store.sessions()
     return selected_table(defn.name, measured, device, op_profile=op_profile, session=session,
-                          all_sessions=all_sessions)
+                          all_sessions=all_sessions, sessions=sessions)
 
 
 def selected_table(name: str, measured: pd.DataFrame, device: str, *, op_profile: bool = False,
-                   session: int | None = None, all_sessions: bool = False) -> TableResult:
+                   session: int | None = None, all_sessions: bool = False,
+                   sessions: pd.DataFrame | None = None) -> TableResult:
     """Table `name` from ResultStore.measured_trials: the session selection.choose picks, its
-    warnings in `.warnings["sessions"]`, the session in `.extra["session_id"]` (None when pooled)."""
+    warnings in `.warnings["sessions"]`, the session in `.extra["session_id"]` (None when pooled),
+    and the warnings `run` gives (bench/stats.diagnose) from each cell's stored trials under the
+    variant's name; host notes when `sessions` (ResultStore.sessions()) is given."""
+    from mnv3bench.bench.stats import diagnose
     from mnv3bench.selection import WARNING_KEY, choose
     from mnv3bench.tables.definitions import get_table
 
     chosen = choose(measured, get_table(name).variants(), session=session, all_sessions=all_sessions)
-    result = table_result(name, chosen.trials, device, op_profile=op_profile)
+    result = table_result(name, chosen.trials, device, op_profile=op_profile, sessions=sessions)
     if chosen.warnings():
         result.warnings[WARNING_KEY] = chosen.warnings()
+    for variant, cell in result.cells.items():
+        found = [str(w) for w in diagnose(cell.latencies_ms)]
+        if found:
+            result.warnings[variant] = found
     result.extra.update(session_id=chosen.session, pooled_sessions=chosen.pooled_sessions or None)
     return result
 
@@ -153,6 +173,12 @@ def read_sessions(db: Path | str | None = None) -> pd.DataFrame:
 
     with ResultStore(_existing_db(db), read_only=True) as store:
         return store.sessions()
+
+
+def _models_dir(models_dir: Path | str | None) -> Path:
+    from mnv3bench.locations import default_models_dir
+
+    return default_models_dir() if models_dir is None else Path(models_dir)
 
 
 def _existing_db(db: Path | str | None) -> Path:

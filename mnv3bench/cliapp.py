@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -263,6 +264,10 @@ DirectOpt = Annotated[
 DbOpt = Annotated[
     str | None,
     typer.Option("--db", help="Results database (default: reports/results.db in the checkout, $MNV3BENCH_HOME or the user's data folder)."),
+]
+ReportsDirOpt = Annotated[
+    Path | None,
+    typer.Option("--reports-dir", help="Folder for report files (default: reports/ in the checkout, $MNV3BENCH_HOME or the user's data folder, see README); tables go to DIR/<device>/session-<N>/ (DIR/<device>/latest/ shows the newest session's), profile plots to DIR/<device>/."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout.")]
 # Which stored session a report reads (selection.py): by default one, never several silently.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ import mnv3bench
 from mnv3bench.bench.runner import SessionResult
 from mnv3bench.errors import MnvError, UsageError
 from mnv3bench.model.cache import ModelArtifact
-from mnv3bench.results import ResultStore
+from mnv3bench.results import ResultStore, SessionRecord, TrialRecord
 from mnv3bench.tables.result import TableResult
 from tests.commands.helpers import store_session
 from tests.helpers import SMALL
@@ -37,6 +38,16 @@ def test_build_models_returns_the_cached_artifact(small_model: Path) -> None:
     assert artifact.path.is_file() and artifact.ops.get("HARD_SWISH", 0) > 0 and artifact.madds > 0
 
 
+def test_models_default_to_the_clis_folder_not_the_current_one(small_model: Path, tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home-dir"
+    shutil.copytree(small_model, home / "models")  # the CLI's models folder already holds SMALL
+    monkeypatch.setenv("MNV3BENCH_HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    [artifact] = mnv3bench.build_models([SMALL])
+    assert artifact.path.is_relative_to(home / "models") and not (tmp_path / "models").exists()
+
+
 def test_build_models_checks_every_name_first(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
         mnv3bench.build_models([SMALL, "small-hswish-sideways"], models_dir=tmp_path)
@@ -56,6 +67,27 @@ def test_make_table_and_readers_from_a_stored_session(tmp_path: Path) -> None:
     assert trials["ok"].dtype == bool and set(trials["session_id"]) == {1, newest}
     assert len(mnv3bench.read_trials(db, newest=True)) == len(TABLE5_MS) * 5
     assert list(mnv3bench.read_sessions(db)["id"]) == [1, newest]
+
+
+def test_make_table_carries_the_warnings_and_host_notes_report_shows(tmp_path: Path) -> None:
+    db = tmp_path / "results.db"
+    host = {"cpu_model": "Intel Xeon", "cores": 2, "load_start": [3.5, 2.0, 1.0]}
+    with ResultStore(db) as store:
+        session = store.start_session(SessionRecord(
+            command="table 5", device_profile="emulator", device_serial="s", device_model="m",
+            device_fingerprint="fp", flags={}, variants=list(TABLE5_MS), tool_version="test", host=host,
+            sensors_emulated=True))
+        for variant, ms in TABLE5_MS.items():
+            for index, offset in enumerate((-0.01, 0.01)):  # two trials: too few for a CI
+                store.record_trial(TrialRecord(
+                    session_id=session, variant=variant, model_sha256="a" * 64, device_profile="emulator",
+                    device_serial="s", device_model="m", device_fingerprint="fp", flags={}, trial_index=index,
+                    started_at="2026-01-01T00:00:00", ended_at="2026-01-01T00:00:01", ok=True,
+                    latency_ms=ms * (1 + offset), tool_version="test"))
+    table = mnv3bench.make_table("5", "emulator", db=db)
+    assert "confidence interval needs at least 3" in " ".join(table.warnings["large-relu"])
+    assert any(f"Session {session} ran on the emulator" in n for n in table.notes)
+    assert any("HIGH HOST LOAD" in n for n in table.notes)
 
 
 def test_readers_name_a_missing_database(tmp_path: Path) -> None:

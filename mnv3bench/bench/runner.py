@@ -295,7 +295,7 @@ def run_session(
     adb: str | None = None,
     serial: str | None = None,
     progress: Progress | None = None,
-    models_dir: Path = Path("models"),
+    models_dir: Path | None = None,  # None: locations.default_models_dir()
     device: Device | None = None,
     artifacts: Sequence[ModelArtifact] | None = None,
     sensors: Sensors | None = None,
@@ -375,7 +375,7 @@ def _device(profile: DeviceProfile, device: Device | None, adb: str | None, seri
         with contextlib.ExitStack() as locks:
             locks.enter_context(DeviceLock(lock_dir, device_lock_key(identity(session.device, session.info),
                                                                      session.device.serial)))
-            if profile.emulated:
+            if on_host_emulator(profile, session.info) or session.emulator is not None:
                 locks.enter_context(HostCoreLock(lock_dir, emulator_host_cpu(profile.pin_core), progress.message))
             for remark in session.warnings:
                 progress.message(f"note: {remark}")
@@ -408,6 +408,12 @@ def _resumable(config: RunConfig, flags: dict[str, str], store: ResultStore, pro
     progress.message(f"--resume: continuing session {last['id']} with its flags ("
                      + "; ".join(c.text() for c in changes) + ")")
     return resumed
+
+
+def on_host_emulator(profile: DeviceProfile, info: DeviceInfo) -> bool:
+    """mnv3bench's emulator, playing itself or a phone's twin (in-process or `emulator serve`):
+    its benchmark computes on a host core and its sensor values are invented."""
+    return profile.emulated or info.emulator
 
 
 def identity(device: Device, info: DeviceInfo) -> str:
@@ -459,7 +465,7 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         builds_on={p.variant: [int(i) for i in p.prior_ok["id"]] for p in plans
                    if p.prior_ok is not None and len(p.prior_ok)},
         device_address=dev.serial, seed=seed,
-        host=host_facts().to_json(), sensors_emulated=profile.emulated,
+        host=host_facts().to_json(), sensors_emulated=on_host_emulator(profile, info),
     ))
 
     to_measure = [p for p in plans if p.todo]
@@ -619,6 +625,7 @@ def _wait_for_thermal_gate(setup: _Setup, progress: Progress, sleep: Callable[[f
     gate = float(config.thermal_gate_c)  # type: ignore[arg-type]
     start = clock()
     told = False
+    emulated = " (emulated)" if on_host_emulator(setup.profile, setup.info) else ""  # an invented reading
     while True:
         reading = setup.sensors.temperature(setup.device)
         temp = reading.celsius
@@ -633,13 +640,13 @@ def _wait_for_thermal_gate(setup: _Setup, progress: Progress, sleep: Callable[[f
         waited = clock() - start
         if waited >= config.thermal_timeout_s:
             raise MnvError(
-                f"The CPU stayed at {temp:.1f} C, above the thermal gate of {gate:g} C, for "
+                f"The CPU stayed at {temp:.1f} C{emulated}, above the thermal gate of {gate:g} C, for "
                 f"{config.thermal_timeout_s:g} s.",
                 "Let the phone cool (screen off, out of its case, off the charger), raise --thermal-gate or "
                 "--thermal-timeout, then run again with --resume.",
             )
         if not told:
-            progress.message(f"Waiting for the CPU to cool below {gate:g} C (now {temp:.1f} C)")
+            progress.message(f"Waiting for the CPU to cool below {gate:g} C (now {temp:.1f} C{emulated})")
             told = True
         sleep(min(config.thermal_poll_s, max(0.0, config.thermal_timeout_s - waited)))
 

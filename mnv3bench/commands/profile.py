@@ -11,13 +11,22 @@ from rich import box
 from rich.table import Table
 
 from mnv3bench.bench.runner import run_session
-from mnv3bench.cliapp import DeviceOpt, JsonOpt, app, print_json, stderr, stdout
+from mnv3bench.cliapp import (
+    DeviceOpt,
+    JsonOpt,
+    ReportsDirOpt,
+    app,
+    print_json,
+    stderr,
+    stdout,
+)
 from mnv3bench.commands.measure_options import (
     Measurement,
     command_line,
     measuring_command,
 )
 from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.locations import default_reports_dir
 from mnv3bench.results import ResultStore
 
 _HELP = """Profile ops and attribute the time to the network's blocks.
@@ -107,8 +116,9 @@ def profile_command(
     variants: Annotated[list[str], typer.Argument(metavar="VARIANT...", help="Variant names.")],
     device: DeviceOpt,
     measurement: Measurement,
-    plot: Annotated[Path | None, typer.Option("--plot", help="PNG path (default reports/DEVICE/profile-....png).")] = None,
+    plot: Annotated[Path | None, typer.Option("--plot", help="PNG path (default REPORTS_DIR/DEVICE/profile-....png).")] = None,
     json_output: JsonOpt = False,
+    reports_dir: ReportsDirOpt = None,
 ) -> None:
     from mnv3bench.device.profiles import load_profile
     from mnv3bench.profile.plot import plot_blocks
@@ -132,12 +142,12 @@ def profile_command(
                        "--enable_op_profiling.")
     ordered = [profiles[n] for n in names]
     kernels = {True: "xnnpack", False: "builtin", None: "default"}[measurement.options.get("use_xnnpack")]
-    path = plot or Path("reports") / device / f"profile-{'-vs-'.join(names)}-{kernels}.png"
+    path = plot or (reports_dir or default_reports_dir()) / device / f"profile-{'-vs-'.join(names)}-{kernels}.png"
     plot_blocks(ordered, path, f"latency along the network on {device} ({kernels} kernels)")
     if json_output:
         print_json([{**p.to_json(), "device": device, "kernels": kernels, "session": result.session_id,
                      "plot": str(path)} for p in ordered])
-        return
-    for profile in ordered:
-        stdout.print(block_table(profile))
-    stderr.print(f"plot: {path}", highlight=False)
+    else:
+        for profile in ordered:
+            stdout.print(block_table(profile))
+    stderr.print(f"wrote the plot to {path}", highlight=False, soft_wrap=True)

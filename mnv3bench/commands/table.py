@@ -11,13 +11,14 @@ import typer
 from rich.markup import escape
 
 from mnv3bench import __version__
-from mnv3bench.api import read_trials, selected_table, table_result
+from mnv3bench.api import read_sessions, read_trials, selected_table, table_result
 from mnv3bench.bench.options import TABLE_MAX_TIME_S, TABLE_PRECISION
 from mnv3bench.bench.runner import SessionResult, run_session
 from mnv3bench.cliapp import (
     AllSessionsOpt,
     DbOpt,
     JsonOpt,
+    ReportsDirOpt,
     SessionOpt,
     app,
     print_json,
@@ -33,7 +34,6 @@ from mnv3bench.commands.measure_options import (
 )
 from mnv3bench.commands.paths import is_safe_component, require_safe_component
 from mnv3bench.errors import MnvError, UsageError
-from mnv3bench.host import host_notes
 from mnv3bench.locations import default_reports_dir
 from mnv3bench.model.size import AllowHugeOpt, check_sizes
 from mnv3bench.results import ResultStore, resolve_db_path
@@ -47,10 +47,6 @@ from mnv3bench.tables.export.terminal import to_rich
 from mnv3bench.tables.result import TableResult
 from mnv3bench.tables.side_by_side import side_by_side
 
-ReportsDirOpt = Annotated[
-    Path | None,
-    typer.Option("--reports-dir", help="Folder for the report files (default: reports/ beside the database, see README); files go to DIR/<device>/session-<N>/, and DIR/<device>/latest/ shows the newest session's."),
-]
 DevicesOptionalOpt = Annotated[
     list[str] | None,
     typer.Option("--device", "-d", metavar="NAME", show_default=False,
@@ -130,8 +126,7 @@ def _session_table(defn: TableDef, session: SessionResult, measurement: Measurem
     ids = {tid for v in session.variants for tid in v.trial_ids}
     frame = read_trials(measurement.db_path, device=session.device_profile, variants=defn.variants(), ok_only=True)
     result = table_result(defn.name, frame[frame["id"].isin(ids)], session.device_profile,
-                          op_profile=measurement.config().op_profiling)
-    result.notes += _host_notes(measurement.db_path, result.sessions)
+                          op_profile=measurement.config().op_profiling, sessions=read_sessions(measurement.db_path))
     result.notes.append(f"Session {session.timings.summary()}.")
     result.warnings = {v.variant: [str(w) for w in v.warnings] for v in session.variants if v.warnings}
     result.extra.update(
@@ -215,11 +210,9 @@ def report(
         for defn in defns:
             on_device = measured[measured["device_profile"] == dev]
             result = selected_table(defn.name, on_device, dev, op_profile=op_profile, session=session,
-                                    all_sessions=all_sessions)
+                                    all_sessions=all_sessions, sessions=sessions)
             if result.n_trials() == 0 and not table_name:
                 continue  # a table never measured on this device (or in that session): not worth a page of dashes
-            result.warnings = {**result.warnings, **_diagnose(result)}
-            result.notes += host_notes(sessions, result.sessions)
             result.extra.update(command="mnv3bench report", tool_version=__version__,
                                 source=_source(result))
             results.append(result)
@@ -244,17 +237,3 @@ def _source(result: TableResult) -> str:
         return (f"session {result.extra['session_id']}, with the stored trials it built on (--resume, --reuse): "
                 "the session that measured most of the table's variants, or the one --session named")
     return "every session's trials of the same model, flags and device build, pooled (--all-sessions)"
-
-
-def _host_notes(db_path: Path, session_ids: list[int]) -> list[str]:
-    with ResultStore(db_path, read_only=True) as store:
-        return host_notes(store.sessions(), session_ids)
-
-
-def _diagnose(result: TableResult) -> dict[str, list[str]]:
-    """The warnings `run` gives, from the stored trials each cell was built on."""
-    from mnv3bench.bench.stats import diagnose
-
-    found = {variant: [str(w) for w in diagnose(cell.latencies_ms)] for variant, cell in result.cells.items()}
-    return {variant: texts for variant, texts in found.items() if texts}
-

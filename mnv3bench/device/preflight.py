@@ -177,6 +177,8 @@ def _temperature_check(info: DeviceInfo) -> Check:
     temp = info.cpu_temperature_c
     source = info.thermal_source
     where = f" (source: {source.describe()})" if source is not None else ""
+    if info.emulator:  # mnv3bench's emulator invents its temperatures (device/probe.py)
+        where += " (emulated: invented by mnv3bench's emulator, not measured)"
     if temp is None:
         why = info.temperature.note if info.temperature is not None and info.temperature.note else \
             "no CPU thermal zone readable"
@@ -195,7 +197,8 @@ def _battery_check(info: DeviceInfo) -> Check:
         return Check("battery", WARN, "`dumpsys battery` gave nothing readable", "")
     level = battery.get("level")
     temp = battery.get("temperature_c")
-    detail = f"{level}%" + (f", {temp:.1f} C" if isinstance(temp, float) else "")
+    detail = f"{level}%" + (f", {temp:.1f} C" if isinstance(temp, float) else "") + \
+        (" (emulated)" if info.emulator else "")
     if battery.get("charging"):
         return Check("battery", WARN, detail + ", charging (charging heats the phone)",
                      "Charge first and measure on a full battery (or unplug), for steady numbers.")

@@ -40,7 +40,11 @@ PROPS = {
     "serial": "ro.serialno",
     "release": "ro.build.version.release",
     "sdk": "ro.build.version.sdk",
+    "emulator": "ro.mnv3bench.emulator",
 }
+# mnv3bench's emulator sets it on every phone it plays, the Pixel twins too; a real phone has
+# no such property.
+EMULATOR_PROP = PROPS["emulator"]
 
 
 @dataclass
@@ -67,6 +71,8 @@ class DeviceInfo:
     thermal_source: ThermalSource | None = None  # where CPU temperatures come from
     temperature: TempReading | None = None  # the CPU temperature at probe time
     address: str = ""  # the transport address (HOST:PORT or a USB serial); `serial` is ro.serialno
+    # mnv3bench's emulator (EMULATOR_PROP): the benchmark computes on the host, the sensors are invented.
+    emulator: bool = False
 
     @property
     def cpu_temperature_c(self) -> float | None:
@@ -94,7 +100,7 @@ class DeviceInfo:
             "clusters_detected": [cpu_list(c) for c in self.clusters_detected],
             "thermal_source": self.thermal_source.describe() if self.thermal_source else None,
             "temperature": self.temperature.to_json() if self.temperature else None,
-            "address": self.address,
+            "address": self.address, "emulator": self.emulator,
         }
 
 
@@ -251,7 +257,7 @@ def probe(device: Device, profile: DeviceProfile) -> DeviceInfo:
         battery=parse_battery(layout["battery"]), free_kb=parse_df_free_kb(layout["df"]),
         big_cores_detected=detect_big_cores(max_freq),
         clusters_detected=detect_clusters(max_freq, related, capacity),
-        thermal_source=source, address=device.serial,
+        thermal_source=source, address=device.serial, emulator=props["emulator"] == "1",
     )
     info.temperature = read_temperature(lambda command: _run(device, command, "temperatures"), source)
     info.notes.extend(cluster_notes(info, profile))

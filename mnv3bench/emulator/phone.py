@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mnv3bench.device.probe import EMULATOR_PROP
 from mnv3bench.emulator.faults import (
     DOWNLOAD_NAME,
     DropConnection,
@@ -133,6 +134,9 @@ class EmulatedPhone:
             "sys.boot_completed": "1",
             "ro.kernel.qemu": "0",
             **_twin_props(p, serial),
+            # Set by every emulated phone, twins too: the runner reads it to know that the
+            # benchmark computes on the host and the sensors are invented (device/probe.py).
+            EMULATOR_PROP: "1",
         }
 
     def _install(self) -> None:

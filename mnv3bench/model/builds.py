@@ -19,6 +19,7 @@ from queue import Empty
 from typing import Any
 
 from mnv3bench.errors import MnvError, UsageError
+from mnv3bench.locations import default_models_dir
 from mnv3bench.model.cache import (
     ModelArtifact,
     build_lock,
@@ -56,14 +57,14 @@ def _check_weights(weights: Path | str | None) -> Path | None:
 def ensure_model(
     variant: Variant | str,
     *,
-    models_dir: Path | str = Path("models"),
+    models_dir: Path | str | None = None,  # None: locations.default_models_dir()
     force: bool = False,
     weights: Path | str | None = None,
 ) -> ModelArtifact:
     """The verified .tflite for `variant`: from the cache when valid, else built now."""
     v = _as_variant(variant)
     weights_path = _check_weights(weights)
-    models_dir = Path(models_dir)
+    models_dir = default_models_dir() if models_dir is None else Path(models_dir)
     key = cache_key(v, weights_path)
     path = model_path(v, models_dir, key)
     if not force and (hit := read_cached(v, path, key)):
@@ -142,7 +143,7 @@ class _Starts:
 def ensure_models(
     variants: Sequence[Variant | str],
     *,
-    models_dir: Path | str = Path("models"),
+    models_dir: Path | str | None = None,  # None: locations.default_models_dir()
     force: bool = False,
     weights: Path | str | None = None,
     jobs: int = 2,
@@ -159,7 +160,7 @@ def ensure_models(
     notify = progress or (lambda name, state, detail: None)
     resolved = [_as_variant(v) for v in variants]
     weights_path = _check_weights(weights)
-    models_dir = Path(models_dir)
+    models_dir = default_models_dir() if models_dir is None else Path(models_dir)
     unique = list(dict.fromkeys(resolved))
     results: dict[Variant, ModelArtifact] = {}
     missing: list[Variant] = []

@@ -56,6 +56,9 @@ def test_doctor_on_the_in_process_emulator_passes(capsys: pytest.CaptureFixture[
     for name in ("connection", "profile", "abi", "benchmark binary", "binary runs", "free space", "governor",
                  "temperature", "battery"):
         assert f"OK    {name}:" in out
+    # The emulator's temperatures are its inventions, and doctor says so beside them.
+    [temperature] = [line for line in out.splitlines() if "temperature:" in line]
+    assert "emulated" in temperature
 
 
 def test_doctor_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -34,10 +34,18 @@ def this_checkouts_standin(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize("kernels", [["--no-xnnpack"], []], ids=["builtin", "xnnpack"])
 def test_profile_json_attributes_the_run_to_blocks(rel_env, small_model: Path, this_checkouts_standin, capsys,
-                                                   kernels: list[str]) -> None:
+                                                   kernels: list[str], tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    # The plot goes to --reports-dir, else to the default reports folder; never to the current folder.
+    monkeypatch.setenv("MNV3BENCH_HOME", str(tmp_path / "home-dir"))
+    where = ["--reports-dir", str(tmp_path / "given")] if kernels else []
     code, out, err = cli(["profile", SMALL, "--device", "emulator", *kernels, *QUICK, "--models-dir",
-                          str(small_model), "--db", "r.db", "--json"], capsys)
+                          str(small_model), "--db", "r.db", "--json", *where], capsys)
     assert code == 0, err
+    folder = tmp_path / ("given" if kernels else "home-dir/reports") / "emulator"
+    [plot] = folder.glob("profile-*.png")
+    assert f"wrote the plot to {plot}" in " ".join(err.split())
+    assert not (tmp_path / "reports").exists()
     [data] = json.loads(out)
     assert data["variant"] == SMALL and data["device"] == "emulator"
     # --use_xnnpack is always stated (true by default), so the kernels are named, never "default".

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -291,6 +292,7 @@ def test_hot_device_makes_the_gate_wait_then_the_trial_runs_cool(rel_env, emulat
     result = cli(*run_args(server, db, small_model, 1, "--thermal-gate", "45", "--thermal-timeout", "30"))
     assert result.code == 0, result.err
     assert "Waiting for the CPU to cool below 45 C" in result.err
+    assert re.search(r"\(now \d+\.\d C \(emulated\)\)", result.err)  # the emulator invents its temperatures
     [trial] = trials_of(db)
     assert trial["ok"] and trial["temp_before_c"] < 45
     [(session_start,)] = rows(db, "SELECT started_at FROM sessions")
