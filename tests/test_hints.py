@@ -183,6 +183,7 @@ def test_hints_made_at_run_time_are_few_and_known() -> None:
     assert dynamic == [
         "mnv3bench/bench/options.py",      # rule.hint: the option table's rules
         "mnv3bench/commands/devices.py",   # a caught MnvError's hint shown as the doctor's fix
+        "mnv3bench/commands/measure_options.py",  # several phones: a sentence, then each phone's own hint
         "mnv3bench/device/preflight.py",   # the failed checks' fixes joined; a caught MnvError's hint
         "mnv3bench/device/protocol.py",    # DeviceLinkError passes its caller's hint on
         "mnv3bench/variants.py",           # the grammar's problems: (what, fix)

@@ -339,8 +339,9 @@ def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants:
 
 def fleet_failure(result: FleetResult, again: str, resume_command: str) -> MnvError | None:
     """The error to end a command with when some phones' sessions failed (None when none did):
-    each failed phone's own hint (its commands about that phone: its --device and --serial),
-    then how to measure the rest, exactly (`resume_command`), as `measure` says for one phone."""
+    what to do, then each failed phone's own hint (its commands about that phone: its --device
+    and --serial), then how to measure the rest, exactly (`resume_command`), as `measure` says
+    for one phone."""
     from mnv3bench.bench.fleet import failure_text
     from mnv3bench.cliapp import with_given_options
 
@@ -350,5 +351,6 @@ def fleet_failure(result: FleetResult, again: str, resume_command: str) -> MnvEr
     hints = [f"{o.phone.name}: {with_given_options(o.error.hint, phone=o.phone.name)}" for o in result.failed
              if isinstance(o.error, MnvError) and o.error.hint]
     return MnvError(f"{len(result.failed)} of {len(result.outcomes)} phones failed: {lines.rstrip('.')}.",
-                    "\n".join([*hints, f"Fix the cause, then {again} The other phones' results are above, and every "
-                                "finished trial is stored.", f"That is: {resume_command}"]))
+                    "\n".join([f"Fix the cause on each failed phone{' (below)' if hints else ''}, then {again} "
+                                "The other phones' results are above, and every finished trial is stored.",
+                                *hints, f"That is: {resume_command}"]))

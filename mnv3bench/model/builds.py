@@ -153,7 +153,7 @@ def ensure_models(
 
     Returns one artifact per input variant, in input order (duplicates share one build).
     Cache hits are resolved here without spawning anything or importing TensorFlow.
-    If builds fail, the others still finish; then the first failure is raised.
+    If builds fail, the others still finish; then the first failure (in the order given) is raised.
     """
     if jobs < 1:
         raise UsageError(f"jobs must be at least 1, got {jobs}.", "Use --jobs 1 or more.")
@@ -172,7 +172,7 @@ def ensure_models(
         else:
             missing.append(v)
 
-    failures: list[MnvError] = []
+    failed: dict[Variant, MnvError] = {}
     if missing:
         make_models_dir(models_dir)
         workers = min(jobs, len(missing))
@@ -197,7 +197,7 @@ def ensure_models(
                         try:
                             artifact = future.result()
                         except MnvError as err:
-                            failures.append(err)
+                            failed[v] = err
                             notify(v.name, "failed", err.message)
                         else:
                             results[v] = artifact
@@ -211,6 +211,8 @@ def ensure_models(
         finally:
             started_queue.close()
             started_queue.join_thread()
+    # The first in the order asked, not in the order they ended (one wait can return several).
+    failures = [failed[v] for v in missing if v in failed]
     if failures:
         first = failures[0]
         if len(failures) > 1:
