@@ -198,7 +198,8 @@ def _method(c: PaperComparison) -> str:
 def agreement_title(result: TableResult) -> str:
     """The agreement summary's headline: resolved agreements, disagreements, unresolved."""
     agree, judged = result.agreement_counts()
-    return f"{result.verdict_counts().headline()} ({agree}/{judged} directions match)"
+    # The directions alone, resolved or not, are context, never a count of agreements.
+    return f"{result.verdict_counts().headline()} ({agree} of {judged} point the paper's way, resolved or not)"
 
 
 def op_profile_grid(result: TableResult) -> Grid | None:
