@@ -154,7 +154,7 @@ class SessionRecord:
     # host.HostFacts.to_json() at the start; the load at the end comes with end_session.
     host: dict[str, Any] = field(default_factory=dict)
     # True when the temperatures and frequencies of its trials are the emulator's inventions
-    # (a profile with emulated = true), not measurements.
+    # (the emulator or a Pixel twin: runner.on_host_emulator), not measurements.
     sensors_emulated: bool = False
     seed: int | None = None  # the seed the rounds' random orders were drawn from
 

@@ -187,6 +187,9 @@ class _StoppableProgress:
     def message(self, text: str) -> None:
         self.inner.message(text)
 
+    def build(self, variant: str, state: str, detail: str) -> None:
+        self.inner.build(variant, state, detail)
+
     def push(self, variant: str, sent: int, total: int) -> None:
         self.inner.push(variant, sent, total)
 
@@ -261,11 +264,13 @@ def start_fleet(phones: Sequence[Phone], variants: Sequence[Any], config: RunCon
 def run_fleet(phones: Sequence[Phone], variants: Sequence[Any], config: RunConfig, db_path: Path,
               runner: SessionRunner, *, progress_for: Callable[[Phone], Progress], models_dir: Path,
               artifacts: Sequence[ModelArtifact], adb: str | None = None, command_line: str = "run",
-              device_options: dict[str, Any] | None = None) -> FleetResult:
-    """Every phone's session to its end (the Python API's and the tests' way; the CLI uses
+              device_options: dict[str, Any] | None = None,
+              comparisons: Sequence[tuple[str, str]] | None = None) -> FleetResult:
+    """Every phone's session to its end, for callers without a display (the CLI uses
     start_fleet to handle Ctrl-C)."""
     fleet = start_fleet(phones, variants, config, db_path, runner, progress_for=progress_for, models_dir=models_dir,
-                        artifacts=artifacts, adb=adb, command_line=command_line, device_options=device_options)
+                        artifacts=artifacts, adb=adb, command_line=command_line, device_options=device_options,
+                        comparisons=comparisons)
     try:
         return fleet.wait()
     except KeyboardInterrupt:

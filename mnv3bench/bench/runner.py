@@ -1,4 +1,5 @@
-"""Run a benchmark session: build, push, then K interleaved trials per variant, each stored.
+"""Run a benchmark session: build, push, then rounds of trials (every variant once a round, in
+a random order), K rounds or until --precision is reached, each trial stored.
 
 The order of work, and why:
 1. Open the device, preflight, take its lock: a wrong phone, a missing benchmark binary
@@ -335,9 +336,6 @@ def run_session(
             )
             timings.build_s = time.perf_counter() - build_started
         artifacts = list(artifacts)
-        # What identifies a measurement besides the model: the benchmark_model flags, the core
-        # it is pinned to and the benchmark binary itself (a new build or another core must not
-        # mix with stored trials under --resume, --reuse or compare).
         binary_sha256 = dev.sha256(profile.benchmark_binary) or "missing"
         flags = _session_flags(config, profile, binary_sha256)
         if config.resume and not config.force_new:
@@ -538,8 +536,9 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
             round_index += 1
             in_round = list(plans)
             rng.shuffle(in_round)
+            end = done + len(in_round)  # the trials planned so far: this round's last
             for position, plan in enumerate(in_round, start=1):
-                measure(plan, _next_index(plan, new_trials), round_index, position, done, done + len(in_round) + 1)
+                measure(plan, _next_index(plan, new_trials), round_index, position, done, end)
                 done += 1
         if not report.met:
             progress.message(f"warning: precision ±{target:.2%} not reached ({report.stopped}) for: "

@@ -66,7 +66,8 @@ class StatWarning:
 
 @dataclass
 class Comparison:
-    """a versus b: ratio = median(a) / median(b); < 1 means a is faster."""
+    """a versus b, ratio a/b (< 1: a is faster): the geometric mean of within-round ratios
+    (method "paired", bench/paired.py), else median(a) / median(b)."""
 
     ratio: float
     ratio_ci_low: float | None
@@ -102,9 +103,9 @@ def _clean(values: Sequence[float]) -> np.ndarray:
     return data
 
 
-def summarize(trial_means_ms: Sequence[float]) -> Summary:
+def summarize(trial_latencies_ms: Sequence[float]) -> Summary:
     """Median, mean, std, min, CV and a bootstrap CI of the median of the trial means."""
-    data = _clean(trial_means_ms)
+    data = _clean(trial_latencies_ms)
     mean = float(np.mean(data))
     std = float(np.std(data, ddof=1)) if data.size > 1 else 0.0
     ci_low = ci_high = None

@@ -119,7 +119,6 @@ class Measurement:
         """The user's command with the flag that measures only the rest (`command_line` outside the CLI)."""
         return rerun_command(self.resume_flag, fallback=command_line)
 
-
     def run_fleet(self, run_session: SessionRunner, profiles: Sequence[Any], variants: Sequence[Any], *,
                   command_line: str, comparisons: Sequence[tuple[str, str]] | None = None) -> FleetResult:
         """Measure the variants on one phone per profile at once; see `measure_fleet`."""
@@ -288,7 +287,7 @@ def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants:
     from mnv3bench.model.builds import ensure_models
 
     for phone in phones:
-        stderr.print(f"{phone.describe()}", highlight=False, soft_wrap=True)
+        stderr.print(phone.describe(), highlight=False, soft_wrap=True)
     if any(phone.serial is None for phone in phones):
         from mnv3bench.device.adb import load_signer
 
@@ -322,7 +321,7 @@ def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants:
         except KeyboardInterrupt as interrupt:
             fleet.interrupt()
             with ResultStore(db_path) as store:  # what each phone's session kept, as `measure` says for one
-                lines = [f"{phone.name}: " + (kept_line(store, before, device=phone.name, serial=phone.serial)
+                lines = [f"{phone.name}: " + (kept_line(store, before, device=phone.name, address=phone.serial)
                                               or "interrupted before its session started; nothing of it is stored.")
                          for phone in phones]
             for line in [*lines, f"Measure what is missing: {resume_command}"]:

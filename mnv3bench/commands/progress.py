@@ -20,6 +20,7 @@ command that resumes it.
 from __future__ import annotations
 
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -102,8 +103,9 @@ class BuildBoard:
 
 
 def is_precision_line(text: str) -> bool:
-    """The runner's line after each adaptive round (PrecisionReport.progress_line)."""
-    return text.startswith("round ") and ", target ±" in text
+    """The runner's line after each adaptive round (PrecisionReport.progress_line), also with
+    a phone's label in front ("pixel1: round 9: ...") when several phones run."""
+    return re.match(r"([\w.-]+: )?round \d+", text) is not None and ", target ±" in text
 
 
 class TrialClock:
@@ -290,16 +292,16 @@ def kept_report(store: ResultStore, after_session: int, resume: str) -> list[str
 
 
 def kept_line(store: ResultStore, after_session: int, *, device: str | None = None,
-              serial: str | None = None) -> str | None:
-    """What the newest session after `after_session` kept (of `device`, and of the phone
-    `serial` when given: one phone among several); None when there is no such session."""
+              address: str | None = None) -> str | None:
+    """What the newest session after `after_session` kept (of `device`, and of the phone at
+    transport `address` when given: one phone among several); None when there is no such session."""
     sessions = store.sessions()
     if len(sessions):
         sessions = sessions[sessions["id"].astype(int) > after_session]
         if device is not None:
             sessions = sessions[sessions["device_profile"] == device]
-        if serial is not None:
-            sessions = sessions[sessions["device_serial"] == serial]
+        if address is not None:  # the adb serial it was reached by; device_serial is ro.serialno
+            sessions = sessions[sessions["device_address"] == address]
     mine = sorted(int(i) for i in sessions["id"]) if len(sessions) else []
     if not mine:
         return None

@@ -192,9 +192,6 @@ def report(
             f"no results database at {db_path}.",
             f"Measure first (`{suggest('mnv3bench table 5 --device emulator', db=db)}`), or point --db at the database.",
         )
-    if session is not None and all_sessions:
-        raise UsageError("--session and --all-sessions exclude each other.",
-                         "Give --session N to read one session, or --all-sessions to pool them all.")
     with ResultStore(db_path, read_only=True) as store:
         measured = store.measured_trials(device=device)
         sessions = store.sessions()

@@ -12,6 +12,7 @@ from mnv3bench.commands.progress import (
     PlainProgress,
     RichProgress,
     TrialClock,
+    kept_line,
     kept_report,
     newest_session_id,
     rich_bar,
@@ -73,6 +74,15 @@ def test_with_a_precision_target_the_bar_shows_the_worst_half_width_not_an_eta()
     assert "ETA" not in status and "a #1: 4.00 ms" in status
 
 
+def test_a_phones_labelled_precision_line_reaches_its_bar_too():
+    # Several phones: each phone's messages carry its name (LabelledProgress).
+    console = Console(file=io.StringIO(), force_terminal=True, width=160)
+    with rich_bar(console) as bar:
+        progress = RichProgress(bar, precision_target=0.02)
+        progress.message("pixel1: round 4: worst ±2.50% (a vs b), target ±2.00%")
+    assert "worst ±2.50% (a vs b), target ±2.00%" in progress.clock.status()
+
+
 def test_rich_progress_shows_only_models_that_build_then_pushes_and_trials():
     console = Console(file=io.StringIO(), force_terminal=True, width=140)
     clock = Clock()
@@ -120,7 +130,7 @@ def test_the_kept_report_counts_what_the_database_holds_and_says_how_to_resume(t
         before = newest_session_id(store)
         session = store.start_session(SessionRecord(
             command="run", device_profile="emulator", device_serial="s", device_model="m", device_fingerprint="fp",
-            flags={}, variants=["a", "b", "c"], tool_version="test"))
+            flags={}, variants=["a", "b", "c"], tool_version="test", device_address="127.0.0.1:5555"))
         for index, (variant, ok) in enumerate([("a", True), ("b", True), ("a", True), ("b", False)], start=1):
             store.record_trial(TrialRecord(
                 session_id=session, variant=variant, model_sha256="0" * 64, device_profile="emulator",
@@ -131,3 +141,6 @@ def test_the_kept_report_counts_what_the_database_holds_and_says_how_to_resume(t
     assert kept == (f"interrupted: kept 3 trials (a 2, b 1, c none) and 1 failed one in {tmp_path / 'r.db'}, "
                     f"session {session}.")
     assert resume == "Measure what is missing: mnv3bench run a b --db r.db --resume"
+    with ResultStore(tmp_path / "r.db", read_only=True) as store:  # one phone among several, by its address
+        assert kept_line(store, before, device="emulator", address="127.0.0.1:5555") == kept
+        assert kept_line(store, before, device="emulator", address="s") is None  # "s" is ro.serialno

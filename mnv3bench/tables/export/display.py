@@ -58,7 +58,8 @@ def format_latency(median: Any, ci_low: Any, ci_high: Any, n: Any = None, why_no
     return f"{_num(median)} ms [{_num(ci_low)}, {_num(ci_high)}]"
 
 
-def _cell_latency(cell: Cell | None) -> str:
+def cell_latency(cell: Cell | None) -> str:
+    """"51.4 ms [50.9, 52.0]": a cell's median with its interval, or why it has none."""
     if cell is None:
         return MISSING
     interval = cell.interval()
@@ -98,7 +99,7 @@ def table_grid(result: TableResult) -> Grid:
         if any(not is_missing(v) for v in changes):
             columns.append(("ΔMAdds", [MISSING if is_missing(v) else f"{v:+.1f}M" for v in changes]))
     device = result.device
-    columns.append((f"{'opt' if defn.has_noopt else 'latency'} ({device})", [_cell_latency(r.opt) for r in rows]))
+    columns.append((f"{'opt' if defn.has_noopt else 'latency'} ({device})", [cell_latency(r.opt) for r in rows]))
     columns.append(("Δ opt", [_pct(r.opt_change_pct) for r in rows]))
     if defn.has_noopt:
         columns.append((f"no-opt ({device})", [_noopt_cell(r) for r in rows]))
@@ -116,7 +117,7 @@ def table_grid(result: TableResult) -> Grid:
 
 
 def _noopt_cell(row: TableRow) -> str:
-    text = _cell_latency(row.noopt)
+    text = cell_latency(row.noopt)
     return f"{text} (= opt, no h-swish)" if row.definition.noopt_is_opt and text != MISSING else text
 
 
@@ -187,6 +188,8 @@ def op_block_grid(result: TableResult) -> Grid | None:
                share(v.hswish_ms, v.total_ms), share(v.hswish_replacement_ms, v.total_ms),
                f"{v.unattributed_share:.1%}") for v in result.op_blocks),
     )
+
+
 def _method(c: PaperComparison) -> str:
     """"paired, 8 rounds, ±1.2%": how the ratio was estimated and the precision it reached."""
     if c.method is None:

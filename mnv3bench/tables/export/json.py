@@ -105,6 +105,8 @@ def _op_blocks_record(v: Any) -> dict[str, Any]:
             "blocks": [{"name": name, "ms": ms, "share": share} for name, ms, share in v.blocks],
             "unattributed_share": v.unattributed_share, "hswish_ms": v.hswish_ms,
             "hswish_replacement_ms": v.hswish_replacement_ms}
+
+
 def _agreement_summary(result: TableResult) -> dict[str, int]:
     agree, judged = result.agreement_counts()
     counts = result.verdict_counts()

@@ -12,12 +12,11 @@ from typing import Any
 from rich.console import Group
 from rich.text import Text
 
-from mnv3bench.bench.supported import supported_ci
 from mnv3bench.errors import MnvError
 from mnv3bench.tables.export.display import (
     MISSING,
     Grid,
-    format_latency,
+    cell_latency,
     is_missing,
     warning_lines,
 )
@@ -28,14 +27,6 @@ from mnv3bench.tables.result import Cell, column_key, to_plain
 from mnv3bench.tables.side_by_side import SideBySide
 
 FOLDER = "side-by-side"  # under the reports folder: beside the phones' own folders
-
-
-def _latency(cell: Cell | None) -> str:
-    if cell is None:
-        return MISSING
-    interval = cell.interval()
-    return format_latency(interval["median"], interval["ci_low"], interval["ci_high"], cell.summary.n,
-                          supported_ci(cell.summary).reason)
 
 
 def _paper(value: float | None, early: float | None) -> str:
@@ -51,9 +42,9 @@ def side_grid(table: SideBySide) -> Grid:
     for i, phone in enumerate(table.tables):
         label = table.device_label(phone)
         columns.append((f"{label} ms" if not table.definition.has_noopt else f"{label} opt ms",
-                        [_latency(r.opt[i]) for r in rows]))
+                        [cell_latency(r.opt[i]) for r in rows]))
         if table.definition.has_noopt:
-            columns.append((f"{label} no-opt ms", [_latency(r.noopt[i]) for r in rows]))
+            columns.append((f"{label} no-opt ms", [cell_latency(r.noopt[i]) for r in rows]))
     for col in table.paper_columns:
         columns.append((f"paper {col} ms", [_paper(r.paper_ms.get(col), r.paper_early_ms.get(col)) for r in rows]))
     return Grid.from_columns(columns)
