@@ -124,7 +124,7 @@ class TrialRecord:
     temp_note: str | None = None  # why a temperature is unknown (None), when one is
     round_index: int | None = None  # the session's round (1, 2, ...): every variant runs once per round
     round_position: int | None = None  # its place in that round's random order (1 = first)
-    latency_estimator: str | None = None  # latency_ms is its runs' "median" or "mean" (bench/parser.py)
+    latency_estimator: str | None = None  # latency_ms is its runs' "mean" or "median" (bench/parser.py)
 
     def __post_init__(self) -> None:
         if self.ok and self.latency_ms is None:

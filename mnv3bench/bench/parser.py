@@ -672,14 +672,16 @@ MEAN_OF_RUNS = "mean"
 
 
 def trial_latency_us(result: BenchmarkOutput) -> tuple[Number | None, str | None]:
-    """A trial's latency and how it was taken: the median of its regular runs where the
-    output prints one, else their mean (older binaries print no median).
+    """A trial's latency and how it was taken: the mean of its regular runs, else their
+    median where only that is printed.
 
-    The median: a run slowed by a preemption or a page fault moves a mean by its whole excess
-    and a median not at all, so trials of one variant agree more closely (benchmarks/README.md).
+    The mean: measured on the same trials both ways (benchmarks/bench_estimator.py), paired
+    intervals were 1.08-1.17x wider with medians in all four sessions, quiet or loaded: a
+    trial's mean averages its share of the core over 50+ runs, its median lands on a coarser,
+    jumpier value (README, "Measuring").
     """
-    if result.inference_median_us is not None:
-        return result.inference_median_us, MEDIAN_OF_RUNS
     if result.inference_avg_us is not None:
         return result.inference_avg_us, MEAN_OF_RUNS
+    if result.inference_median_us is not None:
+        return result.inference_median_us, MEDIAN_OF_RUNS
     return None, None

@@ -22,9 +22,8 @@ from mnv3bench.bench.options import (
 from mnv3bench.errors import UsageError
 
 # Keys that are not options, which runner._session_flags stores beside them: the pinned core's
-# mask, the benchmark binary's hash, and how a trial's runs become its latency.
-IDENTITY = {"taskset": "the pinned core (taskset mask)", "binary_sha256": "the benchmark binary (sha256)",
-            "latency": "a trial's latency (median of runs, else mean)"}
+# mask and the benchmark binary's hash.
+IDENTITY = {"taskset": "the pinned core (taskset mask)", "binary_sha256": "the benchmark binary (sha256)"}
 
 
 @dataclass(frozen=True)

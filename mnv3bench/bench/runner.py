@@ -385,11 +385,10 @@ def _device(profile: DeviceProfile, device: Device | None, adb: str | None, seri
 
 
 def _session_flags(config: RunConfig, profile: DeviceProfile, binary_sha256: str | None) -> dict[str, Any]:
-    """What identifies a measurement besides the model: benchmark flags, pinning, binary and
-    "latency", how a trial's runs become its latency (bench/parser.py), so trials stored as
-    means before the median was used never mix with today's under --reuse."""
-    return {**benchmark_flags(config), "taskset": profile.affinity_mask, "binary_sha256": binary_sha256,
-            "latency": "median-else-mean"}
+    """What identifies a measurement besides the model: the benchmark_model flags, the core it
+    is pinned to and the benchmark binary itself (a new build or another core must not mix with
+    stored trials under --resume, --reuse or compare)."""
+    return {**benchmark_flags(config), "taskset": profile.affinity_mask, "binary_sha256": binary_sha256}
 
 
 def _resumable(config: RunConfig, flags: dict[str, str], store: ResultStore, profile: DeviceProfile, dev: Device,

@@ -56,7 +56,7 @@ def _result_table(result: SessionResult) -> Table:
         # The warnings themselves, with advice, follow the table on stderr.
         notes = str(len(v.warnings)) if v.warnings else ""
         table.add_row(v.variant, trials, _fmt(s and s.median), _ci_text(s), _fmt(s and s.min), _cv_text(s), notes)
-    table.caption = f"times in ms (per trial: median of runs, else mean); CI: {stats.CI_METHOD}"
+    table.caption = f"times in ms (per trial: mean of runs); CI: {stats.CI_METHOD}"
     return table
 
 

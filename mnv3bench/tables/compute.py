@@ -187,15 +187,15 @@ def _comparisons(defn: TableDef, row: RowDef, cells: dict[str, Cell], column: st
 
 
 def _per_trial(chosen: pd.DataFrame) -> str:
-    """What each trial's latency is: its runs' median or mean (latency_estimator; none stored: the mean)."""
+    """What each trial's latency is: its runs' mean or median (latency_estimator; none stored: the mean)."""
     kinds = (chosen["latency_estimator"].fillna("mean") if "latency_estimator" in chosen.columns
              else pd.Series(["mean"] * len(chosen), dtype=object))
     medians = int((kinds == "median").sum())
-    if medians == len(kinds):
-        return "per-trial medians of runs"
     if medians == 0:
         return "per-trial means of runs"
-    return f"per-trial medians of runs ({len(kinds) - medians} trial(s): means, no median printed or stored)"
+    if medians == len(kinds):
+        return "per-trial medians of runs"
+    return f"per-trial means of runs ({medians} trial(s): medians, no mean printed)"
 
 
 def comparison_pairs(defn: TableDef) -> list[tuple[str, str]]:

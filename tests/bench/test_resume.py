@@ -32,12 +32,3 @@ def test_a_given_option_or_another_binary_that_differs_is_refused():
     assert "the benchmark binary (sha256): bbbbbbbbbbbb then, cccccccccccc now" in err.value.message
     assert "`mnv3bench run -d pixel3 x --num-runs 20`" in err.value.hint and "--force-new" in err.value.hint
 
-
-def test_a_session_stored_with_another_latency_estimator_is_not_resumed_silently():
-    # Sessions before per-trial medians stored no "latency": their trials are means of runs.
-    now = RunConfig(resume=True)
-    stored = _flags(now)
-    with pytest.raises(UsageError) as err:
-        resume_config(now, 4, stored, {**stored, "latency": "median-else-mean"})
-    assert "a trial's latency (median of runs, else mean): not passed then, median-else-mean now" in err.value.message
-    assert "--latency" not in err.value.message and "--force-new" in err.value.hint
