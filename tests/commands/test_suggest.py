@@ -80,5 +80,6 @@ def test_a_failed_phones_hint_names_that_phone_and_the_error_ends_with_the_comma
                           cliapp.rerun_command("--resume"))
     assert error is not None and error.message.startswith("1 of 2 phones failed: pixel2: the disk is full.")
     lines = error.hint.splitlines()
-    assert lines[0] == "pixel2: Free space (`mnv3bench doctor --device pixel2 --serial B`)."
+    assert lines[0].startswith("Fix the cause on each failed phone (below), then run it again with --resume.")
+    assert lines[1] == "pixel2: Free space (`mnv3bench doctor --device pixel2 --serial B`)."
     assert lines[-1] == "That is: mnv3bench run -d pixel1 -d pixel2 --serial A --serial B large-relu --resume"
