@@ -118,11 +118,12 @@ def test_phones_run_side_by_side_into_one_database_and_one_failure_stops_only_it
     result = run_fleet(phones, names, RunConfig(trials=3), db, _runner(devices, threads),
                        progress_for=lambda phone: NullProgress(), models_dir=tmp_path, artifacts=artifacts)
     elapsed = time.perf_counter() - started
+    # Which phones failed, and why, first: a timing figure alone does not say.
+    assert [o.ok for o in result.outcomes] == [True, False, True], [repr(o.error) for o in result.outcomes]
     # One after the other, the wall time would be at least the sum of the sessions' times.
     totals = [r.timings.total_s for r in result.results]
     assert elapsed < 0.75 * sum(totals), (elapsed, totals)
     assert len(set(threads)) == 3
-    assert [o.ok for o in result.outcomes] == [True, False, True]
     assert "USB cable pulled" in str(result.failed[0].error)
     by_serial = dict(rows(db, "SELECT device_serial, COUNT(*) FROM trials WHERE ok = 1 GROUP BY device_serial"))
     assert by_serial == {"P1": 6, "P2": 2, "P3": 6}

@@ -206,13 +206,14 @@ def test_slow_fault_triples_latency(tmp_path: Path, profile, small_model: Path) 
         phone.run_shell(bench_command(profile, "--num_runs=50"), recorder, threading.Event())
         return parse_benchmark_output(recorder.text).inference_median_us
 
-    # Alternated, and the least-disturbed median of each kept: other work on the host comes
-    # and goes between the two measurements, and only ever makes a run slower.
+    # Alternated, three of each, and the middle one of each kept: other work on the host comes
+    # and goes between measurements, and one lucky or unlucky one must not decide (the fastest
+    # of each once gave 5.1: a fast outlier among the normal ones).
     normal, slow = [], []
     for attempt in range(3):
         normal.append(median(set(), attempt))
         slow.append(median({"slow"}, attempt))
-    ratio = min(slow) / min(normal)
+    ratio = sorted(slow)[1] / sorted(normal)[1]
     assert 2.0 < ratio < 5.0, (normal, slow)
 
 
