@@ -219,12 +219,12 @@ class Fleet:
                 thread.join(poll_s)
         return FleetResult(self.outcomes)
 
-    def interrupt(self, grace_s: float = 10.0) -> FleetResult:
-        """Stop every session before its next trial and wait up to `grace_s` for them."""
+    def interrupt(self) -> FleetResult:
+        """Stop every session before its next trial, and wait for each to store its trial in
+        flight: only then does what is stored say what each phone kept. Each trial ends in
+        bounded time (the device's timeouts); a second Ctrl-C leaves sooner."""
         self.stop.set()
-        for thread in self.threads:
-            thread.join(grace_s / max(1, len(self.threads)))
-        return FleetResult(self.outcomes)
+        return self.wait()
 
 
 def start_fleet(phones: Sequence[Phone], variants: Sequence[Any], config: RunConfig, db_path: Path,

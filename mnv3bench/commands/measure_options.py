@@ -279,9 +279,10 @@ def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants:
     """Several phones' sessions side by side (bench/fleet.py), one progress line each.
 
     The models are built once, before any session starts. Ctrl-C, SIGTERM and SIGHUP stop
-    every session before its next trial (finished trials are stored), print what each phone's
-    session kept and `resume_command`, and exit 128 + the signal number. A phone whose session failed is in the result's `failed`, for the caller
-    to report after the others' results.
+    every session before its next trial (each stores the trial it was measuring first), print
+    what each phone's session kept and `resume_command`, and exit 128 + the signal number. A
+    phone whose session failed is in the result's `failed`, for the caller to report after the
+    others' results.
     """
     from mnv3bench.bench.fleet import start_fleet
     from mnv3bench.model.builds import ensure_models
@@ -319,7 +320,10 @@ def measure_fleet(run_session: SessionRunner, phones: Sequence[Phone], variants:
             with stop_on_signals():
                 result = fleet.wait()
         except KeyboardInterrupt as interrupt:
-            fleet.interrupt()
+            stderr.print("Stopping: each phone finishes the trial it is measuring (Ctrl-C again to leave now).",
+                         highlight=False, soft_wrap=True)
+            with contextlib.suppress(KeyboardInterrupt):  # a second Ctrl-C: count what is stored by now
+                fleet.interrupt()
             with ResultStore(db_path) as store:  # what each phone's session kept, as `measure` says for one
                 lines = [f"{phone.name}: " + (kept_line(store, before, device=phone.name, address=phone.serial)
                                               or "interrupted before its session started; nothing of it is stored.")
