@@ -14,15 +14,9 @@ from mnv3bench.device.profiles import load_profile
 from mnv3bench.emulator.faults import FAULTS, DropConnection, check_faults
 from mnv3bench.emulator.phone import BINARY_MARKER, EmulatedPhone
 from mnv3bench.errors import UsageError
-from tests.emulator.helpers import build_tiny_tflite
 
 MODEL = "/data/local/tmp/mnv3bench/tiny.tflite"
 FAST = "--num_threads=1 --num_runs=5 --min_secs=0 --warmup_runs=1 --warmup_min_secs=0"
-
-
-@pytest.fixture(scope="session")
-def tiny_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_tflite(tmp_path_factory.getbasetemp())
 
 
 @pytest.fixture(scope="module")
@@ -206,15 +200,12 @@ def test_slow_fault_triples_latency(tmp_path: Path, profile, small_model: Path) 
         phone.run_shell(bench_command(profile, "--num_runs=50"), recorder, threading.Event())
         return parse_benchmark_output(recorder.text).inference_median_us
 
-    # Alternated, three of each, and the middle one of each kept: other work on the host comes
-    # and goes between measurements, and one lucky or unlucky one must not decide (the fastest
-    # of each once gave 5.1: a fast outlier among the normal ones).
-    normal, slow = [], []
-    for attempt in range(3):
-        normal.append(median(set(), attempt))
-        slow.append(median({"slow"}, attempt))
-    ratio = sorted(slow)[1] / sorted(normal)[1]
-    assert 2.0 < ratio < 5.0, (normal, slow)
+    # Pairs measured back to back, and the middle ratio of five: other work on the host comes
+    # and goes (per-run medians of one phone varied twofold on a busy machine), so each ratio
+    # compares runs under the same load, and one lucky or unlucky pair must not decide.
+    pairs = [(median(set(), attempt), median({"slow"}, attempt)) for attempt in range(5)]
+    ratio = sorted(slow / normal for normal, slow in pairs)[2]
+    assert 2.0 < ratio < 5.0, pairs
 
 
 def test_no_binary_fault_then_push_and_chmod(tmp_path: Path, profile, tiny_tflite: Path) -> None:
