@@ -60,9 +60,21 @@ def test_start_in_process_uses_a_persistent_default_root(tmp_path: Path, monkeyp
         device.close()
 
 
+def _wait_or_dump_threads(proc: subprocess.Popen[str], timeout: float) -> int:
+    """proc's exit status; if it is still running after `timeout`, fail with its threads' stacks
+    (once, 1 full run in 3 on two busy workers, it did not stop within 10 s of Ctrl-C)."""
+    try:
+        return proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGABRT)
+        _, err = proc.communicate(timeout=10)
+        raise AssertionError(f"still running {timeout:g} s after Ctrl-C; its threads:\n{err}") from None
+
+
 def test_serve_in_the_foreground_until_ctrl_c(tmp_path: Path) -> None:
     key = tmp_path / "keys" / "adbkey"  # absent: serve must create it on a fresh machine
-    env = dict(os.environ, MNV3BENCH_ADBKEY=str(key), HOME=str(tmp_path / "home"))
+    # PYTHONFAULTHANDLER: if it does not stop, SIGABRT makes it print where each thread is.
+    env = dict(os.environ, MNV3BENCH_ADBKEY=str(key), HOME=str(tmp_path / "home"), PYTHONFAULTHANDLER="1")
     proc = subprocess.Popen(
         [sys.executable, "-m", "mnv3bench", "emulator", "serve", "--root", str(tmp_path / "root")],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -87,7 +99,7 @@ def test_serve_in_the_foreground_until_ctrl_c(tmp_path: Path) -> None:
         device.close()
 
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=10) == 0
+        assert _wait_or_dump_threads(proc, 10) == 0
         assert "stopped" in (proc.stderr.read() if proc.stderr else "")
     finally:
         if proc.poll() is None:
