@@ -1,5 +1,8 @@
 """Fixtures shared by every folder of tests (plain helpers are in tests/helpers.py).
 
+The suite runs on several pytest-xdist workers. Session fixtures are per worker, except the
+models dirs, which the workers share (`shared_models_dir`).
+
 One fixture is autouse, for every test: `_user_cache_in_tmp` points XDG_CACHE_HOME at a
 session tmp dir, so device locks and emulator roots never land in the real ~/.cache.
 The others apply only where a test asks for them:
@@ -18,6 +21,8 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,12 +31,23 @@ import pytest
 
 from tests.helpers import (
     REPO,
+    SHARED_MODELS_ENV,
     SMALL,
     CliResult,
     every_table_variant,
     mnv3_command,
+    shared_models_dir,
     wait_until,
 )
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto` (pyproject's addopts): at most four workers, since each loads TensorFlow (more
+    than half a GB) and the emulator's timing tests want cores left."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    # One more than the cpus: a third of the suite's time is tests waiting (on sockets,
+    # timeouts, child processes), and another worker fills it.
+    return max(1, min(4, usable + 1))
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -72,13 +88,60 @@ def rel_env(tmp_path: Path, adb_key: Path, monkeypatch: pytest.MonkeyPatch) -> d
     return dict(os.environ)
 
 
+# -- models shared by the pytest-xdist workers of one run --------------------------------------
+
+_SHARED_KEY = pytest.StashKey[tuple[Path, "subprocess.Popen[bytes]"]]()
+# Fixtures that convert a model with the real converter, and the tests that use them run last.
+MODEL_FIXTURES = frozenset({"small_model", "models_copy", "tiny_tflite", "table_models"})
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """On the controller of several workers: a models folder they all share (they inherit its
+    path in the environment), and the tiny model and SMALL built there in the background while
+    the workers collect and run the tests that need no model. The build locks make a worker
+    that needs one sooner wait for it."""
+    config = session.config
+    if hasattr(config, "workerinput") or not getattr(config.option, "numprocesses", None):
+        return
+    shared = Path(tempfile.mkdtemp(prefix="mnv3bench-test-models-"))
+    os.environ[SHARED_MODELS_ENV] = str(shared)
+    builder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from tests.helpers import prebuild_shared_models; "
+                               "prebuild_shared_models(sys.argv[1])", str(shared)],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    config.stash[_SHARED_KEY] = (shared, builder)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The same order on every worker: the tensorflow group first, since one worker runs all of
+    it; the tests that need a converted model last, when the background build has made it."""
+
+    def order(item: pytest.Item) -> tuple[bool, bool]:
+        needs_model = bool(MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())))
+        in_tensorflow_group = any(mark.args == ("tensorflow",) for mark in item.iter_markers("xdist_group"))
+        return needs_model, not in_tensorflow_group
+
+    items.sort(key=order)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shared = config.stash.get(_SHARED_KEY, None)
+    if shared is None:
+        return
+    folder, builder = shared
+    if builder.poll() is None:  # the run needed neither model and ended first
+        builder.kill()
+    builder.wait()
+    shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def small_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A models dir with SMALL built by the real Keras builder and TFLite converter."""
     from mnv3bench.model.builds import ensure_model
     from mnv3bench.variants import parse_variant
 
-    models = tmp_path_factory.mktemp("models")
+    models = shared_models_dir(tmp_path_factory, "models")
     ensure_model(parse_variant(SMALL), models_dir=models)
     return models
 
@@ -89,7 +152,7 @@ def table_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     the real converter, two at a time: minutes of work, so done once per session."""
     from mnv3bench.model.builds import ensure_models
 
-    models = tmp_path_factory.mktemp("table-models")
+    models = shared_models_dir(tmp_path_factory, "table-models")
     ensure_models(every_table_variant(), models_dir=models, jobs=2)
     return models
 

@@ -5,6 +5,8 @@ Test modules import them as `from tests.helpers import ...`; fixtures stay in co
 
 from __future__ import annotations
 
+import importlib
+import os
 import sqlite3
 import sys
 import threading
@@ -104,3 +106,46 @@ def every_table_variant() -> list[str]:
     from mnv3bench.tables.definitions import TABLES
 
     return list(dict.fromkeys(v for table in TABLES.values() for v in table.variants()))
+
+
+class LazyModule:
+    """A module imported on first attribute access. Keras as a module global this way costs a
+    test worker nothing at collection; importing it (TensorFlow with it) takes about 8 s."""
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> object:
+        if attribute.startswith("_"):  # pytest probes module globals for its own markers
+            raise AttributeError(attribute)
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+# The folder the pytest-xdist workers of one run share models in (set by tests/conftest.py).
+SHARED_MODELS_ENV = "MNV3BENCH_TEST_SHARED_MODELS"
+
+
+def shared_models_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A models dir every pytest-xdist worker of this run shares (a private one without xdist).
+
+    The model cache's build lock makes a worker wait for a model another one is building, so
+    each model is converted once per run, not once per worker. If the background build of
+    SMALL failed, the first worker that needs it builds it and shows why it fails.
+    """
+    if shared := os.environ.get(SHARED_MODELS_ENV):
+        folder = Path(shared) / name
+        folder.mkdir(exist_ok=True)
+        return folder
+    return tmp_path_factory.mktemp(name)
+
+
+def prebuild_shared_models(folder: str) -> None:
+    """Build what the `tiny_tflite` and `small_model` fixtures hold, in the shared `folder`:
+    the tiny model first, since more of the quick tests need it."""
+    from mnv3bench.model.builds import ensure_model
+    from tests.emulator.helpers import build_tiny_tflite
+
+    for name in ("tiny", "models"):
+        (Path(folder) / name).mkdir(exist_ok=True)
+    build_tiny_tflite(Path(folder) / "tiny")
+    ensure_model(SMALL, models_dir=Path(folder) / "models")

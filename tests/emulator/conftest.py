@@ -1,4 +1,5 @@
-"""Fixtures of the adbd tests: a host key pair, its signer, and a fake phone to serve."""
+"""Fixtures of the emulator's tests: a tiny converted model, and for the adbd tests a host key
+pair, its signer, and a fake phone to serve."""
 
 from __future__ import annotations
 
@@ -8,7 +9,14 @@ import pytest
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 
-from tests.emulator.helpers import FakePhone
+from tests.emulator.helpers import FakePhone, build_tiny_tflite
+from tests.helpers import shared_models_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A conv net of microseconds a run, converted once per test run (shared by the workers)."""
+    return build_tiny_tflite(shared_models_dir(tmp_path_factory, "tiny"))
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from adb_shell.auth.sign_pythonrsa import PythonRSASigner
 from mnv3bench.emulator.adbd.server import EmulatorServer
 from mnv3bench.emulator.faults import DropConnection
 from mnv3bench.emulator.sandbox import SandboxFS
+from mnv3bench.locks import FileLock
 
 PROPS = {"ro.product.name": "mnv3emu", "ro.product.model": "mnv3bench emulator", "ro.product.device": "mnv3emu"}
 
@@ -120,18 +121,22 @@ def server_still_serves(server: EmulatorServer, signer: PythonRSASigner) -> None
 
 
 def build_tiny_tflite(directory: Path) -> Path:
-    """A small conv net at 32x32, converted with the real TF Lite converter (cached)."""
+    """A small conv net at 32x32, converted with the real TF Lite converter (cached; several
+    processes may ask at once: one builds, under a lock, and the others wait for it)."""
     path = directory / "tiny.tflite"
-    if not path.exists():
-        import keras
-        import tensorflow as tf
+    with FileLock(directory / ".tiny.tflite.lock"):
+        if not path.exists():
+            import keras
+            import tensorflow as tf
 
-        model = keras.Sequential([
-            keras.Input((32, 32, 3)),
-            keras.layers.Conv2D(8, 3, activation="relu"),
-            keras.layers.DepthwiseConv2D(3),
-            keras.layers.GlobalAveragePooling2D(),
-            keras.layers.Dense(4),
-        ])
-        path.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+            model = keras.Sequential([
+                keras.Input((32, 32, 3)),
+                keras.layers.Conv2D(8, 3, activation="relu"),
+                keras.layers.DepthwiseConv2D(3),
+                keras.layers.GlobalAveragePooling2D(),
+                keras.layers.Dense(4),
+            ])
+            partial = path.with_suffix(".partial")
+            partial.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
+            partial.replace(path)
     return path

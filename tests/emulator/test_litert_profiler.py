@@ -17,12 +17,6 @@ from mnv3bench.profile.litert_c import (
     cpu_options_toml,
 )
 from mnv3bench.profile.optable import format_op_tables, rows_from_timings
-from tests.emulator.helpers import build_tiny_tflite
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_tflite(tmp_path_factory.getbasetemp())
 
 
 def test_event_struct_mirrors_litert_2_3() -> None:
@@ -37,8 +31,8 @@ def test_cpu_options() -> None:
     assert cpu_options_toml(0, False) == ""
 
 
-def test_builtin_profile_has_one_event_per_tflite_node(tiny: Path) -> None:
-    session = host.open_session(str(tiny), 1, builtin_kernels=True)
+def test_builtin_profile_has_one_event_per_tflite_node(tiny_tflite: Path) -> None:
+    session = host.open_session(str(tiny_tflite), 1, builtin_kernels=True)
     nodes = session.node_outputs()
     profile = host.profile_ops(session, 3)
     assert [row.index for row in profile.rows] == list(range(len(nodes)))
@@ -47,29 +41,29 @@ def test_builtin_profile_has_one_event_per_tflite_node(tiny: Path) -> None:
     assert all(row.times_called == 1 and row.avg_ms > 0 for row in profile.rows)
 
 
-def test_xnnpack_profile_has_delegate_operators(tiny: Path) -> None:
-    profile = host.profile_ops(host.open_session(str(tiny), 1, builtin_kernels=False), 2)
+def test_xnnpack_profile_has_delegate_operators(tiny_tflite: Path) -> None:
+    profile = host.profile_ops(host.open_session(str(tiny_tflite), 1, builtin_kernels=False), 2)
     assert any(row.name.startswith(host.DELEGATE_PREFIX) for row in profile.rows)
 
 
-def test_self_check_fails_when_profiling_is_ignored(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_self_check_fails_when_profiling_is_ignored(tiny_tflite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # A release that drops the runtime options records no events: that must not pass silently.
     monkeypatch.setattr(LiteRtSession, "profile", lambda self, runs: [])
     with pytest.raises(LiteRtError, match="enable_profiling"):
-        host.open_session(str(tiny), 1, builtin_kernels=True)
+        host.open_session(str(tiny_tflite), 1, builtin_kernels=True)
 
 
-def test_self_check_fails_when_builtin_kernels_are_ignored(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_self_check_fails_when_builtin_kernels_are_ignored(tiny_tflite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     delegated = [OpEvent("Convolution (NHWC, F32) IGEMM", 8, 0, 5, 0)]
     monkeypatch.setattr(LiteRtSession, "profile", lambda self, runs: delegated)
     with pytest.raises(LiteRtError, match="builtin"):
-        host.open_session(str(tiny), 1, builtin_kernels=True)
+        host.open_session(str(tiny_tflite), 1, builtin_kernels=True)
 
 
-def test_self_check_fails_when_xnnpack_takes_nothing(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_self_check_fails_when_xnnpack_takes_nothing(tiny_tflite: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(LiteRtSession, "profile", lambda self, runs: [OpEvent("CONV_2D", EVENT_OPERATOR, 0, 5, 0)])
     with pytest.raises(LiteRtError, match="XNNPACK"):
-        host.open_session(str(tiny), 1, builtin_kernels=False)
+        host.open_session(str(tiny_tflite), 1, builtin_kernels=False)
 
 
 def test_rows_average_over_runs_and_tables_follow_benchmark_model() -> None:

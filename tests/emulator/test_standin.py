@@ -6,16 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 from mnv3bench.bench.parser import parse_benchmark_output
 from mnv3bench.emulator.standin import Stat, parse_flags
-from tests.emulator.helpers import build_tiny_tflite
-
-
-@pytest.fixture(scope="session")
-def tiny_tflite(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return build_tiny_tflite(tmp_path_factory.getbasetemp())
 
 
 def standin(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

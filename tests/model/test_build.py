@@ -9,12 +9,15 @@ import numpy as np
 import pytest
 
 from mnv3bench.arch import hswish_sites
+from mnv3bench.build import build_keras_model
 from mnv3bench.errors import UsageError
 from mnv3bench.variants import Variant, parse_variant
+from tests.helpers import LazyModule
 
-keras = pytest.importorskip("keras")
+# One worker builds the Keras models; the others never load TensorFlow (8 s of cpu each).
+pytestmark = pytest.mark.xdist_group("tensorflow")
 
-from mnv3bench.build import build_keras_model  # noqa: E402
+keras = LazyModule("keras")
 
 
 def weighted_layers(model: keras.Model) -> list[tuple[str, str, list[tuple[int, ...]]]]:

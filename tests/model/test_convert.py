@@ -30,6 +30,9 @@ from mnv3bench.model.ops import op_inventory, op_inventory_from_bytes, verify_op
 from mnv3bench.variants import parse_variant
 from tests.helpers import SMALL
 
+# One worker builds the Keras models; the others never load TensorFlow (8 s of cpu each).
+pytestmark = pytest.mark.xdist_group("tensorflow")
+
 FUSED = SMALL
 NAIVE = SMALL.replace("fused", "naive")
 SIDECAR_KEYS = {

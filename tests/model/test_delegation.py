@@ -24,6 +24,9 @@ from mnv3bench.model.builds import ensure_models
 from mnv3bench.model.cache import sidecar_path
 from mnv3bench.model.convert import quiet_native_output
 
+# One worker builds the Keras models; the others never load TensorFlow (8 s of cpu each).
+pytestmark = pytest.mark.xdist_group("tensorflow")
+
 HSWISH_INT8 = "small-hswish-fused-r64-int8"
 SWISH_INT8 = "small-swish-r64-int8"
 

@@ -4,32 +4,36 @@ from __future__ import annotations
 
 import pytest
 
+from mnv3bench.build import build_keras_model
 from mnv3bench.flops import count
 from mnv3bench.variants import parse_variant
+from tests.helpers import LazyModule
 
-keras = pytest.importorskip("keras")
+# One worker builds the Keras models; the others never load TensorFlow (8 s of cpu each).
+pytestmark = pytest.mark.xdist_group("tensorflow")
 
-from mnv3bench.build import build_keras_model  # noqa: E402
+keras = LazyModule("keras")
 
 # Resolution is not the point here: r64/r96 keep the builds fast (and r96 exercises odd
-# feature-map sides: 96 -> 48 -> 24 -> 12 -> 6 -> 3).
+# feature-map sides: 96 -> 48 -> 24 -> 12 -> 6 -> 3). The quick suite builds one of each
+# family and one that changes every Large axis at once; the rest are slow (a Keras build each).
 VARIANTS = [
     "large-hswish-fused-r96",
-    "large-0.75-hswish-fused-r64",
-    "large-0.85-hswish-naive-r64",
-    "large-1.25-hswish-fused-r64",
-    "large-relu-r64",
-    "large-swish-r64",
-    "large-hswish@16-naive-r64",
-    "large-hswish@112-fused-r64",
-    "large-hswish-fused-original-r96",
-    "large-stem32relu-r64",
+    pytest.param("large-0.75-hswish-fused-r64", marks=pytest.mark.slow),
+    pytest.param("large-0.85-hswish-naive-r64", marks=pytest.mark.slow),
+    pytest.param("large-1.25-hswish-fused-r64", marks=pytest.mark.slow),
+    pytest.param("large-relu-r64", marks=pytest.mark.slow),
+    pytest.param("large-swish-r64", marks=pytest.mark.slow),
+    pytest.param("large-hswish@16-naive-r64", marks=pytest.mark.slow),
+    pytest.param("large-hswish@112-fused-r64", marks=pytest.mark.slow),
+    pytest.param("large-hswish-fused-original-r96", marks=pytest.mark.slow),
+    pytest.param("large-stem32relu-r64", marks=pytest.mark.slow),
     "large-0.5-hswish-fused-original-stem32relu-r80",
-    "small-hswish-fused-r96",
-    "small-0.75-hswish-fused-r64",
+    pytest.param("small-hswish-fused-r96", marks=pytest.mark.slow),
+    pytest.param("small-0.75-hswish-fused-r64", marks=pytest.mark.slow),
     "small-0.35-hswish@16-naive-r72",
     "v2-1.0-r64",
-    "v2-0.35-r96",
+    pytest.param("v2-0.35-r96", marks=pytest.mark.slow),
 ]
 
 
@@ -64,7 +68,7 @@ def test_spec_counts_equal_the_built_model(name: str) -> None:
     assert model.output.shape[-1] == 1000
 
 
-@pytest.mark.parametrize("alpha", [1.0, 0.35])
+@pytest.mark.parametrize("alpha", [1.0, pytest.param(0.35, marks=pytest.mark.slow)])
 def test_v2_counts_equal_keras_applications(alpha: float) -> None:
     # Parameters do not depend on the resolution: r96 keeps the build fast.
     reference = keras.applications.MobileNetV2(weights=None, alpha=alpha, input_shape=(96, 96, 3))
