@@ -187,6 +187,9 @@ class _StoppableProgress:
     def message(self, text: str) -> None:
         self.inner.message(text)
 
+    def precision(self, line: str) -> None:
+        self.inner.precision(line)
+
     def build(self, variant: str, state: str, detail: str) -> None:
         self.inner.build(variant, state, detail)
 

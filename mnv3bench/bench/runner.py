@@ -170,6 +170,9 @@ class Progress(Protocol):
         """A model's build state, as model/builds.py's ProgressCallback reports it."""
         ...
     def push(self, variant: str, sent: int, total: int) -> None: ...
+    def precision(self, line: str) -> None:
+        """After each adaptive round: the precision reached so far (PrecisionReport.progress_line)."""
+        ...
     def trial_started(self, variant: str, trial_index: int, done: int, total: int) -> None: ...
     def trial_finished(self, variant: str, trial_index: int, ok: bool, latency_ms: float | None,
                        error: str | None) -> None: ...
@@ -183,6 +186,9 @@ class NullProgress:
         pass
 
     def push(self, variant: str, sent: int, total: int) -> None:
+        pass
+
+    def precision(self, line: str) -> None:
         pass
 
     def trial_started(self, variant: str, trial_index: int, done: int, total: int) -> None:
@@ -522,7 +528,7 @@ def _run_on_device(setup: _Setup, names: list[str], artifacts: list[ModelArtifac
         done = len(order)
         while True:
             report = _assess(target, plans, new_trials, session_id, round_index, pairs)
-            progress.message(report.progress_line())
+            progress.precision(report.progress_line())
             if report.met:
                 report.stopped = REACHED
                 break

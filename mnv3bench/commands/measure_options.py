@@ -258,6 +258,9 @@ class LabelledProgress:
     def message(self, text: str) -> None:
         self.inner.message(f"{self.label}: {text}")
 
+    def precision(self, line: str) -> None:
+        self.inner.precision(f"{self.label}: {line}")
+
     def build(self, variant: str, state: str, detail: str) -> None:
         self.inner.build(variant, state, detail)
 

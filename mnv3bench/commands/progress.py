@@ -20,7 +20,6 @@ command that resumes it.
 from __future__ import annotations
 
 import json
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -100,12 +99,6 @@ class BuildBoard:
 
 
 # -- trials --------------------------------------------------------------------------------
-
-
-def is_precision_line(text: str) -> bool:
-    """The runner's line after each adaptive round (PrecisionReport.progress_line), also with
-    a phone's label in front ("pixel1: round 9: ...") when several phones run."""
-    return re.match(r"([\w.-]+: )?round \d+", text) is not None and ", target ±" in text
 
 
 class TrialClock:
@@ -193,9 +186,11 @@ class RichProgress:
         self.trials: TaskID | None = None
 
     def message(self, text: str) -> None:
-        if self.clock.adaptive and is_precision_line(text):
-            self.clock.precision = text  # shown on the trials bar, and kept in the scrollback
         self.bar.console.print(with_given_options(text), highlight=False, markup=False)
+
+    def precision(self, line: str) -> None:
+        self.clock.precision = line  # shown on the trials bar, and kept in the scrollback
+        self.message(line)
 
     def build(self, name: str, state: str, detail: str) -> None:
         self.board.update(name, state)
@@ -245,6 +240,9 @@ class PlainProgress:
 
     def message(self, text: str) -> None:
         self._write(with_given_options(text))
+
+    def precision(self, line: str) -> None:
+        self.message(line)
 
     def build(self, name: str, state: str, detail: str) -> None:
         self.board.update(name, state)

@@ -39,6 +39,9 @@ class Messages:
     def message(self, text):
         self.lines.append(text)
 
+    def precision(self, line):
+        self.lines.append(line)
+
     def push(self, *args):
         pass
 

@@ -31,6 +31,9 @@ class Messages:
     def message(self, text: str) -> None:
         self.lines.append(text)
 
+    def precision(self, line: str) -> None:
+        self.lines.append(line)
+
     def push(self, *a) -> None: ...
     def trial_started(self, *a) -> None: ...
     def trial_finished(self, *a) -> None: ...

@@ -67,7 +67,7 @@ def test_with_a_precision_target_the_bar_shows_the_worst_half_width_not_an_eta()
         progress.trial_started("a", 1, 0, 3)
         progress.trial_finished("a", 1, True, 4.0, None)
         assert "target ±2.00%" in progress.clock.status() and "ETA" not in progress.clock.status()
-        progress.message("round 3: worst ±3.10% (a vs b), target ±2.00%")
+        progress.precision("round 3: worst ±3.10% (a vs b), target ±2.00%")
         bar.refresh()
     status = progress.clock.status()
     assert status.startswith("1 trials · ") and "worst ±3.10% (a vs b), target ±2.00%" in status
@@ -75,12 +75,15 @@ def test_with_a_precision_target_the_bar_shows_the_worst_half_width_not_an_eta()
 
 
 def test_a_phones_labelled_precision_line_reaches_its_bar_too():
-    # Several phones: each phone's messages carry its name (LabelledProgress).
+    # Several phones: each phone's lines carry its name (LabelledProgress).
+    from mnv3bench.commands.measure_options import LabelledProgress
+
     console = Console(file=io.StringIO(), force_terminal=True, width=160)
     with rich_bar(console) as bar:
         progress = RichProgress(bar, precision_target=0.02)
-        progress.message("pixel1: round 4: worst ±2.50% (a vs b), target ±2.00%")
-    assert "worst ±2.50% (a vs b), target ±2.00%" in progress.clock.status()
+        LabelledProgress(progress, "pixel1").precision("round 4: worst ±2.50% (a vs b), target ±2.00%")
+    assert "pixel1: round 4: worst ±2.50% (a vs b), target ±2.00%" in progress.clock.status()
+    assert "pixel1: round 4: worst ±2.50%" in console.file.getvalue()
 
 
 def test_rich_progress_shows_only_models_that_build_then_pushes_and_trials():
