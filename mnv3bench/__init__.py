@@ -12,7 +12,9 @@ from mnv3bench.api import (
     read_sessions,
     read_trials,
     run,
+    run_phones,
     table_result,
 )
 
-__all__ = ["__version__", "build_models", "make_table", "read_sessions", "read_trials", "run", "table_result"]
+__all__ = ["__version__", "build_models", "make_table", "read_sessions", "read_trials", "run", "run_phones",
+           "table_result"]

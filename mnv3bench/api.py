@@ -3,6 +3,7 @@
     import mnv3bench
     mnv3bench.build_models(["small-hswish-fused-r96"])          # -> [ModelArtifact]
     session = mnv3bench.run("emulator", ["small-hswish-fused-r96"], {"trials": 3})
+    fleet = mnv3bench.run_phones(["pixel3", "pixel7"], ["small-hswish-fused-r96"])  # -> FleetResult
     mnv3bench.make_table("5", "emulator")                       # -> TableResult
     mnv3bench.read_trials()                                     # -> pandas DataFrame
 
@@ -13,20 +14,22 @@ imported inside the functions that need them, so `import mnv3bench` stays cheap.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
 
+    from mnv3bench.bench.fleet import FleetResult, Phone
     from mnv3bench.bench.options import RunConfig
     from mnv3bench.bench.runner import Progress, SessionResult
     from mnv3bench.model.builds import ProgressCallback
     from mnv3bench.model.cache import ModelArtifact
     from mnv3bench.tables.result import TableResult
 
-__all__ = ["build_models", "make_table", "read_sessions", "read_trials", "run", "selected_table", "table_result"]
+__all__ = ["build_models", "make_table", "read_sessions", "read_trials", "run", "run_phones", "selected_table",
+           "table_result"]
 
 
 def build_models(variants: Iterable[str], *, models_dir: Path | str | None = None, force: bool = False,
@@ -75,6 +78,41 @@ def run(device: str, variants: Iterable[str], options: RunConfig | Mapping[str, 
         return run_session(profile, parsed, config, store, adb=adb, serial=serial, progress=progress,
                            models_dir=_models_dir(models_dir), command_line="mnv3bench.run (Python API)",
                            device_options=routes or None)
+
+
+def run_phones(devices: Iterable[str], variants: Iterable[str], options: RunConfig | Mapping[str, Any] | None = None,
+               *, serials: Iterable[str] = (), db: Path | str | None = None, adb: str | None = None,
+               adb_server: str | None = None, direct: bool = False, models_dir: Path | str | None = None,
+               progress_for: Callable[[Phone], Progress] | None = None, allow_huge: bool = False) -> FleetResult:
+    """`run` on several phones at once, one session each in the same database, as `mnv3bench run
+    --device A --device B` does: the models are built once; each profile finds its phone on the
+    adb server by codename, or takes the serial in the same place in `serials`. A phone whose
+    session fails does not stop the others: see the result's `.results` and `.failed` (each
+    failed phone's `.error`). `progress_for(phone)` gives each phone's Progress (default none)."""
+    from mnv3bench.bench.fleet import resolve_phones, run_fleet
+    from mnv3bench.bench.options import RunConfig
+    from mnv3bench.bench.runner import NullProgress, run_session
+    from mnv3bench.device.profiles import load_profile
+    from mnv3bench.model.builds import ensure_models
+    from mnv3bench.model.size import check_sizes
+    from mnv3bench.results import ResultStore, resolve_db_path
+    from mnv3bench.variants import parse_variant
+
+    profiles = [load_profile(device) for device in devices]
+    parsed = [parse_variant(name) for name in variants]
+    check_sizes(parsed, allow_huge=allow_huge)
+    config = options if isinstance(options, RunConfig) else RunConfig(**dict(options or {}))
+    phones = resolve_phones(profiles, list(serials), adb=adb, adb_server=adb_server, direct=direct)
+    routes = {k: v for k, v in (("adb_server", adb_server), ("direct", direct)) if v}
+    folder = _models_dir(models_dir)
+    artifacts = ensure_models(parsed, models_dir=folder)
+    db_path = resolve_db_path(None if db is None else str(db))
+    with ResultStore(db_path):  # made (or migrated) here, once, before the phones' threads open it
+        pass
+    return run_fleet(phones, parsed, config, db_path, run_session,
+                     progress_for=progress_for or (lambda _phone: NullProgress()), models_dir=folder,
+                     artifacts=artifacts, adb=adb, command_line="mnv3bench.run_phones (Python API)",
+                     device_options=routes or None)
 
 
 def table_result(name: str, trials: pd.DataFrame, device: str, *, op_profile: bool = False,

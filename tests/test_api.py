@@ -107,3 +107,18 @@ def test_run_on_the_emulator_then_read_it_back(tmp_path: Path, small_model: Path
     assert sorted(trials["id"]) == sorted(variant.trial_ids) and (trials["latency_ms"] > 0).all()
     sessions = mnv3bench.read_sessions(db)
     assert list(sessions["id"]) == [session.session_id] and "Python API" in sessions["command"][0]
+
+
+def test_run_phones_measures_each_phone_in_its_own_session_of_one_database(tmp_path: Path, small_model: Path,
+                                                                            rel_env: dict[str, str]) -> None:
+    db = tmp_path / "results.db"
+    # Twins of two Pixels in this process; fixed-time: each run takes a set time, no stand-in.
+    fleet = mnv3bench.run_phones(["pixel3", "pixel7"], [SMALL], {**QUICK, "trials": 1}, db=db,
+                                 adb="emulate:fixed-time", models_dir=small_model)
+    assert fleet.failed == [], [str(o.error) for o in fleet.failed]
+    assert sorted(r.device_profile for r in fleet.results) == ["pixel3", "pixel7"]
+    sessions = mnv3bench.read_sessions(db)
+    assert sorted(sessions["device_profile"]) == ["pixel3", "pixel7"]
+    assert all("run_phones (Python API)" in command for command in sessions["command"])
+    trials = mnv3bench.read_trials(db, variants=[SMALL], ok_only=True)
+    assert sorted(trials["device_profile"]) == ["pixel3", "pixel7"]
