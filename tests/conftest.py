@@ -8,9 +8,9 @@ session tmp dir, so device locks and emulator roots never land in the real ~/.ca
 The others apply only where a test asks for them:
 - `adb_key`: one adb key pair for the whole session (what the emulators trust).
 - `rel_env`: a per-test HOME, XDG cache, MNV3BENCH_ADBKEY and CI=1, and no MNV3BENCH_ADB.
-- `small_model`: a models dir holding SMALL, built once per session with the real converter.
+- `small_model`: a models dir holding SMALL, built once per run with the real converter.
 - `table_models`: a models dir holding every variant any table uses, at full size, built
-  once per session on both cores (the slow tests of tests/test_every_table.py share it).
+  once per run, two at a time (the slow tests of tests/tables/test_every_table.py share it).
 - `models_copy`: a private copy of that models dir, for tests that damage the cache.
 - `emulator`: start_in_process with given faults and a tmp root; stopped after the test.
 - `mnv3` / `cli`: the CLI in a subprocess / in this process, returning (code, stdout, stderr).
@@ -133,6 +133,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         builder.kill()
     builder.wait()
     shutil.rmtree(folder, ignore_errors=True)
+    os.environ.pop(SHARED_MODELS_ENV, None)
 
 
 @pytest.fixture(scope="session")
