@@ -89,6 +89,12 @@ def convert_variant(variant: Variant, weights: Path | None = None) -> Conversion
     sites = hswish_sites(variant)
     with quiet_native_output() as log:
         try:
+            # Keras numbers unnamed layers and tensors process-wide, and the numbers end up in
+            # the .tflite: without a fresh count, the same variant's bytes would depend on what
+            # this process built before it.
+            import keras
+
+            keras.utils.clear_session()
             model = keras_model(variant, weights)
             tflite_model = convert_keras_model(model, variant.precision)
             numerics = check_numerics(model, tflite_model, variant.precision)

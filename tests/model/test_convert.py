@@ -207,6 +207,17 @@ def test_second_build_is_a_cache_hit_that_imports_no_tensorflow(fused: ModelArti
 
 
 @pytest.mark.slow
+def test_a_variant_converts_to_the_same_bytes_whatever_the_process_built_before() -> None:
+    # Keras numbers unnamed layers process-wide, and the numbers are stored in the .tflite.
+    from mnv3bench.build import build_keras_model
+
+    variant = parse_variant("small-hswish-fused-r64")
+    first = convert.convert_variant(variant).tflite
+    build_keras_model(parse_variant("large-relu-r64"))  # advances Keras's layer numbering
+    assert convert.convert_variant(variant).tflite == first
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["corrupt", "truncate", "no-sidecar"])
 def test_damaged_cache_entry_is_detected_and_rebuilt(tmp_path: Path, fused: ModelArtifact, damage: str) -> None:
     # Copy the good model into a fresh cache, damage it, and expect a rebuild.
