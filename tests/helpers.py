@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sqlite3
 import sys
 import threading
@@ -149,3 +150,11 @@ def prebuild_shared_models(folder: str) -> None:
         (Path(folder) / name).mkdir(exist_ok=True)
     build_tiny_tflite(Path(folder) / "tiny")
     ensure_model(SMALL, models_dir=Path(folder) / "models")
+
+
+def ctrl_c_reaches_it() -> None:
+    """preexec_fn of a process a test will Ctrl-C (SIGINT): SIGINT's default action, as a
+    terminal gives it. A shell without job control starts background jobs with SIGINT ignored
+    (POSIX), and Python keeps an ignore it inherits, so in a suite started that way (`pytest &`
+    in a script) the CLI rightly went on through every Ctrl-C a test sent it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -17,6 +17,7 @@ from mnv3bench.device.lock import default_lock_dir
 from tests.helpers import (
     QUICK,
     SMALL,
+    ctrl_c_reaches_it,
     integrity_ok,
     mnv3_command,
     rows,
@@ -34,7 +35,7 @@ def run_args(server, db: Path, models: Path, trials: int = 3, *extra: str) -> li
 
 def spawn(*argv: str) -> subprocess.Popen[str]:
     return subprocess.Popen(mnv3_command(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
+                            env=dict(os.environ), preexec_fn=ctrl_c_reaches_it)
 
 
 def interrupted_sweep(server, db: Path, models: Path) -> tuple[int, str]:

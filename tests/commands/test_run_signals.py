@@ -17,6 +17,7 @@ import pytest
 
 from tests.helpers import (
     SMALL,
+    ctrl_c_reaches_it,
     integrity_ok,
     mnv3_command,
     rows,
@@ -32,7 +33,7 @@ QUICK_TRIAL = ["--num-runs", "20", "--warmup-runs", "1", "--min-secs", "0.3", "-
 
 def spawn(*argv: str) -> subprocess.Popen[str]:
     return subprocess.Popen(mnv3_command(*argv), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ))
+                            env=dict(os.environ), preexec_fn=ctrl_c_reaches_it)
 
 
 def standins(parent: int | None = None) -> dict[int, int]:
