@@ -55,6 +55,7 @@ def v2_reference_weights(tmp_path_factory: pytest.TempPathFactory) -> tuple[kera
     return reference, path
 
 
+@pytest.mark.slow  # whole-network Keras builds, several of them
 def test_same_seed_same_weights_for_fused_and_naive() -> None:
     fused = build_keras_model(parse_variant("large-hswish-fused-r64"), seed=7)
     naive = build_keras_model(parse_variant("large-hswish-naive-r64"), seed=7)
@@ -68,6 +69,7 @@ def test_same_seed_same_weights_for_fused_and_naive() -> None:
     np.testing.assert_allclose(fused(x).numpy(), naive(x).numpy(), atol=1e-5)
 
 
+@pytest.mark.slow  # whole-network Keras builds, several of them
 def test_weights_saved_from_keras_applications_load(tmp_path: Path) -> None:
     reference = keras.applications.MobileNetV3Small(weights=None, input_shape=(64, 64, 3))
     reference.set_weights([w + 0.01 for w in reference.get_weights()])  # not our seed's weights
@@ -112,6 +114,7 @@ def test_v2_is_keras_mobilenet_v2() -> None:
     assert ours.layers[-1].name == "predictions" and ours.layers[-2].name == "logits"
 
 
+@pytest.mark.slow  # whole-network Keras builds, several of them
 def test_weights_saved_from_keras_mobilenet_v2_load(v2_reference_weights: tuple[keras.Model, Path]) -> None:
     reference, path = v2_reference_weights
     ours = build_keras_model(parse_variant("v2-0.35-r64"), weights=path)
