@@ -62,7 +62,6 @@ def run(device: str, variants: Iterable[str], options: RunConfig | Mapping[str, 
     `num_runs`, `resume`, ...; `mnv3bench run --help` lists them). The device is reached as the
     CLI reaches it: `adb`, `serial`, `adb_server`, `direct` are its --adb, --serial, ... options.
     Returns the session: its id and, per variant, the summary statistics and the trial ids."""
-    from mnv3bench.bench.options import RunConfig
     from mnv3bench.bench.runner import run_session
     from mnv3bench.device.profiles import load_profile
     from mnv3bench.model.size import check_sizes
@@ -72,12 +71,10 @@ def run(device: str, variants: Iterable[str], options: RunConfig | Mapping[str, 
     profile = load_profile(device)
     parsed = [parse_variant(name) for name in variants]
     check_sizes(parsed, allow_huge=allow_huge)
-    config = options if isinstance(options, RunConfig) else RunConfig(**dict(options or {}))
-    routes = {k: v for k, v in (("adb_server", adb_server), ("direct", direct)) if v}
     with ResultStore(resolve_db_path(None if db is None else str(db))) as store:
-        return run_session(profile, parsed, config, store, adb=adb, serial=serial, progress=progress,
+        return run_session(profile, parsed, _run_config(options), store, adb=adb, serial=serial, progress=progress,
                            models_dir=_models_dir(models_dir), command_line="mnv3bench.run (Python API)",
-                           device_options=routes or None)
+                           device_options=_route_options(adb_server, direct))
 
 
 def run_phones(devices: Iterable[str], variants: Iterable[str], options: RunConfig | Mapping[str, Any] | None = None,
@@ -90,7 +87,6 @@ def run_phones(devices: Iterable[str], variants: Iterable[str], options: RunConf
     session fails does not stop the others: see the result's `.results` and `.failed` (each
     failed phone's `.error`). `progress_for(phone)` gives each phone's Progress (default none)."""
     from mnv3bench.bench.fleet import resolve_phones, run_fleet
-    from mnv3bench.bench.options import RunConfig
     from mnv3bench.bench.runner import NullProgress, run_session
     from mnv3bench.device.profiles import load_profile
     from mnv3bench.model.builds import ensure_models
@@ -101,9 +97,8 @@ def run_phones(devices: Iterable[str], variants: Iterable[str], options: RunConf
     profiles = [load_profile(device) for device in devices]
     parsed = [parse_variant(name) for name in variants]
     check_sizes(parsed, allow_huge=allow_huge)
-    config = options if isinstance(options, RunConfig) else RunConfig(**dict(options or {}))
+    config = _run_config(options)
     phones = resolve_phones(profiles, list(serials), adb=adb, adb_server=adb_server, direct=direct)
-    routes = {k: v for k, v in (("adb_server", adb_server), ("direct", direct)) if v}
     folder = _models_dir(models_dir)
     artifacts = ensure_models(parsed, models_dir=folder)
     db_path = resolve_db_path(None if db is None else str(db))
@@ -112,7 +107,7 @@ def run_phones(devices: Iterable[str], variants: Iterable[str], options: RunConf
     return run_fleet(phones, parsed, config, db_path, run_session,
                      progress_for=progress_for or (lambda _phone: NullProgress()), models_dir=folder,
                      artifacts=artifacts, adb=adb, command_line="mnv3bench.run_phones (Python API)",
-                     device_options=routes or None)
+                     device_options=_route_options(adb_server, direct))
 
 
 def table_result(name: str, trials: pd.DataFrame, device: str, *, op_profile: bool = False,
@@ -211,6 +206,18 @@ def read_sessions(db: Path | str | None = None) -> pd.DataFrame:
 
     with ResultStore(_existing_db(db), read_only=True) as store:
         return store.sessions()
+
+
+def _run_config(options: RunConfig | Mapping[str, Any] | None) -> RunConfig:
+    from mnv3bench.bench.options import RunConfig
+
+    return options if isinstance(options, RunConfig) else RunConfig(**dict(options or {}))
+
+
+def _route_options(adb_server: str | None, direct: bool) -> dict[str, Any] | None:
+    """The device options of the routes asked for (None: the default route)."""
+    routes = {k: v for k, v in (("adb_server", adb_server), ("direct", direct)) if v}
+    return routes or None
 
 
 def _models_dir(models_dir: Path | str | None) -> Path:
