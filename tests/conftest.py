@@ -33,6 +33,7 @@ from tests.helpers import (
     REPO,
     SHARED_MODELS_ENV,
     SMALL,
+    TENSORFLOW_GROUP,
     CliResult,
     every_table_variant,
     mnv3_command,
@@ -118,7 +119,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     def order(item: pytest.Item) -> tuple[bool, bool]:
         needs_model = bool(MODEL_FIXTURES.intersection(getattr(item, "fixturenames", ())))
-        in_tensorflow_group = any(mark.args == ("tensorflow",) for mark in item.iter_markers("xdist_group"))
+        in_tensorflow_group = any(mark.args == (TENSORFLOW_GROUP,) for mark in item.iter_markers("xdist_group"))
         return needs_model, not in_tensorflow_group
 
     items.sort(key=order)

@@ -122,6 +122,10 @@ class LazyModule:
         return getattr(importlib.import_module(self._name), attribute)
 
 
+# The xdist_group of the test modules that build Keras models: one worker runs them all, so the
+# others never load TensorFlow (tests/conftest.py starts the group first).
+TENSORFLOW_GROUP = "tensorflow"
+
 # The folder the pytest-xdist workers of one run share models in (set by tests/conftest.py).
 SHARED_MODELS_ENV = "MNV3BENCH_TEST_SHARED_MODELS"
 

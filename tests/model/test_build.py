@@ -12,10 +12,9 @@ from mnv3bench.arch import hswish_sites
 from mnv3bench.build import build_keras_model
 from mnv3bench.errors import UsageError
 from mnv3bench.variants import Variant, parse_variant
-from tests.helpers import LazyModule
+from tests.helpers import TENSORFLOW_GROUP, LazyModule
 
-# One worker builds the Keras models; the others never load TensorFlow (8 s of cpu each).
-pytestmark = pytest.mark.xdist_group("tensorflow")
+pytestmark = pytest.mark.xdist_group(TENSORFLOW_GROUP)
 
 keras = LazyModule("keras")
 

@@ -28,10 +28,9 @@ from mnv3bench.model.cache import (
 )
 from mnv3bench.model.ops import op_inventory, op_inventory_from_bytes, verify_ops
 from mnv3bench.variants import parse_variant
-from tests.helpers import SMALL
+from tests.helpers import SMALL, TENSORFLOW_GROUP
 
-# One worker builds the Keras models; the others never load TensorFlow (8 s of cpu each).
-pytestmark = pytest.mark.xdist_group("tensorflow")
+pytestmark = pytest.mark.xdist_group(TENSORFLOW_GROUP)
 
 FUSED = SMALL
 NAIVE = SMALL.replace("fused", "naive")

@@ -23,9 +23,9 @@ from mnv3bench.delegation import (
 from mnv3bench.model.builds import ensure_models
 from mnv3bench.model.cache import sidecar_path
 from mnv3bench.model.convert import quiet_native_output
+from tests.helpers import TENSORFLOW_GROUP
 
-# One worker builds the Keras models; the others never load TensorFlow (8 s of cpu each).
-pytestmark = pytest.mark.xdist_group("tensorflow")
+pytestmark = pytest.mark.xdist_group(TENSORFLOW_GROUP)
 
 HSWISH_INT8 = "small-hswish-fused-r64-int8"
 SWISH_INT8 = "small-swish-r64-int8"

@@ -7,10 +7,9 @@ import pytest
 from mnv3bench.build import build_keras_model
 from mnv3bench.flops import count
 from mnv3bench.variants import parse_variant
-from tests.helpers import LazyModule
+from tests.helpers import TENSORFLOW_GROUP, LazyModule
 
-# One worker builds the Keras models; the others never load TensorFlow (8 s of cpu each).
-pytestmark = pytest.mark.xdist_group("tensorflow")
+pytestmark = pytest.mark.xdist_group(TENSORFLOW_GROUP)
 
 keras = LazyModule("keras")
 
