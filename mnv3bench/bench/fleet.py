@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -61,6 +61,10 @@ class PhoneOutcome:
     phone: Phone
     result: SessionResult | None = None
     error: BaseException | None = None
+    # Set when the session's thread is done with the store. Waited on instead of Thread.join:
+    # CPython before 3.13 marks a running thread stopped when a Ctrl-C interrupts join()
+    # (threading.Thread._wait_for_tstate_lock, bpo-45274), so is_alive() would lie after one.
+    finished: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -215,11 +219,11 @@ class Fleet:
     stop: threading.Event
 
     def wait(self, poll_s: float = 0.2) -> FleetResult:
-        """Every phone's outcome once all sessions ended. Joins in short steps so that the
+        """Every phone's outcome once all sessions ended. Waits in short steps so that the
         main thread still receives Ctrl-C (then call `interrupt`)."""
-        for thread in self.threads:
-            while thread.is_alive():
-                thread.join(poll_s)
+        for outcome in self.outcomes:
+            while not outcome.finished.wait(poll_s):
+                pass
         return FleetResult(self.outcomes)
 
     def interrupt(self) -> FleetResult:
@@ -256,6 +260,8 @@ def start_fleet(phones: Sequence[Phone], variants: Sequence[Any], config: RunCon
                     **({"comparisons": comparisons} if comparisons is not None else {}))
         except BaseException as exc:  # noqa: BLE001 - kept as this phone's outcome; the others go on
             outcome.error = exc
+        finally:
+            outcome.finished.set()
 
     threads = [threading.Thread(target=work, args=(o,), name=f"mnv3bench-{o.phone.name}", daemon=True)
                for o in outcomes]

@@ -137,3 +137,39 @@ def test_phones_run_side_by_side_into_one_database_and_one_failure_stops_only_it
     assert {name: len(d.benchmarks) - done_before[name] for name, d in devices.items()} == {
         "pixel1": 0, "pixel2": 4, "pixel3": 0}
     assert [len(v.trial_ids) for r in again.results for v in r.variants] == [3] * 6
+
+
+def test_a_ctrl_c_during_the_wait_still_lets_interrupt_wait_for_the_session_in_flight(tmp_path) -> None:
+    """CPython before 3.13 marks a running thread stopped when a signal interrupts Thread.join
+    (bpo-45274's clean-up); a fleet that waited with join read the database while a phone was
+    still storing its trial, and said it kept one trial fewer than it had."""
+    import signal
+
+    from mnv3bench.bench.fleet import start_fleet
+
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("only the main thread receives signals")
+    release, stored = threading.Event(), threading.Event()
+
+    def runner(profile, variants, config, store, **kw):
+        release.wait(5)  # the trial in flight, still measuring when Ctrl-C comes
+        stored.set()
+        raise KeyboardInterrupt
+
+    def ctrl_c() -> None:
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # interrupts the blocked wait itself
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        fleet = start_fleet([Phone(PIXELS[0], "P1", "given with --serial")], ["a"], RunConfig(trials=1), tmp_path / "r.db", runner,
+                            progress_for=lambda phone: NullProgress(), models_dir=tmp_path, artifacts=[], adb=None,
+                            command_line="run")
+        threading.Timer(0.1, ctrl_c).start()
+        with pytest.raises(KeyboardInterrupt):
+            fleet.wait(poll_s=5.0)
+        threading.Timer(0.3, release.set).start()
+        fleet.interrupt()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert stored.is_set(), "interrupt returned before the session stored its trial"
+    assert isinstance(fleet.outcomes[0].error, KeyboardInterrupt), repr(fleet.outcomes[0].error)
