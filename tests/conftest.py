@@ -38,6 +38,7 @@ from tests.helpers import (
     every_table_variant,
     mnv3_command,
     shared_models_dir,
+    unused_port,
     wait_until,
 )
 
@@ -246,7 +247,6 @@ class AdbServer:
 @pytest.fixture
 def adb_server(adb_key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AdbServer]:
     """Debian's adb server on a free port, made the default for this test (ANDROID_ADB_SERVER_PORT)."""
-    import socket
 
     if not shutil.which("adb"):
         pytest.skip("Debian's adb is not installed (apt-get install adb)")
@@ -255,9 +255,7 @@ def adb_server(adb_key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     # The server signs with $HOME/.android/adbkey: the key the emulators trust.
     shutil.copy(adb_key, home / ".android" / "adbkey")
     shutil.copy(f"{adb_key}.pub", home / ".android" / "adbkey.pub")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = unused_port()
     env = dict(os.environ, HOME=str(home), ANDROID_ADB_SERVER_PORT=str(port))
     env.pop("ADB_VENDOR_KEYS", None)
     server = AdbServer(port, env)

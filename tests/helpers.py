@@ -162,3 +162,30 @@ def ctrl_c_reaches_it() -> None:
     (POSIX), and Python keeps an ignore it inherits, so in a suite started that way (`pytest &`
     in a script) the CLI rightly went on through every Ctrl-C a test sent it."""
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def unused_port() -> int:
+    """A loopback TCP port nothing listens on, chosen outside the kernel's ephemeral range.
+
+    A port from bind(0) is free only until it is closed: under xdist another worker's
+    emulator or server, binding port 0 itself, can be given it before the test uses it (an
+    adb server then met another's listener: "protocol fault (status 30 30 30 63?!)").
+    Listeners bound to port 0 never get a port below the ephemeral range, so one chosen
+    there stays free unless another test chose the same one (the probe below sees that).
+    """
+    import random
+    import socket
+
+    try:
+        ephemeral_low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        ephemeral_low = 32768  # Linux's default, and what other systems' ranges lie above
+    candidates = random.Random(os.getpid() ^ time.monotonic_ns()).sample(range(20000, ephemeral_low), 50)
+    for port in candidates:
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError(f"no free loopback port in 20000-{ephemeral_low - 1} after 50 tries")

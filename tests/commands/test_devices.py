@@ -18,6 +18,7 @@ from mnv3bench.device.protocol import ShellResult
 from mnv3bench.emulator import start_in_process
 from mnv3bench.emulator.phone import BINARY_MARKER
 from tests.device.helpers import dead_url, serving
+from tests.helpers import unused_port
 
 PROFILE = load_profile("emulator")
 
@@ -88,11 +89,7 @@ def test_doctor_wrong_profile_fails_profile_and_abi(tmp_path: Path, isolated: Pa
 
 
 def test_doctor_unreachable_device(capsys: pytest.CaptureFixture[str]) -> None:
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    assert run(["doctor", "--device", "pixel3", "--adb", f"127.0.0.1:{port}"]) == 1
+    assert run(["doctor", "--device", "pixel3", "--adb", f"127.0.0.1:{unused_port()}"]) == 1
     assert "FAIL  connection: nothing accepts ADB connections" in capsys.readouterr().out
 
 

@@ -7,6 +7,8 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from tests.helpers import unused_port
+
 
 @contextmanager
 def serving(files: dict[str, bytes], truncate_to: int | None = None) -> Iterator[str]:
@@ -40,8 +42,4 @@ def serving(files: dict[str, bytes], truncate_to: int | None = None) -> Iterator
 
 def dead_url() -> str:
     """A loopback URL where nothing listens."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+    return f"http://127.0.0.1:{unused_port()}"

@@ -16,6 +16,7 @@ from mnv3bench.device.profiles import load_profile
 from mnv3bench.device.protocol import DeviceLinkError
 from mnv3bench.emulator import start_in_process
 from mnv3bench.errors import MnvError, UsageError
+from tests.helpers import unused_port
 
 PROFILE = load_profile("emulator")
 
@@ -172,11 +173,8 @@ def test_a_port_that_is_not_adb_is_an_error_not_a_traceback(keys: Path) -> None:
 
 
 def test_connection_refused_says_how_to_fix(keys: Path) -> None:
-    with socket.socket() as probe_socket:
-        probe_socket.bind(("127.0.0.1", 0))
-        port = probe_socket.getsockname()[1]
     with pytest.raises(MnvError) as err:
-        connect(PROFILE, adb_address=f"127.0.0.1:{port}")
+        connect(PROFILE, adb_address=f"127.0.0.1:{unused_port()}")
     assert "connection refused" in err.value.message
     assert "adb tcpip 5555" in (err.value.hint or "")
 

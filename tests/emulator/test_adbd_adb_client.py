@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ import pytest
 
 from mnv3bench.emulator.adbd.server import EmulatorServer
 from tests.emulator.helpers import FakePhone, adb_shell_client
+from tests.helpers import unused_port
 
 ADB = shutil.which("adb") or "/usr/bin/adb"
 pytestmark = [
@@ -29,14 +29,8 @@ pytestmark = [
 Adb = Callable[..., subprocess.CompletedProcess[str]]
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def _adb_for(home: Path) -> Adb:
-    env = dict(os.environ, HOME=str(home), ANDROID_ADB_SERVER_PORT=str(_free_port()))
+    env = dict(os.environ, HOME=str(home), ANDROID_ADB_SERVER_PORT=str(unused_port()))
     env.pop("ADB_VENDOR_KEYS", None)
 
     def adb(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess[str]:
