@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 from adb_shell.auth.keygen import keygen
-from adb_shell.auth.sign_pythonrsa import PythonRSASigner
+from adb_shell.auth.sign_cryptography import CryptographySigner
 
 from tests.emulator.helpers import FakePhone, build_tiny_tflite
-from tests.helpers import shared_models_dir
+from tests.helpers import host_signer, shared_models_dir
 
 
 @pytest.fixture(scope="session")
@@ -28,8 +28,8 @@ def host_key(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def signer(host_key: Path) -> PythonRSASigner:
-    return PythonRSASigner.FromRSAKeyPath(str(host_key))
+def signer(host_key: Path) -> CryptographySigner:
+    return host_signer(str(host_key))
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from pathlib import Path
 from adb_shell import constants
 from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.adb_message import AdbMessage, unpack
-from adb_shell.auth.sign_pythonrsa import PythonRSASigner
+from adb_shell.auth.sign_cryptography import CryptographySigner
 
 from mnv3bench.emulator.adbd.server import EmulatorServer
 from mnv3bench.emulator.faults import DropConnection
@@ -65,7 +65,7 @@ class FakePhone:
         return 127
 
 
-def adb_shell_client(server: EmulatorServer, signer: PythonRSASigner, **kw: float) -> AdbDeviceTcp:
+def adb_shell_client(server: EmulatorServer, signer: CryptographySigner, **kw: float) -> AdbDeviceTcp:
     device = AdbDeviceTcp("127.0.0.1", server.port, default_transport_timeout_s=5.0)
     device.connect(rsa_keys=[signer], auth_timeout_s=kw.get("auth_timeout_s", 5.0))
     return device
@@ -93,7 +93,7 @@ class RawClient:
         command, arg0, arg1, length, _ = unpack(self.recv_exact(24))
         return constants.WIRE_TO_ID[command], arg0, arg1, self.recv_exact(length) if length else b""
 
-    def handshake(self, signer: PythonRSASigner) -> tuple[int, int, bytes]:
+    def handshake(self, signer: CryptographySigner) -> tuple[int, int, bytes]:
         self.send(constants.CNXN, 0x01000001, 1 << 20, b"host::features=\0")
         cmd, kind, _, token = self.read()
         assert (cmd, kind, len(token)) == (constants.AUTH, constants.AUTH_TOKEN, 20)
@@ -112,7 +112,7 @@ class RawClient:
         self.sock.close()
 
 
-def server_still_serves(server: EmulatorServer, signer: PythonRSASigner) -> None:
+def server_still_serves(server: EmulatorServer, signer: CryptographySigner) -> None:
     device = adb_shell_client(server, signer)
     try:
         assert device.shell("echo alive") == "alive\n"

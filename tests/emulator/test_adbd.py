@@ -20,7 +20,7 @@ from adb_shell import constants, exceptions
 from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.adb_message import AdbMessage
 from adb_shell.auth.keygen import keygen
-from adb_shell.auth.sign_pythonrsa import PythonRSASigner
+from adb_shell.auth.sign_cryptography import CryptographySigner
 
 from mnv3bench.emulator.adbd.auth import parse_android_pubkey
 from mnv3bench.emulator.adbd.server import EmulatorServer
@@ -31,6 +31,7 @@ from tests.emulator.helpers import (
     adb_shell_client,
     server_still_serves,
 )
+from tests.helpers import host_signer
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def test_refuses_non_loopback_hosts(phone: FakePhone) -> None:
         EmulatorServer(phone, host="0.0.0.0")
 
 
-def test_handshake_banner_version_and_maxdata(server: EmulatorServer, signer: PythonRSASigner) -> None:
+def test_handshake_banner_version_and_maxdata(server: EmulatorServer, signer: CryptographySigner) -> None:
     raw = RawClient(server.port)
     version, maxdata, banner = raw.handshake(signer)
     raw.close()
@@ -68,7 +69,7 @@ def test_untrusted_key_is_refused(server: EmulatorServer, tmp_path: Path) -> Non
     other = tmp_path / "other" / "adbkey"
     other.parent.mkdir()
     keygen(str(other))
-    stranger = PythonRSASigner.FromRSAKeyPath(str(other))
+    stranger = host_signer(str(other))
     device = AdbDeviceTcp("127.0.0.1", server.port, default_transport_timeout_s=2.0)
     # adb-shell signs, is offered a fresh token, sends its public key and waits for a
     # prompt nobody answers.
@@ -90,7 +91,7 @@ def test_no_streams_before_auth(server: EmulatorServer) -> None:
 # --- shell ----------------------------------------------------------------------------------
 
 
-def test_shell_with_adb_shell(server: EmulatorServer, signer: PythonRSASigner) -> None:
+def test_shell_with_adb_shell(server: EmulatorServer, signer: CryptographySigner) -> None:
     device = adb_shell_client(server, signer)
     assert device.shell("echo hi there") == "hi there\n"
     assert device.shell("rm -rf /") == "sh: rm: not found\n"
@@ -100,7 +101,7 @@ def test_shell_with_adb_shell(server: EmulatorServer, signer: PythonRSASigner) -
     device.close()
 
 
-def test_shell_output_streams_as_produced(server: EmulatorServer, signer: PythonRSASigner, phone: FakePhone) -> None:
+def test_shell_output_streams_as_produced(server: EmulatorServer, signer: CryptographySigner, phone: FakePhone) -> None:
     device = adb_shell_client(server, signer)
     chunks = device.streaming_shell("gated", decode=True)
     assert next(chunks) == "first\n"  # arrives while the command is still running
@@ -110,7 +111,7 @@ def test_shell_output_streams_as_produced(server: EmulatorServer, signer: Python
     device.close()
 
 
-def test_host_closing_a_shell_stream_cancels_the_command(server: EmulatorServer, signer: PythonRSASigner, phone: FakePhone) -> None:
+def test_host_closing_a_shell_stream_cancels_the_command(server: EmulatorServer, signer: CryptographySigner, phone: FakePhone) -> None:
     raw = RawClient(server.port)
     raw.handshake(signer)
     remote = raw.open(7, "shell:forever")
@@ -123,7 +124,7 @@ def test_host_closing_a_shell_stream_cancels_the_command(server: EmulatorServer,
     raw.close()
 
 
-def test_unknown_service_is_refused(server: EmulatorServer, signer: PythonRSASigner) -> None:
+def test_unknown_service_is_refused(server: EmulatorServer, signer: CryptographySigner) -> None:
     raw = RawClient(server.port)
     raw.handshake(signer)
     raw.send(constants.OPEN, 3, 0, b"reboot:\0")
@@ -131,7 +132,7 @@ def test_unknown_service_is_refused(server: EmulatorServer, signer: PythonRSASig
     raw.close()
 
 
-def test_drop_connection_from_the_phone_kills_the_link(server: EmulatorServer, signer: PythonRSASigner) -> None:
+def test_drop_connection_from_the_phone_kills_the_link(server: EmulatorServer, signer: CryptographySigner) -> None:
     device = adb_shell_client(server, signer)
     started = time.monotonic()
     with pytest.raises(ConnectionResetError):  # a reset, at once: no waiting for a timeout
@@ -145,7 +146,7 @@ def test_drop_connection_from_the_phone_kills_the_link(server: EmulatorServer, s
 
 
 def test_a_pushed_mode_never_gives_the_host_file_setuid_or_world_write(server: EmulatorServer,
-                                                                       signer: PythonRSASigner, phone: FakePhone,
+                                                                       signer: CryptographySigner, phone: FakePhone,
                                                                        tmp_path: Path) -> None:
     local = tmp_path / "x.bin"
     local.write_bytes(b"x")
@@ -155,7 +156,7 @@ def test_a_pushed_mode_never_gives_the_host_file_setuid_or_world_write(server: E
     assert host_mode & 0o7777 == 0o755
 
 
-def test_push_pull_stat_list_roundtrip(server: EmulatorServer, signer: PythonRSASigner, phone: FakePhone, tmp_path: Path) -> None:
+def test_push_pull_stat_list_roundtrip(server: EmulatorServer, signer: CryptographySigner, phone: FakePhone, tmp_path: Path) -> None:
     payload = os.urandom(5 * 1024 * 1024 + 123)
     local = tmp_path / "model.tflite"
     local.write_bytes(payload)
@@ -183,7 +184,7 @@ def test_push_pull_stat_list_roundtrip(server: EmulatorServer, signer: PythonRSA
     device.close()
 
 
-def test_push_that_escapes_the_sandbox_fails_cleanly(server: EmulatorServer, signer: PythonRSASigner, phone: FakePhone, tmp_path: Path) -> None:
+def test_push_that_escapes_the_sandbox_fails_cleanly(server: EmulatorServer, signer: CryptographySigner, phone: FakePhone, tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     tmp_dir = phone.fs.resolve("/data/local/tmp")
@@ -201,7 +202,7 @@ def test_push_that_escapes_the_sandbox_fails_cleanly(server: EmulatorServer, sig
     server_still_serves(server, signer)
 
 
-def test_drop_push_fault_leaves_no_file(tmp_path: Path, host_key: Path, signer: PythonRSASigner) -> None:
+def test_drop_push_fault_leaves_no_file(tmp_path: Path, host_key: Path, signer: CryptographySigner) -> None:
     phone = FakePhone(tmp_path / "phone", faults=frozenset({"drop-push"}))
     local = tmp_path / "model.tflite"
     local.write_bytes(os.urandom(300_000))
@@ -217,7 +218,7 @@ def test_drop_push_fault_leaves_no_file(tmp_path: Path, host_key: Path, signer: 
         server_still_serves(server, signer)
 
 
-def test_sync_requests_may_span_and_share_wrtes(server: EmulatorServer, signer: PythonRSASigner, phone: FakePhone) -> None:
+def test_sync_requests_may_span_and_share_wrtes(server: EmulatorServer, signer: CryptographySigner, phone: FakePhone) -> None:
     """The official client packs SEND+DATA+DONE in one write and splits big ones anywhere."""
     raw = RawClient(server.port)
     raw.handshake(signer)
@@ -253,7 +254,7 @@ def test_sync_requests_may_span_and_share_wrtes(server: EmulatorServer, signer: 
 # --- robustness ------------------------------------------------------------------------------
 
 
-def test_several_clients_at_once(server: EmulatorServer, signer: PythonRSASigner, tmp_path: Path) -> None:
+def test_several_clients_at_once(server: EmulatorServer, signer: CryptographySigner, tmp_path: Path) -> None:
     errors: list[BaseException] = []
 
     def client(i: int) -> None:
@@ -279,7 +280,7 @@ def test_several_clients_at_once(server: EmulatorServer, signer: PythonRSASigner
 
 
 def test_garbage_and_vanishing_clients_do_not_take_the_server_down(
-    server: EmulatorServer, signer: PythonRSASigner, phone: FakePhone
+    server: EmulatorServer, signer: CryptographySigner, phone: FakePhone
 ) -> None:
     # Pure garbage.
     raw = RawClient(server.port)
@@ -318,7 +319,7 @@ def test_garbage_and_vanishing_clients_do_not_take_the_server_down(
     assert not half_dir.exists() or list(half_dir.iterdir()) == []
 
 
-def test_stop_closes_open_connections(phone: FakePhone, host_key: Path, signer: PythonRSASigner) -> None:
+def test_stop_closes_open_connections(phone: FakePhone, host_key: Path, signer: CryptographySigner) -> None:
     server = EmulatorServer(phone, trusted_keys=[Path(str(host_key) + ".pub")])
     host, port = server.start()
     assert (host, server.address) == ("127.0.0.1", f"127.0.0.1:{port}")

@@ -13,12 +13,13 @@ import pytest
 from adb_shell import constants
 from adb_shell.adb_message import AdbMessage
 from adb_shell.auth.keygen import keygen
-from adb_shell.auth.sign_pythonrsa import PythonRSASigner
+from adb_shell.auth.sign_cryptography import CryptographySigner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mnv3bench.emulator.adbd.server import EmulatorServer
 from tests.emulator.helpers import FakePhone, RawClient, server_still_serves
+from tests.helpers import host_signer
 
 pytestmark = pytest.mark.fuzz
 
@@ -27,10 +28,10 @@ SYNC_IDS = [b"SEND", b"RECV", b"STAT", b"LIST", b"DATA", b"DONE", b"QUIT", b"FAI
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmulatorServer, PythonRSASigner, FakePhone]]:
+def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmulatorServer, CryptographySigner, FakePhone]]:
     base = tmp_path_factory.mktemp("adbd-fuzz")
     keygen(str(base / "adbkey"))
-    signer = PythonRSASigner.FromRSAKeyPath(str(base / "adbkey"))
+    signer = host_signer(str(base / "adbkey"))
     phone = FakePhone(base / "phone")
     (base / "phone" / "sdcard").mkdir()
     (base / "phone" / "sdcard" / "f.txt").write_bytes(b"content")

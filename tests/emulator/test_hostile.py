@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from adb_shell import constants
-from adb_shell.auth.sign_pythonrsa import PythonRSASigner
+from adb_shell.auth.sign_cryptography import CryptographySigner
 
 from mnv3bench.emulator.adbd import connection
 from mnv3bench.emulator.adbd import server as server_module
@@ -98,7 +98,7 @@ def test_cnxn_after_cnxn_does_not_extend_the_handshake_deadline(phone: FakePhone
 
 def test_a_flood_of_auth_packets_is_cut_off_and_logs_a_few_lines(served: EmulatorServer,
                                                                   caplog: pytest.LogCaptureFixture,
-                                                                  signer: PythonRSASigner) -> None:
+                                                                  signer: CryptographySigner) -> None:
     caplog.set_level(logging.DEBUG, logger="mnv3bench.emulator.adbd")
     raw = RawClient(served.port)
     raw.send(constants.CNXN, 0x01000001, 4096, b"host::\0")
@@ -136,7 +136,7 @@ def test_rate_limited_log_counts_what_it_suppresses(caplog: pytest.LogCaptureFix
 
 
 def test_connections_past_the_cap_are_closed_and_trusted_clients_come_back(
-        phone: FakePhone, trusted: list[Path], signer: PythonRSASigner, monkeypatch: pytest.MonkeyPatch) -> None:
+        phone: FakePhone, trusted: list[Path], signer: CryptographySigner, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(server_module, "MAX_CONNECTIONS", 4)
     with EmulatorServer(phone, trusted_keys=trusted) as srv:
         idle = [socket.create_connection(("127.0.0.1", srv.port), timeout=5) for _ in range(4)]
@@ -159,7 +159,7 @@ def test_connections_past_the_cap_are_closed_and_trusted_clients_come_back(
             extra.close()
 
 
-def test_streams_past_the_cap_are_refused(phone: FakePhone, trusted: list[Path], signer: PythonRSASigner,
+def test_streams_past_the_cap_are_refused(phone: FakePhone, trusted: list[Path], signer: CryptographySigner,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(connection, "MAX_STREAMS", 3)
     with EmulatorServer(phone, trusted_keys=trusted) as srv:
@@ -178,7 +178,7 @@ def test_streams_past_the_cap_are_refused(phone: FakePhone, trusted: list[Path],
         server_still_serves(srv, signer)
 
 
-def test_writes_that_ignore_flow_control_close_the_connection(served: EmulatorServer, signer: PythonRSASigner,
+def test_writes_that_ignore_flow_control_close_the_connection(served: EmulatorServer, signer: CryptographySigner,
                                                               phone: FakePhone) -> None:
     (phone.fs.root / "big").write_bytes(b"x" * 200_000)
     raw = RawClient(served.port)
@@ -223,7 +223,7 @@ class _ExhaustedListener:
         return getattr(self.real, name)
 
 
-def test_accept_errors_back_off_and_log_a_few_lines(served: EmulatorServer, signer: PythonRSASigner,
+def test_accept_errors_back_off_and_log_a_few_lines(served: EmulatorServer, signer: CryptographySigner,
                                                     caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="mnv3bench.emulator.adbd")
     exhausted = _ExhaustedListener(served._listener)
@@ -241,7 +241,7 @@ def test_accept_errors_back_off_and_log_a_few_lines(served: EmulatorServer, sign
 
 
 def test_an_adb_shell_client_still_works_with_every_limit_in_place(served: EmulatorServer,
-                                                                   signer: PythonRSASigner) -> None:
+                                                                   signer: CryptographySigner) -> None:
     device = adb_shell_client(served, signer)
     try:
         for i in range(5):
