@@ -43,6 +43,17 @@ from tests.helpers import (
 )
 
 
+# PYTHONDONTWRITEBYTECODE (set in some CI images and sandboxes) makes every xdist worker, and
+# every `python -m mnv3bench` a test starts, compile the project and rewrite the tests'
+# asserts again: ~4 s of CPU a worker, a tenth of each CLI process. Their bytecode goes to
+# .pytest_cache/ instead, still outside the source tree.
+if sys.dont_write_bytecode:
+    sys.pycache_prefix = str(REPO / ".pytest_cache" / "pycache")
+    sys.dont_write_bytecode = False
+    os.environ["PYTHONPYCACHEPREFIX"] = sys.pycache_prefix  # for the workers and subprocesses
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+
+
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto` (pyproject's addopts): at most four workers, since each loads TensorFlow (more
     than half a GB) and the emulator's timing tests want cores left."""
