@@ -42,7 +42,6 @@ from tests.helpers import (
     wait_until,
 )
 
-
 # PYTHONDONTWRITEBYTECODE (set in some CI images and sandboxes) makes every xdist worker, and
 # every `python -m mnv3bench` a test starts, compile the project and rewrite the tests'
 # asserts again: ~4 s of CPU a worker, a tenth of each CLI process. Their bytecode goes to
@@ -258,7 +257,6 @@ class AdbServer:
 @pytest.fixture
 def adb_server(adb_key: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[AdbServer]:
     """Debian's adb server on a free port, made the default for this test (ANDROID_ADB_SERVER_PORT)."""
-
     if not shutil.which("adb"):
         pytest.skip("Debian's adb is not installed (apt-get install adb)")
     home = tmp_path / "adb-home"

@@ -215,7 +215,6 @@ class Fleet:
     """Running sessions, one thread each; `wait` gathers them."""
 
     outcomes: list[PhoneOutcome]
-    threads: list[threading.Thread]
     stop: threading.Event
 
     def wait(self, poll_s: float = 0.2) -> FleetResult:
@@ -263,11 +262,9 @@ def start_fleet(phones: Sequence[Phone], variants: Sequence[Any], config: RunCon
         finally:
             outcome.finished.set()
 
-    threads = [threading.Thread(target=work, args=(o,), name=f"mnv3bench-{o.phone.name}", daemon=True)
-               for o in outcomes]
-    for thread in threads:
-        thread.start()
-    return Fleet(outcomes, threads, stop)
+    for outcome in outcomes:
+        threading.Thread(target=work, args=(outcome,), name=f"mnv3bench-{outcome.phone.name}", daemon=True).start()
+    return Fleet(outcomes, stop)
 
 
 def run_fleet(phones: Sequence[Phone], variants: Sequence[Any], config: RunConfig, db_path: Path,
