@@ -15,12 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
-
-if TYPE_CHECKING:
-    from adb_shell.auth.sign_cryptography import CryptographySigner
 
 REPO = Path(__file__).resolve().parents[1]
 # Real benchmark_model outputs, from phones and from the stand-in.
@@ -194,11 +190,3 @@ def unused_port() -> int:
             return port
     raise AssertionError(f"no free loopback port in 20000-{ephemeral_low - 1} after 50 tries")
 
-
-def host_signer(private_key: Path | str) -> CryptographySigner:
-    """adb-shell's signer for a private key file: CryptographySigner, the one mnv3bench itself
-    signs with (device/adb.py). adb-shell's PythonRSASigner signs in pure Python, ~30 ms a
-    handshake: seconds of CPU in the tests that connect over and over."""
-    from adb_shell.auth.sign_cryptography import CryptographySigner
-
-    return CryptographySigner(str(private_key))

@@ -13,9 +13,10 @@ import pytest
 from adb_shell.adb_device import AdbDeviceTcp
 
 from mnv3bench.cli import main
+from mnv3bench.device.adb import load_signer
 from mnv3bench.device.profiles import load_profile
 from mnv3bench.emulator import ADB_EMULATOR_PORTS, default_root, start_in_process
-from tests.helpers import ctrl_c_reaches_it, host_signer
+from tests.helpers import ctrl_c_reaches_it
 
 
 def test_unknown_fault_is_a_usage_error_listing_the_valid_ones(capsys: pytest.CaptureFixture[str]) -> None:
@@ -40,7 +41,7 @@ def test_start_in_process_uses_a_persistent_default_root(tmp_path: Path, monkeyp
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     keygen(str(tmp_path / "adbkey"))
-    signer = host_signer(str(tmp_path / "adbkey"))
+    signer = load_signer(tmp_path / "adbkey")
     profile = load_profile("emulator")
     local = tmp_path / "m.tflite"
     local.write_bytes(b"tflite bytes")
@@ -91,7 +92,7 @@ def test_serve_in_the_foreground_until_ctrl_c(tmp_path: Path) -> None:
         assert key.exists() and Path(str(key) + ".pub").exists()
 
         device = AdbDeviceTcp("127.0.0.1", port, default_transport_timeout_s=5)
-        device.connect(rsa_keys=[host_signer(str(key))], auth_timeout_s=2)
+        device.connect(rsa_keys=[load_signer(key)], auth_timeout_s=2)
         assert device.shell("getprop ro.product.device").strip() == "mnv3emu"
         local = tmp_path / "x.bin"
         local.write_bytes(os.urandom(100_000))

@@ -9,8 +9,9 @@ import pytest
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_cryptography import CryptographySigner
 
+from mnv3bench.device.adb import load_signer
 from tests.emulator.helpers import FakePhone, build_tiny_tflite
-from tests.helpers import host_signer, shared_models_dir
+from tests.helpers import shared_models_dir
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +30,7 @@ def host_key(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def signer(host_key: Path) -> CryptographySigner:
-    return host_signer(str(host_key))
+    return load_signer(host_key)
 
 
 @pytest.fixture

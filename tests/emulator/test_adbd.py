@@ -22,6 +22,7 @@ from adb_shell.adb_message import AdbMessage
 from adb_shell.auth.keygen import keygen
 from adb_shell.auth.sign_cryptography import CryptographySigner
 
+from mnv3bench.device.adb import load_signer
 from mnv3bench.emulator.adbd.auth import parse_android_pubkey
 from mnv3bench.emulator.adbd.server import EmulatorServer
 from mnv3bench.errors import UsageError
@@ -31,7 +32,6 @@ from tests.emulator.helpers import (
     adb_shell_client,
     server_still_serves,
 )
-from tests.helpers import host_signer
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_untrusted_key_is_refused(server: EmulatorServer, tmp_path: Path) -> Non
     other = tmp_path / "other" / "adbkey"
     other.parent.mkdir()
     keygen(str(other))
-    stranger = host_signer(str(other))
+    stranger = load_signer(other)
     device = AdbDeviceTcp("127.0.0.1", server.port, default_transport_timeout_s=2.0)
     # adb-shell signs, is offered a fresh token, sends its public key and waits for a
     # prompt nobody answers.

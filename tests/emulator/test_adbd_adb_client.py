@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from mnv3bench.device.adb import load_signer
 from mnv3bench.emulator.adbd.server import EmulatorServer
 from tests.emulator.helpers import FakePhone, adb_shell_client
-from tests.helpers import host_signer, unused_port
+from tests.helpers import unused_port
 
 ADB = shutil.which("adb") or "/usr/bin/adb"
 pytestmark = [
@@ -116,7 +117,7 @@ def test_adb_and_adb_shell_at_once(adb: Adb, served: tuple[EmulatorServer, FakeP
     server, _ = served
     _connect(adb, server)
     # adb-shell signs with the same key adb made, as mnv3bench does with ~/.android/adbkey.
-    signer = host_signer(str(tmp_path / "home" / ".android" / "adbkey"))
+    signer = load_signer(tmp_path / "home" / ".android" / "adbkey")
     device = adb_shell_client(server, signer)
     assert device.shell("echo from adb-shell") == "from adb-shell\n"
     assert adb("-s", server.address, "shell", "echo", "from", "adb").stdout == "from adb\n"

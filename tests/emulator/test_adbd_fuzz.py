@@ -17,9 +17,9 @@ from adb_shell.auth.sign_cryptography import CryptographySigner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mnv3bench.device.adb import load_signer
 from mnv3bench.emulator.adbd.server import EmulatorServer
 from tests.emulator.helpers import FakePhone, RawClient, server_still_serves
-from tests.helpers import host_signer
 
 pytestmark = pytest.mark.fuzz
 
@@ -31,7 +31,7 @@ SYNC_IDS = [b"SEND", b"RECV", b"STAT", b"LIST", b"DATA", b"DONE", b"QUIT", b"FAI
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmulatorServer, CryptographySigner, FakePhone]]:
     base = tmp_path_factory.mktemp("adbd-fuzz")
     keygen(str(base / "adbkey"))
-    signer = host_signer(str(base / "adbkey"))
+    signer = load_signer(base / "adbkey")
     phone = FakePhone(base / "phone")
     (base / "phone" / "sdcard").mkdir()
     (base / "phone" / "sdcard" / "f.txt").write_bytes(b"content")

@@ -14,16 +14,16 @@ import pytest
 from adb_shell.adb_device import AdbDeviceTcp
 from adb_shell.auth.keygen import keygen
 
+from mnv3bench.device.adb import load_signer
 from mnv3bench.emulator.adbd.server import EmulatorServer
 from mnv3bench.errors import UsageError
-from tests.helpers import host_signer
 
 pytestmark = pytest.mark.security
 
 
 def adb_client(server, key: Path, auth_timeout_s: float = 5) -> AdbDeviceTcp:
     client = AdbDeviceTcp("127.0.0.1", server.port, default_transport_timeout_s=10)
-    client.connect(rsa_keys=[host_signer(str(key))], auth_timeout_s=auth_timeout_s, read_timeout_s=10)
+    client.connect(rsa_keys=[load_signer(key)], auth_timeout_s=auth_timeout_s, read_timeout_s=10)
     return client
 
 

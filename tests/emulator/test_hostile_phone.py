@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from adb_shell.adb_device import AdbDeviceTcp
 
+from mnv3bench.device.adb import load_signer
 from mnv3bench.device.probe import parse_df_free_kb
 from mnv3bench.device.profiles import load_profile
 from mnv3bench.emulator.adbd.server import EmulatorServer
@@ -25,7 +26,6 @@ from mnv3bench.emulator.settings import MAX_CPUS
 from mnv3bench.emulator.shell import MAX_COMMAND_LENGTH, parse
 from mnv3bench.emulator.sysfs import VirtualSysfs
 from mnv3bench.errors import UsageError
-from tests.helpers import host_signer
 
 pytestmark = pytest.mark.security
 
@@ -54,7 +54,7 @@ def phone(tmp_path: Path, small_disk_profile) -> EmulatedPhone:
 def client(phone: EmulatedPhone, adb_key: Path) -> Iterator[AdbDeviceTcp]:
     with EmulatorServer(phone, trusted_keys=[Path(f"{adb_key}.pub")]) as server:
         device = AdbDeviceTcp("127.0.0.1", server.port, default_transport_timeout_s=10)
-        device.connect(rsa_keys=[host_signer(str(adb_key))], auth_timeout_s=5)
+        device.connect(rsa_keys=[load_signer(adb_key)], auth_timeout_s=5)
         try:
             yield device
         finally:
