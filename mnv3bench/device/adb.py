@@ -191,17 +191,15 @@ class AdbDevice:
         self._adb: _AdbShellDevice | None = None
         self._link: Any = None
         self._lost: str | None = None
-        self._in_flight: threading.Thread | None = None  # a timed-out command's reader, still blocked
+        self._in_flight: threading.Event | None = None  # set when a timed-out command's read has ended
         self._adb, self._link = open_link()
 
     # -- connection state
 
     def _require(self) -> _AdbShellDevice:
-        worker = self._in_flight
-        if self._adb is None and worker is not None:
-            worker.join(timeout=_GRACE_S)
-            if not worker.is_alive():
-                self._reopen_after_timeout()
+        read_ended = self._in_flight
+        if self._adb is None and read_ended is not None and read_ended.wait(_GRACE_S):
+            self._reopen_after_timeout()
         if self._adb is None:
             raise DeviceLinkError(f"the connection to {self.serial} is closed" +
                                      (f" ({self._lost})" if self._lost else ""), RECONNECT_HINT)
@@ -241,6 +239,7 @@ class AdbDevice:
             marker = f"MNV3RC{secrets.token_hex(4)}"
             full = f"{command.rstrip().rstrip(';')}; echo {marker} $?"
             chunks: queue.Queue[tuple[str, Any]] = queue.Queue()
+            read_ended = threading.Event()
             link_timeout = timeout_s + _GRACE_S
 
             def pump() -> None:
@@ -251,9 +250,10 @@ class AdbDevice:
                     chunks.put(("end", None))
                 except BaseException as exc:  # handed to the caller's thread
                     chunks.put(("error", exc))
+                finally:
+                    read_ended.set()
 
-            worker = threading.Thread(target=pump, name=f"adb-shell {self.serial}", daemon=True)
-            worker.start()
+            threading.Thread(target=pump, name=f"adb-shell {self.serial}", daemon=True).start()
             received = bytearray()
             deadline = time.monotonic() + timeout_s
             while True:
@@ -261,7 +261,7 @@ class AdbDevice:
                 try:
                     kind, value = chunks.get(timeout=max(remaining, 0.0)) if remaining > 0 else chunks.get_nowait()
                 except queue.Empty:
-                    return self._timed_out(worker, bytes(received))
+                    return self._timed_out(read_ended, bytes(received))
                 if kind == "data":
                     received += value
                 elif kind == "end":
@@ -276,20 +276,20 @@ class AdbDevice:
                             RECONNECT_HINT, partial_output=partial) from exc
                     raise exc
 
-    def _timed_out(self, worker: threading.Thread, received: bytes) -> ShellResult:
+    def _timed_out(self, read_ended: threading.Event, received: bytes) -> ShellResult:
         # Closing the connection ends the device-side shell (adbd hangs up its process);
         # a fresh connection keeps the device usable for the caller's clean-up (pkill).
         link = self._link
         if hasattr(link, "abort"):
             link.abort()
         self._drop("command timed out")
-        worker.join(timeout=5.0)
-        if worker.is_alive():
-            # A read is still in flight (libusb has no abort): opening the device now would
-            # close the handle under it. Reconnect when that read has ended (see _require).
-            self._in_flight = worker
-            self._lost = "command timed out; a read is still in flight"
-        else:
+        # While the read is in flight (libusb has no abort), opening the device would close
+        # the handle under it: reconnect once it has ended, here or in _require. Recorded
+        # before waiting, so a Ctrl-C in the wait leaves it known. An Event, not Thread.join:
+        # CPython before 3.13 marks a running thread stopped when Ctrl-C interrupts join().
+        self._in_flight = read_ended
+        self._lost = "command timed out; a read is still in flight"
+        if read_ended.wait(5.0):
             self._reopen_after_timeout()
         return ShellResult(output=decode_output(received), exit_code=None, timed_out=True)
 

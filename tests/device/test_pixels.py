@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -159,6 +160,17 @@ def test_after_a_usb_timeout_reconnect_waits_for_the_read_in_flight() -> None:
     dev = AdbDevice(open_link, serial="usb", transport_name="usb")
     result = dev.shell("sleep 100", timeout_s=0.2)
     assert result.timed_out and len(opened) == 1  # not reopened: the read is still blocked
+    if threading.current_thread() is threading.main_thread():
+        # A Ctrl-C while the next command waits for that read must not make it look ended
+        # (CPython before 3.13 marks a thread stopped when a signal interrupts its join).
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        try:
+            threading.Timer(0.2, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)).start()
+            with pytest.raises(KeyboardInterrupt):
+                dev.shell("echo interrupted", timeout_s=10)
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        assert len(opened) == 1
     threading.Timer(0.3, release.set).start()
     assert dev.shell("echo hi", timeout_s=10).output.startswith("ok")
     assert len(opened) == 2
